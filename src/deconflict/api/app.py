@@ -1,0 +1,75 @@
+"""The ASGI application: routes, problem handlers, the body limit, the static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from deconflict import __version__
+from deconflict.api import (
+    declarations,
+    inbox,
+    log,
+    parties,
+    policy,
+    problems,
+    subscriptions,
+    web,
+)
+from deconflict.api.limits import BodyLimit
+from deconflict.deployment import Deployment
+from deconflict.settings import Settings
+from deconflict.webhooks import WebhookWorker
+
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+
+def create_app(
+    deployment: Deployment, *, settings: Settings | None = None, webhooks: bool = True
+) -> FastAPI:
+    """The service for one deployment. ``webhooks`` runs the delivery worker in the
+    background while the app is served."""
+    settings = settings or Settings.from_environment()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with deployment.reading():
+            pass  # load the conflict index before the first request
+        worker = None
+        if webhooks:
+            worker = WebhookWorker(
+                deployment,
+                timeout_s=settings.webhook_timeout_s,
+                max_attempts=settings.webhook_max_attempts,
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="deconflict",
+        version=__version__,
+        summary="Deconfliction between parties that do not trust each other",
+        lifespan=lifespan,
+    )
+    app.state.deployment = deployment
+    problems.install(app)
+    for module in (web, parties, declarations, inbox, subscriptions, policy, log):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
+    app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
+    return app
+
+
+def _body_limit(deployment: Deployment) -> int:
+    try:
+        return deployment.current_policy().limits.body_bytes
+    except Exception:
+        # Before `init` there is no policy; the documented default still protects the parser.
+        return DEFAULT_BODY_LIMIT

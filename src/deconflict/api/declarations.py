@@ -1,0 +1,91 @@
+"""``/v1/declarations`` and ``/v1/conflicts/check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from deconflict import declarations
+from deconflict.api.deps import blocking, caller, deployment_of
+from deconflict.parties import Party
+from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
+
+router = APIRouter(prefix="/v1", tags=["declarations"])
+
+
+@router.post("/declarations", status_code=201)
+async def create(
+    body: DeclarationIn, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    return await blocking(declarations.create_declaration, deployment_of(request), party, body)
+
+
+@router.get("/declarations")
+async def list_(
+    request: Request,
+    party: Party = Depends(caller),
+    bbox: str | None = Query(default=None, description="minlon,minlat,maxlon,maxlat"),
+    start: str | None = None,
+    end: str | None = None,
+    kind: str | None = None,
+    owner: str | None = None,
+) -> dict[str, Any]:
+    found = await blocking(
+        declarations.list_declarations,
+        deployment_of(request),
+        party,
+        bbox=bbox,
+        start=start,
+        end=end,
+        kind=kind,
+        owner=owner,
+    )
+    return {"declarations": found}
+
+
+@router.get("/declarations/{declaration_id}")
+async def get(
+    declaration_id: str, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    found = await blocking(
+        declarations.get_declaration, deployment_of(request), party, declaration_id
+    )
+    return {"declaration": found}
+
+
+@router.put("/declarations/{declaration_id}")
+async def update(
+    declaration_id: str, body: DeclarationUpdate, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    return await blocking(
+        declarations.update_declaration, deployment_of(request), party, declaration_id, body
+    )
+
+
+@router.delete("/declarations/{declaration_id}")
+async def withdraw(
+    declaration_id: str,
+    request: Request,
+    party: Party = Depends(caller),
+    version: str | None = None,
+) -> dict[str, Any]:
+    return await blocking(
+        declarations.withdraw_declaration, deployment_of(request), party, declaration_id, version
+    )
+
+
+@router.get("/declarations/{declaration_id}/conflicts")
+async def conflicts(
+    declaration_id: str, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    found = await blocking(
+        declarations.declaration_conflicts, deployment_of(request), party, declaration_id
+    )
+    return {"conflicts": found}
+
+
+@router.post("/conflicts/check")
+async def check(body: CheckIn, request: Request, party: Party = Depends(caller)) -> dict[str, Any]:
+    found = await blocking(declarations.check_conflicts, deployment_of(request), party, body)
+    return {"conflicts": found}

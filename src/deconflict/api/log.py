@@ -1,0 +1,103 @@
+"""``/v1/log/*``: the public record. No token needed: the log holds only commitments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from deconflict.api.deps import blocking, deployment_of
+from deconflict.deployment import Deployment
+from deconflict.errors import InvalidRequest, NotFound
+from deconflict.signing import public_key_b64
+from deconflict.storage import log_store
+from deconflict.storage.schema import log_entries
+
+router = APIRouter(prefix="/v1/log", tags=["record"])
+
+MAX_ENTRIES_PAGE = 1000
+
+
+def _head(deployment: Deployment) -> dict[str, Any]:
+    with deployment.db.read() as conn:
+        head = log_store.latest_head(conn)
+    if head is None:
+        raise NotFound("the record is empty")
+    return head
+
+
+@router.get("/head")
+async def head(request: Request) -> dict[str, Any]:
+    return await blocking(_head, deployment_of(request))
+
+
+@router.get("/public-key")
+async def public_key(request: Request) -> dict[str, str]:
+    key = deployment_of(request).key
+    return {"algorithm": "Ed25519", "public_key": public_key_b64(key)}
+
+
+def _size(deployment: Deployment) -> int:
+    with deployment.db.read() as conn:
+        return log_store.log_size(conn)
+
+
+def _entries(deployment: Deployment, start: int, end: int) -> dict[str, Any]:
+    if end < start:
+        raise InvalidRequest("end must not be below start", field="end")
+    end = min(end, start + MAX_ENTRIES_PAGE)
+    with deployment.db.read() as conn:
+        return {"entries": log_store.entries(conn, start, end)}
+
+
+@router.get("/entries")
+async def entries(
+    request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
+) -> dict[str, Any]:
+    """Entries with ``start <= index < end`` (at most 1000 at a time)."""
+    return await blocking(_entries, deployment_of(request), start, end)
+
+
+def _inclusion(deployment: Deployment, index: int, size: int) -> dict[str, Any]:
+    with deployment.db.read() as conn:
+        current = log_store.log_size(conn)
+        if size > current:
+            raise InvalidRequest(f"the log has {current} entries", field="size")
+        if index >= size:
+            raise InvalidRequest("index must be below size", field="index")
+        path = log_store.inclusion_proof(conn, index, size)
+        leaf_hash = conn.execute(
+            select(log_entries.c.leaf_hash).where(log_entries.c.idx == index)
+        ).scalar_one()
+    return {
+        "index": index,
+        "size": size,
+        "leaf_hash": bytes(leaf_hash).hex(),
+        "path": [h.hex() for h in path],
+    }
+
+
+@router.get("/proof/inclusion")
+async def inclusion(
+    request: Request, index: int = Query(ge=0), size: int = Query(ge=1)
+) -> dict[str, Any]:
+    return await blocking(_inclusion, deployment_of(request), index, size)
+
+
+def _consistency(deployment: Deployment, first: int, second: int) -> dict[str, Any]:
+    with deployment.db.read() as conn:
+        current = log_store.log_size(conn)
+        if second > current:
+            raise InvalidRequest(f"the log has {current} entries", field="second")
+        if first > second:
+            raise InvalidRequest("first must not be above second", field="first")
+        path = log_store.consistency_proof(conn, first, second)
+    return {"first": first, "second": second, "path": [h.hex() for h in path]}
+
+
+@router.get("/proof/consistency")
+async def consistency(
+    request: Request, first: int = Query(ge=1), second: int = Query(ge=1)
+) -> dict[str, Any]:
+    return await blocking(_consistency, deployment_of(request), first, second)

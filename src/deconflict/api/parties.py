@@ -1,0 +1,81 @@
+"""``/v1/parties`` and ``/v1/me``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from deconflict import parties
+from deconflict.api.deps import blocking, caller, deployment_of
+from deconflict.deployment import Deployment
+from deconflict.errors import Forbidden
+from deconflict.parties import Party
+from deconflict.requests import PartyIn, WebhookIn
+from deconflict.webhooks import check_webhook_url
+
+router = APIRouter(prefix="/v1", tags=["parties"])
+
+
+def _register(deployment: Deployment, actor: Party, body: PartyIn) -> dict[str, Any]:
+    if actor.role != "coordinator":
+        raise Forbidden("only the coordinator registers parties")
+    if body.webhook_url:
+        check_webhook_url(body.webhook_url, "webhook_url")
+    with deployment.writing() as write:
+        party, token, receipt, secret = parties.register_party(
+            write, name=body.name, role=body.role, actor=actor.id, webhook_url=body.webhook_url
+        )
+    answer: dict[str, Any] = {**party.to_json(), "token": token, "receipt": receipt}
+    if secret:
+        answer["webhook_secret"] = secret
+    return answer
+
+
+@router.post("/parties", status_code=201)
+async def register(
+    body: PartyIn, request: Request, actor: Party = Depends(caller)
+) -> dict[str, Any]:
+    return await blocking(_register, deployment_of(request), actor, body)
+
+
+def _list(deployment: Deployment) -> list[dict[str, str]]:
+    with deployment.db.read() as conn:
+        return [p.to_json() for p in parties.list_parties(conn)]
+
+
+@router.get("/parties")
+async def list_(request: Request, _party: Party = Depends(caller)) -> dict[str, Any]:
+    return {"parties": await blocking(_list, deployment_of(request))}
+
+
+def _revoke(deployment: Deployment, actor: Party, party_id: str) -> dict[str, Any]:
+    with deployment.writing() as write:
+        return {"receipt": parties.revoke_party(write, party_id, actor)}
+
+
+@router.delete("/parties/{party_id}")
+async def revoke(party_id: str, request: Request, actor: Party = Depends(caller)) -> dict[str, Any]:
+    return await blocking(_revoke, deployment_of(request), actor, party_id)
+
+
+@router.get("/me")
+async def me(party: Party = Depends(caller)) -> dict[str, str]:
+    return party.to_json()
+
+
+def _set_webhook(deployment: Deployment, party: Party, body: WebhookIn) -> dict[str, Any]:
+    if body.url:
+        check_webhook_url(body.url, "url")
+    with deployment.writing() as write:
+        secret = parties.set_webhook(write, party, body.url)
+    return {"url": body.url, "secret": secret}
+
+
+@router.put("/me/webhook")
+async def set_webhook(
+    body: WebhookIn, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    """Set (or, with ``{"url": null}``, clear) the caller's webhook; the answer holds the
+    HMAC-SHA256 secret that signs every delivery, shown once."""
+    return await blocking(_set_webhook, deployment_of(request), party, body)

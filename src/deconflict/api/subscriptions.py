@@ -1,0 +1,34 @@
+"""``/v1/subscriptions``: areas of interest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from deconflict import subscriptions
+from deconflict.api.deps import blocking, caller, deployment_of
+from deconflict.parties import Party
+from deconflict.requests import SubscriptionIn
+
+router = APIRouter(prefix="/v1", tags=["subscriptions"])
+
+
+@router.post("/subscriptions", status_code=201)
+async def create(
+    body: SubscriptionIn, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    return await blocking(subscriptions.create_subscription, deployment_of(request), party, body)
+
+
+@router.get("/subscriptions")
+async def list_(request: Request, party: Party = Depends(caller)) -> dict[str, Any]:
+    found = await blocking(subscriptions.list_subscriptions, deployment_of(request), party)
+    return {"subscriptions": found}
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204)
+async def delete(subscription_id: str, request: Request, party: Party = Depends(caller)) -> None:
+    await blocking(
+        subscriptions.delete_subscription, deployment_of(request), party, subscription_id
+    )

@@ -1,0 +1,189 @@
+"""The ``deconflict`` command line (API.md, "Start-up")."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deconflict import __version__
+from deconflict.errors import DeconflictError
+from deconflict.settings import Settings, default_key_file
+
+SETTINGS = Settings.from_environment()
+
+db_option = click.option(
+    "--db",
+    "db_url",
+    envvar="DECONFLICT_DB",
+    default=SETTINGS.db_url,
+    required=SETTINGS.db_url is None,
+    help="sqlite:///path/to/file.db or postgresql://user@host/dbname (or DECONFLICT_DB)",
+)
+key_option = click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    default=SETTINGS.key_file,
+    help="the record's Ed25519 signing key (default: beside a SQLite file; or "
+    "DECONFLICT_KEY_FILE)",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"deconflict: {message}", err=True)
+    sys.exit(1)
+
+
+def _deployment(db_url: str, key_file: Path | None) -> Any:
+    from deconflict.bootstrap import is_initialised
+    from deconflict.deployment import Deployment
+    from deconflict.storage.database import open_database
+
+    db = open_database(db_url)
+    if not is_initialised(db):
+        _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
+    return Deployment(db, key_file or default_key_file(db_url), tile_url=SETTINGS.tile_url)
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """deconflict: find every conflict, prove who was told what, and when."""
+
+
+@main.command()
+@db_option
+@key_option
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="policy TOML to use; written with the defaults when missing "
+    "(default: beside a SQLite file, else ./deconflict-policy.toml)",
+)
+@click.option("--coordinator-name", default="Coordinator", show_default=True)
+def init(db_url: str, key_file: Path | None, policy_file: Path | None, coordinator_name: str) -> None:
+    """Create the database, the signing key and the coordinator; print its token."""
+    from deconflict.bootstrap import default_policy_file, initialise
+    from deconflict.storage.database import open_database
+
+    try:
+        done = initialise(
+            open_database(db_url),
+            key_file or default_key_file(db_url),
+            policy_file or default_policy_file(db_url),
+            coordinator_name=coordinator_name,
+        )
+    except DeconflictError as exc:
+        _fail(exc.detail)
+        return
+    if done.policy_written:
+        click.echo(f"wrote the default policy to {done.policy_file}", err=True)
+    click.echo(f"signing key: {done.key_file} (keep it secret)", err=True)
+    click.echo(
+        json.dumps(
+            {"coordinator_token": done.coordinator_token, "log_public_key": done.log_public_key}
+        )
+    )
+
+
+@main.command()
+@db_option
+@key_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: str) -> None:
+    """Serve the API and the web page."""
+    import uvicorn
+
+    from deconflict.api.app import create_app
+
+    deployment = _deployment(db_url, key_file)
+    deployment.key  # noqa: B018 - fail now, not at the first write, when the key is unreadable
+    app = create_app(deployment, settings=SETTINGS)
+    click.echo(f"deconflict {__version__} serving http://{host}:{port}/ on {db_url}", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+
+@main.command()
+@click.option("--db", "db_url", envvar="DECONFLICT_DB", default=None, help="verify a database")
+@key_option
+@click.option("--url", default=None, help="verify a running service over HTTP, as a party would")
+@click.option(
+    "--heads",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="with --url: JSON lines of tree heads seen before; the new head is appended",
+)
+@click.option(
+    "--receipts",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="with --url: JSON lines of receipts whose inclusion to check",
+)
+def verify(
+    db_url: str | None,
+    key_file: Path | None,
+    url: str | None,
+    heads: Path | None,
+    receipts: Path | None,
+) -> None:
+    """Check the record: exit 0 when all is consistent, 1 naming the first bad entry."""
+    from deconflict import audit
+
+    if url:
+        if heads is None:
+            _fail("--url needs --heads FILE to keep the heads it has seen")
+            return
+        result = audit.verify_remote(url, heads, receipts)
+    elif db_url:
+        deployment = _deployment(db_url, key_file)
+        from deconflict.signing import public_key_b64
+
+        result = audit.verify_database(deployment.db.engine, public_key_b64(deployment.key))
+    else:
+        _fail("give --db URL (or DECONFLICT_DB), or --url URL --heads FILE")
+        return
+    click.echo(str(result))
+    sys.exit(0 if result.ok else 1)
+
+
+@main.group()
+def policy() -> None:
+    """Show or change the policy in force."""
+
+
+@policy.command("show")
+@db_option
+@key_option
+def policy_show(db_url: str, key_file: Path | None) -> None:
+    """Print the policy in force as TOML."""
+    from deconflict.bootstrap import policy_text
+
+    click.echo(policy_text(_deployment(db_url, key_file)), nl=False)
+
+
+@policy.command("set")
+@db_option
+@key_option
+@click.argument("policy_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def policy_set(db_url: str, key_file: Path | None, policy_file: Path) -> None:
+    """Validate POLICY_FILE and put it in force (logged in the record)."""
+    from deconflict.bootstrap import apply_policy, first_coordinator
+
+    deployment = _deployment(db_url, key_file)
+    text = policy_file.read_text("utf-8")
+    try:
+        with deployment.writing() as write:
+            policy_id = apply_policy(write, text, first_coordinator(deployment))
+            write.journal.head()
+    except DeconflictError as exc:
+        fields = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        _fail(f"{exc.detail}{': ' + fields if fields else ''}")
+        return
+    click.echo(f"policy {policy_id} is in force")

@@ -1,0 +1,318 @@
+"""The leaf of every record entry, built only from stored rows.
+
+The service builds a leaf from the row it has just written; ``deconflict verify`` builds it
+again from the same row, years later, and compares. So a builder reads nothing but its row
+(and, for declarations, the previous version's id, which it is given), and every sensitive
+value (coordinates, metadata, category, restricts, conflicts, comments) enters only as
+``commit(value, salt)`` with the salt stored in the row. JSON columns hold text: they are
+parsed first, so a commitment is to the value, not to its whitespace.
+
+Each leaf is ``{"type", "at", "actor", ...}``: what happened, when (RFC 3339 UTC) and which
+party did it, plus the ids and versions involved. docs/record.md shows every format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from deconflict.commitments import check_opening, commit
+from deconflict.storage.schema import (
+    declaration_versions,
+    notifications,
+    parties,
+    policy_versions,
+    subscriptions,
+)
+
+# A row as SQLAlchemy returns it (RowMapping), or any mapping of column names to values.
+Row = Mapping[Any, Any]
+
+DECLARATION_FIELDS = ("volumes", "metadata", "category", "restricts")
+
+ENTRY_TYPES = (
+    "declaration.created",
+    "declaration.updated",
+    "declaration.withdrawn",
+    "notification.created",
+    "notification.delivered",
+    "notification.acknowledged",
+    "party.registered",
+    "party.revoked",
+    "subscription.created",
+    "policy.changed",
+)
+
+
+# --- builders: one per entry type, each from its row -----------------------------------------
+
+
+def declaration_entry(row: Row, previous_version: str | None) -> dict[str, Any]:
+    """``declaration.created|updated|withdrawn`` from a ``declaration_versions`` row.
+
+    ``previous_version`` is the version this one replaced (None when created): the row does
+    not hold it, the history does (see ``previous_declaration_version``).
+    """
+    values = _declaration_values(row)
+    salts = json.loads(row["salts"])
+    commitments = {
+        name: None if values[name] is None else commit(values[name], salts[name])
+        for name in DECLARATION_FIELDS
+    }
+    return {
+        "type": f"declaration.{row['change']}",
+        "at": row["at"],
+        "actor": row["actor"],
+        "declaration": {
+            "id": row["declaration_id"],
+            "kind": row["kind"],
+            "owner": row["owner"],
+            "version": row["version"],
+            "previous_version": previous_version,
+            "state": row["state"],
+            "late_notice": bool(row["late_notice"]),
+            **commitments,
+        },
+    }
+
+
+def notification_created_entry(row: Row) -> dict[str, Any]:
+    """``notification.created``; the actor is the owner whose declaration caused it."""
+    return {
+        "type": "notification.created",
+        "at": row["created_at"],
+        "actor": row["declaration_owner"],
+        "notification": {
+            "id": row["id"],
+            "recipient": row["recipient"],
+            "seq": int(row["seq"]),
+            "change": row["change"],
+            "reason": row["reason"],
+            "declaration": {
+                "id": row["declaration_id"],
+                "kind": row["declaration_kind"],
+                "owner": row["declaration_owner"],
+                "version": row["declaration_version"],
+            },
+            "late_notice": bool(row["late_notice"]),
+            "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
+        },
+    }
+
+
+def notification_delivered_entry(row: Row) -> dict[str, Any]:
+    """``notification.delivered``: the first delivery, by the recipient's channel."""
+    return {
+        "type": "notification.delivered",
+        "at": _required(row, "delivered_at", "notification"),
+        "actor": row["recipient"],
+        "notification": row["id"],
+        "via": row["delivered_via"],
+    }
+
+
+def notification_acknowledged_entry(row: Row) -> dict[str, Any]:
+    """``notification.acknowledged``; the comment, if any, only as a commitment."""
+    comment = row["ack_comment"]
+    return {
+        "type": "notification.acknowledged",
+        "at": _required(row, "acknowledged_at", "notification"),
+        "actor": row["recipient"],
+        "notification": row["id"],
+        "comment": None if comment is None else commit(comment, row["ack_salt"]),
+    }
+
+
+def party_registered_entry(row: Row) -> dict[str, Any]:
+    """``party.registered``; the first coordinator, created by ``init``, registers itself."""
+    return _party_entry(
+        "party.registered", row, at=row["created_at"], actor=row["created_by"] or row["id"]
+    )
+
+
+def party_revoked_entry(row: Row) -> dict[str, Any]:
+    """``party.revoked``, by the coordinator named in ``revoked_by``."""
+    at = _required(row, "revoked_at", "party")
+    return _party_entry("party.revoked", row, at=at, actor=_required(row, "revoked_by", "party"))
+
+
+def subscription_created_entry(row: Row) -> dict[str, Any]:
+    """``subscription.created``: its kinds in clear, its area of interest as a commitment."""
+    return {
+        "type": "subscription.created",
+        "at": row["created_at"],
+        "actor": row["party"],
+        "subscription": {
+            "id": row["id"],
+            "party": row["party"],
+            "kinds": json.loads(row["kinds"]),
+            "volumes": commit(json.loads(row["volumes"]), row["salt"]),
+        },
+    }
+
+
+def policy_changed_entry(row: Row) -> dict[str, Any]:
+    """``policy.changed``: the SHA-256 of the TOML text exactly as applied (UTF-8)."""
+    return {
+        "type": "policy.changed",
+        "at": row["at"],
+        "actor": row["actor"],
+        "policy": {
+            "id": row["id"],
+            "sha256": hashlib.sha256(row["toml"].encode("utf-8")).hexdigest(),
+        },
+    }
+
+
+def _party_entry(entry_type: str, row: Row, *, at: str, actor: str) -> dict[str, Any]:
+    return {
+        "type": entry_type,
+        "at": at,
+        "actor": actor,
+        "party": {"id": row["id"], "name": row["name"], "role": row["role"]},
+    }
+
+
+def _required(row: Row, column: str, what: str) -> Any:
+    value = row[column]
+    if value is None:
+        raise ValueError(f"{what} {row['id']} has no {column}")
+    return value
+
+
+# --- rebuilding a leaf from the database -----------------------------------------------------
+
+
+def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
+    """The leaf of the entry ``(entry_type, subject)``, rebuilt from the stored rows.
+
+    ``subject`` is ``"<declaration id>/<version>"`` for declarations and the row id otherwise.
+    Raises ``LookupError`` when the row is gone, ``ValueError`` when it cannot hold the entry
+    (e.g. a delivery entry for a notification without ``delivered_at``).
+    """
+    if entry_type.startswith("declaration."):
+        row = declaration_version_row(conn, subject)
+        return declaration_entry(row, previous_declaration_version(conn, row))
+    try:
+        table, build = _ROW_BUILDERS[entry_type]
+    except KeyError:
+        raise ValueError(f"unknown entry type {entry_type!r}") from None
+    row = conn.execute(select(table).where(table.c.id == subject)).mappings().one_or_none()
+    if row is None:
+        raise LookupError(f"no {table.name} row {subject!r}")
+    return build(row)
+
+
+def declaration_version_row(conn: Connection, subject: str) -> Row:
+    """The ``declaration_versions`` row named ``"<declaration id>/<version>"``."""
+    declaration_id, _, version = subject.rpartition("/")
+    row = (
+        conn.execute(
+            select(declaration_versions).where(
+                declaration_versions.c.declaration_id == declaration_id,
+                declaration_versions.c.version == version,
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise LookupError(f"no declaration version {subject!r}")
+    return row
+
+
+def previous_declaration_version(conn: Connection, row: Row) -> str | None:
+    """The version that ``row`` replaced: the same declaration's version logged just before.
+
+    Versions are ordered by their log index, not by time: clocks of several processes may
+    disagree, the log's order may not.
+    """
+    if row["log_index"] is None:
+        raise ValueError(
+            f"declaration version {row['declaration_id']}/{row['version']} has no log_index"
+        )
+    previous: str | None = conn.execute(
+        select(declaration_versions.c.version)
+        .where(
+            declaration_versions.c.declaration_id == row["declaration_id"],
+            declaration_versions.c.log_index < row["log_index"],
+        )
+        .order_by(declaration_versions.c.log_index.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return previous
+
+
+_ROW_BUILDERS: dict[str, tuple[Any, Callable[[Row], dict[str, Any]]]] = {
+    "notification.created": (notifications, notification_created_entry),
+    "notification.delivered": (notifications, notification_delivered_entry),
+    "notification.acknowledged": (notifications, notification_acknowledged_entry),
+    "party.registered": (parties, party_registered_entry),
+    "party.revoked": (parties, party_revoked_entry),
+    "subscription.created": (subscriptions, subscription_created_entry),
+    "policy.changed": (policy_versions, policy_changed_entry),
+}
+
+
+# --- openings: proving what a declaration said -----------------------------------------------
+
+
+def opening_for_declaration_version(row: Row) -> dict[str, Any]:
+    """The opening of a version's commitments: ``{"salts": {...}, "values": {...}}``.
+
+    Whoever holds it can show an inquiry the exact volumes, metadata, category and restricts
+    behind the commitments of that version's leaf, and nothing else.
+    """
+    salts = json.loads(row["salts"])
+    return {
+        "salts": {name: salts.get(name) for name in DECLARATION_FIELDS},
+        "values": _declaration_values(row),
+    }
+
+
+def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, Any]) -> list[str]:
+    """The fields of a declaration leaf that ``opening`` does not open; empty means proven.
+
+    ``leaf`` is the leaf as a dict or as the canonical JSON string the log serves. A field
+    committed as null (restricts of a non-restriction) is opened only by a null value.
+    """
+    parsed = json.loads(leaf) if isinstance(leaf, str) else leaf
+    declaration = parsed.get("declaration") if isinstance(parsed, dict) else None
+    values = opening.get("values") or {}
+    salts = opening.get("salts") or {}
+    if (
+        not isinstance(declaration, dict)
+        or not isinstance(values, dict)
+        or not isinstance(salts, dict)
+    ):
+        return list(DECLARATION_FIELDS)
+    return [
+        name
+        for name in DECLARATION_FIELDS
+        if not _opens(declaration.get(name), values.get(name), salts.get(name))
+    ]
+
+
+def _opens(commitment: Any, value: Any, salt: Any) -> bool:
+    if commitment is None:
+        return value is None
+    return (
+        isinstance(commitment, str)
+        and isinstance(salt, str)
+        and check_opening(commitment, value, salt)
+    )
+
+
+def _declaration_values(row: Row) -> dict[str, Any]:
+    restricts = row["restricts"]
+    return {
+        "volumes": json.loads(row["volumes"]),
+        "metadata": json.loads(row["metadata"]),
+        "category": row["category"],
+        "restricts": None if restricts is None else json.loads(restricts),
+    }

@@ -1,0 +1,116 @@
+"""The errors deconflict raises, and the one place that knows their HTTP shape.
+
+    DeconflictError                 any failure a client can be told about
+    ├── InvalidRequest      400     malformed JSON, wrong types, missing fields, bad values
+    │   └── InvalidGeometry 400     bad GeoJSON, out-of-range or non-finite coordinates, bad rings
+    ├── Unauthorized        401     no or unknown token
+    ├── Forbidden           403     the role or party may not do this
+    ├── NotFound            404     does not exist, or is not visible to the caller
+    ├── Conflict            409     (abstract) the write contradicts the current state
+    │   ├── MissingAwareness 409    the key lacks current versions of conflicting declarations
+    │   └── StaleVersion    409     the version sent is not the current version
+    ├── TooLarge            413     body, vertex count, volume count or extent over the limits
+    └── AlreadyInitialised          `deconflict init` on an initialised database (CLI only)
+
+Lower libraries' exceptions (sqlite3, psycopg, shapely, pyproj) are translated at the storage
+and geometry boundaries with ``raise ... from exc``; nothing else reaches the HTTP layer, and
+the HTTP layer turns anything unexpected into a bare 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DeconflictError(Exception):
+    """Base of every error a client may see. ``code`` is the machine code of API.md."""
+
+    status: int = 400
+    code: str = "invalid_request"
+    title: str = "Invalid request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+        if field is not None and not self.errors:
+            self.errors.append({"field": field, "message": detail})
+        self.extra = dict(extra or {})
+
+    def problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem document for this error."""
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "status": self.status,
+            "title": self.title,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(DeconflictError):
+    status = 400
+    code = "invalid_request"
+    title = "Invalid request"
+
+
+class InvalidGeometry(InvalidRequest):
+    code = "invalid_geometry"
+    title = "Invalid geometry"
+
+
+class Unauthorized(DeconflictError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(DeconflictError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(DeconflictError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(DeconflictError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class MissingAwareness(Conflict):
+    code = "missing_awareness"
+    title = "Missing awareness"
+
+
+class StaleVersion(Conflict):
+    code = "stale_version"
+    title = "Stale version"
+
+
+class TooLarge(DeconflictError):
+    status = 413
+    code = "too_large"
+    title = "Too large"
+
+
+class AlreadyInitialised(DeconflictError):
+    status = 409
+    code = "already_initialised"
+    title = "Already initialised"

@@ -1,0 +1,51 @@
+"""Writing to the record inside a write transaction, and the receipts it gives back.
+
+Every accepted change appends its entries in the same transaction as the change, and the
+transaction ends by signing one tree head that includes them all; a receipt names the entry's
+index and that head, so the writer can later prove the entry was logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Connection
+
+from deconflict.canonical import canonical_json
+from deconflict.merkle import leaf_hash
+from deconflict.storage import log_store
+
+
+class Journal:
+    def __init__(self, conn: Connection, key: Ed25519PrivateKey, now: str) -> None:
+        self._conn = conn
+        self._key = key
+        self._now = now
+        self._hashes: dict[int, str] = {}
+        self._head: dict[str, Any] | None = None
+
+    def append(self, entry: dict[str, Any], *, entry_type: str, subject: str) -> int:
+        """Append one entry; returns its index in the log."""
+        # A head signed earlier in this transaction stays valid for the receipts that hold
+        # it (it includes their entries); the next head covers this entry as well.
+        self._head = None
+        index = log_store.append_entry(
+            self._conn, entry, entry_type=entry_type, subject=subject, at=str(entry["at"])
+        )
+        self._hashes[index] = leaf_hash(canonical_json(entry).encode("utf-8")).hex()
+        return index
+
+    @property
+    def unsigned(self) -> bool:
+        """Whether entries were appended since the last signed head."""
+        return bool(self._hashes) and self._head is None
+
+    def head(self) -> dict[str, Any]:
+        """Sign the head over everything appended so far."""
+        if self._head is None:
+            self._head = log_store.issue_head(self._conn, self._key, self._now)
+        return self._head
+
+    def receipt(self, index: int) -> dict[str, Any]:
+        return {"index": index, "leaf_hash": self._hashes[index], "tree_head": self.head()}

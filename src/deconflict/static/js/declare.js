@@ -1,0 +1,717 @@
+// The Declare tab: draw on the map or paste GeoJSON, fill in the volume, and declare.
+// A 409 missing_awareness is explained in plain words; the missed declarations are called
+// out on the map, and one button resends with their versions added to the key.
+
+/* global L */
+
+import { ApiError, post } from "./api.js";
+import { conflictItem, kindChip } from "./declarations.js";
+import { debounce, h, replace, toast } from "./dom.js";
+import {
+  DECLARABLE,
+  declPhrase,
+  declTitle,
+  emit,
+  fetchDecl,
+  KIND_LABEL,
+  loadDeclarations,
+  on,
+  select,
+  setHighlight,
+  state,
+} from "./state.js";
+
+const CATEGORIES = {
+  operation: ["combat", "non-combat", "reconnaissance", "transport", "medical evacuation"],
+  site: ["hospital", "school", "warehouse", "camp", "water point", "clinic"],
+  movement: ["convoy", "evacuation"],
+  restriction: ["designated area", "no-fly"],
+};
+const ROLES = ["operator", "humanitarian", "observer"];
+
+/** Turn a pasted GeoJSON text into a list of geometries (Geometry, Feature, collections). */
+export function parseGeometries(text) {
+  const trimmed = text.trim();
+  if (!trimmed) return [];
+  let obj;
+  try {
+    obj = JSON.parse(trimmed);
+  } catch (err) {
+    throw new Error(`Not valid JSON: ${err.message}`);
+  }
+  const out = [];
+  const walk = (o) => {
+    if (!o || typeof o !== "object") throw new Error("Expected a GeoJSON object.");
+    if (o.type === "FeatureCollection") (o.features || []).forEach(walk);
+    else if (o.type === "Feature") walk(o.geometry);
+    else if (o.type === "GeometryCollection") (o.geometries || []).forEach(walk);
+    else if (typeof o.type === "string" && "coordinates" in o) out.push(o);
+    else throw new Error("Expected a GeoJSON geometry, Feature or FeatureCollection.");
+  };
+  walk(obj);
+  return out;
+}
+
+function round(coords) {
+  if (typeof coords === "number") return Math.round(coords * 1e6) / 1e6;
+  return coords.map(round);
+}
+
+function geometriesText(geoms) {
+  if (!geoms.length) return "";
+  if (geoms.length === 1) return JSON.stringify(geoms[0]);
+  return JSON.stringify({
+    type: "FeatureCollection",
+    features: geoms.map((g) => ({ type: "Feature", properties: {}, geometry: g })),
+  });
+}
+
+/** "2025-01-14T10:00" (a datetime-local value, read as UTC) → RFC 3339, or null. */
+function toRfc3339(value) {
+  if (!value) return null;
+  const v = value.length === 16 ? `${value}:00` : value;
+  return `${v}Z`;
+}
+
+function toLocalInput(ms) {
+  return new Date(ms).toISOString().slice(0, 16);
+}
+
+function numberOrNull(input) {
+  const v = input.value.trim();
+  if (v === "") return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : v; // let the server name a bad value
+}
+
+export function mountDeclare(panel, map, layers) {
+  const kinds = DECLARABLE[state.me.role] || [];
+  if (!kinds.length) {
+    replace(
+      panel,
+      h("p", { class: "empty" }, "Your role does not declare anything; it can read and verify."),
+    );
+    return;
+  }
+  let kind = kinds[0];
+  let pendingKey = [];
+  let lastBody = null;
+
+  const draftPane = map.createPane("draft");
+  draftPane.style.zIndex = 450;
+  const draft = L.layerGroup().addTo(map);
+
+  const field = (id, label, input, hint) =>
+    h(
+      "div",
+      { class: "field", dataset: { field: id } },
+      h("label", { for: `declare-${id}` }, label),
+      input,
+      hint ? h("div", { class: "hint" }, hint) : null,
+      h("div", { class: "field-error", id: `declare-${id}-error`, hidden: true }),
+    );
+
+  const kindGroup = h("div", { class: "segmented", role: "radiogroup", "aria-label": "Kind" });
+  const name = h("input", { id: "declare-name", class: "input", type: "text", maxlength: "200" });
+  const category = h("input", {
+    id: "declare-category",
+    class: "input",
+    type: "text",
+    list: "declare-categories",
+  });
+  const categories = h("datalist", { id: "declare-categories" });
+  const geojson = h("textarea", {
+    id: "declare-geojson",
+    class: "input mono",
+    rows: "4",
+    spellcheck: "false",
+    placeholder: '{"type": "Point", "coordinates": [36.3, 33.5]}',
+  });
+  const buffer = h("input", {
+    id: "declare-buffer",
+    class: "input",
+    type: "number",
+    min: "0",
+    step: "any",
+    value: "0",
+  });
+  const lower = h("input", { id: "declare-lower", class: "input", type: "number", step: "any" });
+  const upper = h("input", { id: "declare-upper", class: "input", type: "number", step: "any" });
+  const start = h("input", { id: "declare-start", class: "input", type: "datetime-local" });
+  const end = h("input", { id: "declare-end", class: "input", type: "datetime-local" });
+  const metadata = h("textarea", {
+    id: "declare-metadata",
+    class: "input mono",
+    rows: "2",
+    spellcheck: "false",
+    placeholder: '{"callsign": "EAGLE 1"}',
+  });
+  const restrictParties = h("div", { class: "checklist", id: "declare-restrict-parties" });
+  const restrictRoles = h(
+    "div",
+    { class: "checklist", id: "declare-restrict-roles" },
+    ROLES.map((r) =>
+      h(
+        "label",
+        { class: "check" },
+        h("input", { type: "checkbox", value: r, name: "restrict-role" }),
+        r,
+      ),
+    ),
+  );
+  const allowed = h("input", {
+    id: "declare-allowed",
+    class: "input",
+    type: "text",
+    placeholder: "non-combat, medical evacuation",
+  });
+  const restrictBox = h(
+    "fieldset",
+    { class: "restrict-box" },
+    h("legend", {}, "Restriction"),
+    field("restrict-parties", "Restricted parties", restrictParties),
+    field("restrict-roles", "Restricted roles", restrictRoles),
+    field("allowed", "Categories still allowed inside", allowed, "Comma-separated."),
+  );
+  const drawButtons = h(
+    "div",
+    { class: "btn-row draw-row" },
+    h("span", { class: "hint" }, "Draw:"),
+    drawButton("CircleMarker", "Point"),
+    drawButton("Line", "Line"),
+    drawButton("Polygon", "Polygon"),
+    h(
+      "button",
+      { type: "button", class: "btn btn-small", id: "declare-clear-geometry", onclick: clearGeometry },
+      "Clear",
+    ),
+  );
+  const geomError = h("div", { class: "field-error", id: "declare-geojson-parse", hidden: true });
+  const checkBtn = h(
+    "button",
+    { type: "button", class: "btn", id: "declare-check" },
+    "Check conflicts",
+  );
+  const submitBtn = h(
+    "button",
+    { type: "submit", class: "btn btn-primary", id: "declare-submit" },
+    "Declare",
+  );
+  const result = h("div", { class: "declare-result", id: "declare-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "declare-form", id: "declare-form", novalidate: true },
+    kindGroup,
+    field("name", "Name", name, "Shown to the parties who can see this declaration."),
+    field("category", "Category", category),
+    categories,
+    h(
+      "div",
+      { class: "field", dataset: { field: "geojson" } },
+      h("label", { for: "declare-geojson" }, "Where"),
+      drawButtons,
+      geojson,
+      h(
+        "div",
+        { class: "hint" },
+        "Draw on the map, or paste a GeoJSON geometry, Feature or FeatureCollection (lon, lat; WGS84). Each geometry becomes one volume.",
+      ),
+      geomError,
+      h("div", { class: "field-error", id: "declare-geojson-error", hidden: true }),
+    ),
+    h(
+      "div",
+      { class: "grid-2" },
+      field("buffer", "Buffer (m)", buffer),
+      h("div"),
+      field("lower", "Altitude from (m AMSL)", lower, "Empty: unbounded."),
+      field("upper", "Altitude to (m AMSL)", upper, "Empty: unbounded."),
+      field("start", "Start (UTC)", start),
+      field("end", "End (UTC)", end, "Empty: until withdrawn."),
+    ),
+    restrictBox,
+    h(
+      "details",
+      { class: "more" },
+      h("summary", {}, "More metadata"),
+      field("metadata", "Metadata (JSON object)", metadata),
+    ),
+    h("div", { class: "form-problem", id: "declare-problem", role: "alert", hidden: true }),
+    h("div", { class: "btn-row" }, checkBtn, submitBtn),
+    result,
+  );
+  replace(panel, h("div", { class: "panel-body" }, form));
+
+  function drawKinds() {
+    replace(
+      kindGroup,
+      kinds.map((k) =>
+        h(
+          "button",
+          {
+            type: "button",
+            role: "radio",
+            class: `seg${k === kind ? " is-on" : ""}`,
+            "aria-checked": k === kind ? "true" : "false",
+            id: `declare-kind-${k}`,
+            onclick: () => {
+              kind = k;
+              applyKind();
+            },
+          },
+          `Declare ${KIND_LABEL[k].toLowerCase()}`,
+        ),
+      ),
+    );
+  }
+
+  function applyKind() {
+    drawKinds();
+    replace(categories, (CATEGORIES[kind] || []).map((c) => h("option", { value: c })));
+    restrictBox.hidden = kind !== "restriction";
+    const next = Math.ceil(Date.now() / 3600000) * 3600000;
+    if (!start.value) start.value = toLocalInput(next);
+    if (!end.value && (kind === "operation" || kind === "movement")) {
+      end.value = toLocalInput(next + 4 * 3600000);
+    }
+    resetOutcome();
+  }
+
+  function drawParties() {
+    const others = [...state.parties.values()].filter((p) => !state.me || p.id !== state.me.id);
+    replace(
+      restrictParties,
+      others.length
+        ? others.map((p) =>
+            h(
+              "label",
+              { class: "check" },
+              h("input", { type: "checkbox", value: p.id, name: "restrict-party" }),
+              `${p.name} (${p.role})`,
+            ),
+          )
+        : h("span", { class: "muted" }, "No other parties."),
+    );
+  }
+
+  // ---- geometry: drawing and the draft preview ----
+
+  function drawButton(shape, label) {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small",
+        id: `declare-draw-${label.toLowerCase()}`,
+        onclick: () => {
+          map.pm.disableDraw();
+          map.pm.enableDraw(shape, {
+            snappable: false,
+            continueDrawing: false,
+            templineStyle: { color: "#111827" },
+            hintlineStyle: { color: "#111827", dashArray: [5, 5] },
+            pathOptions: { color: "#111827" },
+          });
+          toast(
+            shape === "CircleMarker"
+              ? "Click the map to place the point."
+              : "Click the map to add vertices; click the first (or last) vertex to finish.",
+          );
+        },
+      },
+      label,
+    );
+  }
+
+  map.on("pm:drawstart", () => map.getContainer().classList.add("is-drawing"));
+  map.on("pm:drawend", () => map.getContainer().classList.remove("is-drawing"));
+  map.on("pm:create", (e) => {
+    const g = e.layer.toGeoJSON().geometry;
+    e.layer.remove();
+    g.coordinates = round(g.coordinates);
+    let geoms = [];
+    try {
+      geoms = parseGeometries(geojson.value);
+    } catch {
+      geoms = [];
+    }
+    geoms.push(g);
+    geojson.value = geometriesText(geoms);
+    renderDraft();
+  });
+
+  function clearGeometry() {
+    geojson.value = "";
+    renderDraft();
+  }
+
+  function currentGeometries() {
+    try {
+      const geoms = parseGeometries(geojson.value);
+      geomError.hidden = true;
+      return geoms;
+    } catch (err) {
+      geomError.textContent = err.message;
+      geomError.hidden = false;
+      return null;
+    }
+  }
+
+  function renderDraft() {
+    draft.clearLayers();
+    const geoms = currentGeometries();
+    if (!geoms) return;
+    const b = Number(buffer.value) || 0;
+    const style = {
+      pane: "draft",
+      color: "#111827",
+      weight: 2,
+      dashArray: "6 4",
+      fillColor: "#111827",
+      fillOpacity: 0.08,
+      interactive: false,
+    };
+    for (const g of geoms) {
+      try {
+        if (g.type === "Point") {
+          const ll = L.latLng(g.coordinates[1], g.coordinates[0]);
+          if (b > 0) draft.addLayer(L.circle(ll, { ...style, radius: b }));
+          draft.addLayer(L.circleMarker(ll, { ...style, radius: 4, fillOpacity: 1, dashArray: null }));
+        } else {
+          draft.addLayer(L.geoJSON(g, { style: () => style, pane: "draft", interactive: false }));
+        }
+      } catch {
+        // An unusual geometry is left for the server to judge; the preview skips it.
+      }
+    }
+  }
+
+  geojson.addEventListener("input", debounce(renderDraft, 250));
+  buffer.addEventListener("input", debounce(renderDraft, 250));
+
+  // ---- the request ----
+
+  function buildBody() {
+    const geoms = currentGeometries();
+    if (geoms === null) return null;
+    if (!geoms.length) {
+      showFieldErrors([{ field: "volumes", message: "Draw or paste where this takes place." }]);
+      return null;
+    }
+    let md = {};
+    if (metadata.value.trim()) {
+      try {
+        md = JSON.parse(metadata.value);
+      } catch (err) {
+        showFieldErrors([{ field: "metadata", message: `Not valid JSON: ${err.message}` }]);
+        return null;
+      }
+    }
+    if (name.value.trim()) md = { ...md, name: name.value.trim() };
+    const volume = (g) => ({
+      geometry: g,
+      buffer_m: numberOrNull(buffer) ?? 0,
+      altitude: { lower_m: numberOrNull(lower), upper_m: numberOrNull(upper) },
+      time: { start: toRfc3339(start.value), end: toRfc3339(end.value) },
+    });
+    const body = {
+      kind,
+      volumes: geoms.map(volume),
+      key: [],
+      category: category.value.trim(),
+      metadata: md,
+    };
+    if (kind === "restriction") {
+      body.restricts = {
+        parties: [...restrictParties.querySelectorAll("input:checked")].map((i) => i.value),
+        roles: [...restrictRoles.querySelectorAll("input:checked")].map((i) => i.value),
+        allowed_categories: allowed.value
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      };
+    }
+    return body;
+  }
+
+  function resetOutcome() {
+    pendingKey = [];
+    replace(result);
+    showProblem(null);
+    showFieldErrors([]);
+    setHighlight([]);
+  }
+
+  const FIELD_OF = [
+    [/^volumes(\[\d+\])?\.geometry/, "geojson"],
+    [/^volumes(\[\d+\])?\.buffer_m/, "buffer"],
+    [/^volumes(\[\d+\])?\.altitude\.lower_m/, "lower"],
+    [/^volumes(\[\d+\])?\.altitude\.upper_m/, "upper"],
+    [/^volumes(\[\d+\])?\.altitude/, "lower"],
+    [/^volumes(\[\d+\])?\.time\.start/, "start"],
+    [/^volumes(\[\d+\])?\.time\.end/, "end"],
+    [/^volumes(\[\d+\])?\.time/, "start"],
+    [/^volumes/, "geojson"],
+    [/^category/, "category"],
+    [/^metadata\.name/, "name"],
+    [/^metadata/, "metadata"],
+    [/^restricts\.parties/, "restrict-parties"],
+    [/^restricts\.roles/, "restrict-roles"],
+    [/^restricts\.allowed_categories/, "allowed"],
+  ];
+
+  function showFieldErrors(errors) {
+    for (const el of form.querySelectorAll(".field-error[id$='-error']")) {
+      el.hidden = true;
+      el.textContent = "";
+    }
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    const unplaced = [];
+    for (const e of errors) {
+      const match = FIELD_OF.find(([re]) => re.test(e.field || ""));
+      const target = match && form.querySelector(`#declare-${match[1]}-error`);
+      if (!target) {
+        unplaced.push(e);
+        continue;
+      }
+      target.hidden = false;
+      target.append(h("div", {}, e.field ? `${e.field}: ${e.message}` : e.message));
+      const input = form.querySelector(`#declare-${match[1]}`);
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
+    return unplaced;
+  }
+
+  function showProblem(err) {
+    const box = form.querySelector("#declare-problem");
+    if (!err) {
+      box.hidden = true;
+      replace(box);
+      return;
+    }
+    const p = err.problem || {};
+    const unplaced = showFieldErrors(p.errors || []);
+    replace(
+      box,
+      h("strong", {}, p.title || "The service refused this declaration"),
+      h("div", {}, p.detail || err.message),
+      unplaced.length
+        ? h(
+            "ul",
+            {},
+            unplaced.map((e) => h("li", {}, e.field ? `${e.field}: ${e.message}` : e.message)),
+          )
+        : null,
+    );
+    box.hidden = false;
+  }
+
+  async function declare(key) {
+    const body = lastBody && key ? { ...lastBody, key } : buildBody();
+    if (!body) return;
+    if (!key) pendingKey = [];
+    lastBody = body;
+    submitBtn.disabled = true;
+    checkBtn.disabled = true;
+    showProblem(null);
+    showFieldErrors([]);
+    replace(result, h("p", { class: "muted" }, "Declaring…"));
+    try {
+      const data = await post("/v1/declarations", body);
+      await succeeded(data);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "missing_awareness") {
+        await explainMissing(body, err.problem.missing || []);
+      } else {
+        replace(result);
+        showProblem(err);
+      }
+    } finally {
+      submitBtn.disabled = false;
+      checkBtn.disabled = false;
+    }
+  }
+
+  async function explainMissing(body, missing) {
+    const decls = await Promise.all(
+      missing.map((m) => fetchDecl(m.id).catch(() => null)),
+    );
+    pendingKey = [...new Set([...(body.key || []), ...missing.map((m) => m.version)])];
+    const n = missing.length;
+    const what = KIND_LABEL[body.kind].toLowerCase();
+    const confirm = h(
+      "button",
+      { type: "button", class: "btn btn-primary", id: "awareness-confirm" },
+      "I have seen these; declare",
+    );
+    confirm.addEventListener("click", () => declare(pendingKey));
+    setHighlight(missing.map((m) => m.id));
+    const ids = missing.map((m) => m.id);
+    layers.focus(ids, { maxZoom: 13 });
+    replace(
+      result,
+      h(
+        "div",
+        { class: "awareness", id: "awareness", role: "alert" },
+        h("h3", {}, "Please confirm what you are aware of"),
+        h(
+          "p",
+          { id: "awareness-text" },
+          `Your ${what} conflicts with ${n} declaration${n > 1 ? "s" : ""} you have not acknowledged seeing: `,
+          missing.map((m, i) => [
+            h("strong", {}, declPhrase(decls[i], m)),
+            i < n - 2 ? ", " : i === n - 2 ? " and " : ".",
+          ]),
+        ),
+        h(
+          "ul",
+          { class: "conflicts" },
+          missing.map((m, i) =>
+            h(
+              "li",
+              { class: "conflict-item", dataset: { declId: m.id } },
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "link",
+                  onclick: () => {
+                    select(m.id);
+                    layers.focus([m.id], { maxZoom: 14 });
+                  },
+                },
+                kindChip(m.kind),
+                " ",
+                decls[i] ? declTitle(decls[i]) : m.id,
+              ),
+              h("div", { class: "muted" }, "version ", h("code", {}, m.version)),
+            ),
+          ),
+        ),
+        h(
+          "p",
+          { class: "muted" },
+          "They are outlined in amber on the map. Declaring now records that you have seen their current versions.",
+        ),
+        h(
+          "div",
+          { class: "btn-row" },
+          confirm,
+          h(
+            "button",
+            {
+              type: "button",
+              class: "btn",
+              onclick: () => {
+                resetOutcome();
+              },
+            },
+            "Cancel",
+          ),
+        ),
+      ),
+    );
+  }
+
+  async function succeeded(data) {
+    const decl = data.declaration;
+    const conflicts = data.conflicts || [];
+    setHighlight([]);
+    pendingKey = [];
+    lastBody = null;
+    emit("receipt", { what: `declared ${declTitle(decl)}`, receipt: data.receipt });
+    clearGeometry();
+    try {
+      await loadDeclarations();
+    } catch {
+      // The declaration is accepted; the map catches up on the next refresh.
+    }
+    select(decl.id);
+    replace(
+      result,
+      h(
+        "div",
+        { class: "success", id: "declare-success" },
+        h("h3", {}, `${KIND_LABEL[decl.kind]} declared`),
+        h(
+          "p",
+          {},
+          "Version ",
+          h("code", {}, decl.version),
+          data.receipt ? ` · record entry #${data.receipt.index}` : "",
+        ),
+        decl.late_notice
+          ? h(
+              "p",
+              {},
+              h("span", { class: "badge badge-late" }, "late notice"),
+              " It starts sooner than the policy's minimum notice; this is flagged to every recipient and in the record.",
+            )
+          : null,
+        conflicts.length
+          ? [
+              h(
+                "p",
+                { class: "conflict-lead" },
+                `It conflicts with ${conflicts.length} declaration${conflicts.length > 1 ? "s" : ""}:`,
+              ),
+              h("ul", { class: "conflicts", id: "declare-conflicts" }, conflicts.map(conflictItem)),
+            ]
+          : h("p", {}, "No conflicts with declarations you can see."),
+      ),
+    );
+  }
+
+  async function check() {
+    const body = buildBody();
+    if (!body) return;
+    showProblem(null);
+    try {
+      const data = await post("/v1/conflicts/check", { kind: body.kind, volumes: body.volumes });
+      const conflicts = data.conflicts || [];
+      setHighlight(conflicts.map((c) => c.declaration.id));
+      if (conflicts.length) layers.focus(conflicts.map((c) => c.declaration.id), { maxZoom: 13 });
+      replace(
+        result,
+        h(
+          "div",
+          { class: "check-result" },
+          h(
+            "p",
+            {},
+            conflicts.length
+              ? `This would conflict with ${conflicts.length} declaration${conflicts.length > 1 ? "s" : ""} (outlined in amber):`
+              : "No conflicts with declarations you can see.",
+          ),
+          conflicts.length ? h("ul", { class: "conflicts" }, conflicts.map(conflictItem)) : null,
+        ),
+      );
+    } catch (err) {
+      showProblem(err);
+    }
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    declare(null);
+  });
+  checkBtn.addEventListener("click", check);
+  for (const input of [name, category, geojson, buffer, lower, upper, start, end, metadata]) {
+    input.addEventListener("input", () => {
+      if (pendingKey.length || lastBody) {
+        // The request changed: what was confirmed no longer applies to it.
+        lastBody = null;
+        pendingKey = [];
+        replace(result);
+        setHighlight([]);
+      }
+    });
+  }
+
+  on("parties", drawParties);
+  on("tab", (tab) => {
+    if (tab !== "declare") map.pm.disableDraw();
+  });
+  drawParties();
+  applyKind();
+}

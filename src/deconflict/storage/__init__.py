@@ -1,0 +1,1 @@
+"""Storage: one SQLAlchemy Core schema, SQLite by default and PostgreSQL in production."""

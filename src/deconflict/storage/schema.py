@@ -1,0 +1,179 @@
+"""The database schema, shared by every backend.
+
+Rows are written in one transaction per accepted change, together with the record entries
+that log them, so the database and the record never disagree. JSON documents are stored as
+text so that what was stored is byte-for-byte what is committed to in the record.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Key/value settings of the deployment: schema version, the policy (TOML), the change counter.
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    # SHA-256 of the bearer token; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", String(128), nullable=True),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(64), nullable=True),  # the registering coordinator
+    Column("revoked_at", String(40), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+)
+
+# The current state of every declaration; its history is in declaration_versions.
+declarations = Table(
+    "declarations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("version", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("category", String(200), nullable=False),
+    Column("volumes", Text, nullable=False),  # JSON list of Volume
+    Column("metadata", Text, nullable=False),  # JSON object
+    Column("restricts", Text, nullable=True),  # JSON object, restrictions only
+    Column("late_notice", Boolean, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    # Global, strictly increasing change counter: an in-memory index replays every change with
+    # a larger value than the last it applied, so no process decides on stale data.
+    Column("change_seq", BigInteger, nullable=False, index=True),
+)
+
+# Every version ever accepted, immutable, with the salts of its record commitments.
+declaration_versions = Table(
+    "declaration_versions",
+    metadata,
+    Column("declaration_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("change", String(16), nullable=False),  # created | updated | withdrawn
+    Column("actor", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("category", String(200), nullable=False),
+    Column("volumes", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("restricts", Text, nullable=True),
+    Column("late_notice", Boolean, nullable=False),
+    Column("salts", Text, nullable=False),  # JSON object of commitment salts
+    Column("at", String(40), nullable=False),
+    Column("log_index", BigInteger, nullable=True),
+    UniqueConstraint("declaration_id", "version", name="uq_declaration_version"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("party", String(64), nullable=False, index=True),
+    Column("volumes", Text, nullable=False),
+    Column("kinds", Text, nullable=False),  # JSON list; empty means every kind
+    Column("salt", String(64), nullable=False),  # salt of the volumes commitment in the record
+    Column("created_at", String(40), nullable=False),
+    Column("deleted_at", String(40), nullable=True),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("recipient", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # per recipient, 1, 2, 3, ... without gaps
+    Column("created_at", String(40), nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("declaration_id", String(64), nullable=False, index=True),
+    Column("declaration_kind", String(16), nullable=False),
+    Column("declaration_owner", String(64), nullable=False),
+    Column("declaration_version", String(64), nullable=False),
+    Column("conflicts", Text, nullable=False),  # JSON list of Conflict
+    Column("conflicts_salt", String(64), nullable=False),
+    Column("late_notice", Boolean, nullable=False),
+    Column("delivered_at", String(40), nullable=True),
+    Column("delivered_via", String(16), nullable=True),  # inbox | stream | webhook
+    Column("acknowledged_at", String(40), nullable=True),
+    Column("ack_comment", Text, nullable=True),
+    Column("ack_salt", String(64), nullable=True),
+    # Webhook outbox state: attempts so far and when to try next (null: nothing pending).
+    Column("webhook_attempts", Integer, nullable=False, default=0),
+    Column("webhook_next_at", String(40), nullable=True),
+    Column("webhook_last_error", Text, nullable=True),
+    Column("webhook_lease_until", String(40), nullable=True),
+    UniqueConstraint("recipient", "seq", name="uq_notification_recipient_seq"),
+)
+Index("ix_notifications_webhook_next", notifications.c.webhook_next_at)
+
+# Every policy the deployment has had, as the TOML text that was applied.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("toml", Text, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+# The record: an append-only RFC 6962 Merkle log.
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf", Text, nullable=False),  # canonical JSON of the entry
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("entry_type", String(40), nullable=False),
+    # What the entry logs: "<declaration id>/<version>", a notification, party, subscription or
+    # policy id. `deconflict verify` rebuilds the leaf from that row.
+    Column("subject", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+Index("ix_log_entries_subject", log_entries.c.subject)
+
+# Hashes of complete subtrees: (level, index) covers leaves [index * 2**level, (index+1) * 2**level).
+# Stored once when complete, so roots and proofs take O(log n) reads.
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# Every signed tree head ever issued: exactly one per size.
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("timestamp", String(40), nullable=False),
+    Column("signature", String(128), nullable=False),
+)

@@ -1,0 +1,163 @@
+"""The 4-D volume: a geometry with a buffer, an altitude band and a time window.
+
+Altitudes are metres above mean sea level; ``None`` is unbounded (below for ``lower_m``, above
+for ``upper_m``). Times are UTC; a window is half-open, ``[start, end)``, so two windows that
+only touch do not overlap; ``end`` ``None`` means until withdrawn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from deconflict.clock import format_time
+from deconflict.errors import InvalidRequest, TooLarge
+from deconflict.geometry import Shape, parse_geometry
+from deconflict.policy import Limits
+
+OPEN_END_S = math.inf
+
+
+class AltitudeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lower_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
+    upper_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AltitudeIn:
+        if self.lower_m is not None and self.upper_m is not None and self.lower_m > self.upper_m:
+            raise ValueError("lower_m must not be above upper_m")
+        return self
+
+
+class TimeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeIn:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class VolumeIn(BaseModel):
+    """A volume as a client sends it (API.md ``Volume``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    geometry: dict[str, Any]
+    buffer_m: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    altitude: AltitudeIn = Field(default_factory=AltitudeIn)
+    time: TimeIn
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A validated volume, ready for conflict checks."""
+
+    shape: Shape
+    buffer_m: float
+    lower_m: float | None
+    upper_m: float | None
+    start: datetime
+    end: datetime | None
+
+    @property
+    def start_s(self) -> float:
+        return self.start.timestamp()
+
+    @property
+    def end_s(self) -> float:
+        return OPEN_END_S if self.end is None else self.end.timestamp()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "geometry": self.shape.geojson,
+            "buffer_m": self.buffer_m,
+            "altitude": {"lower_m": self.lower_m, "upper_m": self.upper_m},
+            "time": {
+                "start": format_time(self.start),
+                "end": None if self.end is None else format_time(self.end),
+            },
+        }
+
+
+def build_volumes(items: list[VolumeIn], limits: Limits, field: str = "volumes") -> list[Volume]:
+    """Validate geometries and the policy's limits; errors name the field of the volume."""
+    if not items:
+        raise InvalidRequest("at least one volume is required", field=field)
+    if len(items) > limits.volumes_per_declaration:
+        raise TooLarge(
+            f"{len(items)} volumes; the limit is {limits.volumes_per_declaration}", field=field
+        )
+    volumes: list[Volume] = []
+    vertices = 0
+    for number, item in enumerate(items):
+        path = f"{field}[{number}]"
+        if item.buffer_m > limits.buffer_m:
+            raise TooLarge(
+                f"buffer of {item.buffer_m} m; the limit is {limits.buffer_m} m",
+                field=f"{path}.buffer_m",
+            )
+        shape = parse_geometry(
+            item.geometry,
+            f"{path}.geometry",
+            max_vertices=limits.vertices_per_declaration,
+            max_radius_m=limits.geometry_radius_m,
+        )
+        vertices += shape.vertex_count
+        if vertices > limits.vertices_per_declaration:
+            raise TooLarge(
+                f"more than {limits.vertices_per_declaration} vertices in the declaration",
+                field=f"{path}.geometry",
+            )
+        volumes.append(
+            Volume(
+                shape=shape,
+                buffer_m=item.buffer_m,
+                lower_m=item.altitude.lower_m,
+                upper_m=item.altitude.upper_m,
+                start=item.time.start,
+                end=item.time.end,
+            )
+        )
+    return volumes
+
+
+def volumes_from_json(documents: list[dict[str, Any]]) -> list[Volume]:
+    """Rebuild stored volumes (already validated when they were accepted)."""
+    items = [VolumeIn.model_validate(document) for document in documents]
+    unlimited = Limits(
+        volumes_per_declaration=10**9,
+        vertices_per_declaration=10**9,
+        buffer_m=math.inf,
+        geometry_radius_m=3_000_000,
+    )
+    return build_volumes(items, unlimited)
+
+
+def time_windows_overlap(a: Volume, b: Volume) -> bool:
+    """Half-open windows overlap when each starts before the other ends."""
+    return a.start_s < b.end_s and b.start_s < a.end_s
+
+
+def altitude_gap_m(a: Volume, b: Volume) -> float:
+    """Vertical distance between two bands in metres; 0 or less when they overlap."""
+    gaps = [-math.inf]
+    if a.lower_m is not None and b.upper_m is not None:
+        gaps.append(a.lower_m - b.upper_m)
+    if b.lower_m is not None and a.upper_m is not None:
+        gaps.append(b.lower_m - a.upper_m)
+    return max(gaps)
+
+
+def within_vertical_separation(a: Volume, b: Volume, separation_m: float) -> bool:
+    return altitude_gap_m(a, b) <= separation_m
