@@ -202,10 +202,10 @@ def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
         table, build = _ROW_BUILDERS[entry_type]
     except KeyError:
         raise ValueError(f"unknown entry type {entry_type!r}") from None
-    row = conn.execute(select(table).where(table.c.id == subject)).mappings().one_or_none()
-    if row is None:
+    found = conn.execute(select(table).where(table.c.id == subject)).mappings().one_or_none()
+    if found is None:
         raise LookupError(f"no {table.name} row {subject!r}")
-    return build(row)
+    return build(found)
 
 
 def declaration_version_row(conn: Connection, subject: str) -> Row:

@@ -35,9 +35,13 @@ class DatabaseNodeStore:
         self.conn = conn
         self.reads = 0  # node hashes read, for tests that charge proofs by reads
         self.queries = 0
+        self._size: int | None = None
 
     def size(self) -> int:
-        return log_size(self.conn)
+        # Read once: a store lives for one operation inside one transaction.
+        if self._size is None:
+            self._size = log_size(self.conn)
+        return self._size
 
     def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
         if not keys:
@@ -64,6 +68,9 @@ class DatabaseNodeStore:
             log_nodes.insert(),
             [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
         )
+        for level, idx, _ in nodes:
+            if level == 0:
+                self._size = max(self.size(), idx + 1)
 
 
 def log_size(conn: Connection) -> int:

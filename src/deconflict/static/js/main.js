@@ -117,6 +117,7 @@ async function startApp(me) {
     minZoom: 2,
     maxZoom: 17,
     zoomSnap: 0.25,
+    pmIgnore: false, // with opt-in, Geoman serves only the map (for drawing)
   }).setView([34.8, 38.5], 6);
   map.attributionControl.setPrefix(false);
   L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
@@ -196,6 +197,7 @@ function setupTabs() {
 function addLegend(map) {
   const control = L.control({ position: "bottomleft" });
   let body = null;
+  let collapsed = false;
   control.onAdd = () => {
     body = h("div", { class: "legend", id: "legend" });
     L.DomEvent.disableClickPropagation(body);
@@ -206,9 +208,26 @@ function addLegend(map) {
     const present = new Set([...state.decls.values()].map((d) => d.kind));
     for (const k of DECLARABLE[state.me.role] || []) present.add(k);
     const item = (swatch, label) => h("div", { class: "legend-item" }, swatch, h("span", {}, label));
+    const toggle = h(
+      "button",
+      {
+        type: "button",
+        class: "legend-title",
+        "aria-expanded": collapsed ? "false" : "true",
+        onclick: () => {
+          collapsed = !collapsed;
+          control.update();
+        },
+      },
+      `Legend ${collapsed ? "▸" : "▾"}`,
+    );
+    if (collapsed) {
+      replace(body, toggle);
+      return;
+    }
     replace(
       body,
-      h("div", { class: "legend-title" }, "Legend"),
+      toggle,
       KINDS.filter((k) => present.has(k)).map((k) =>
         item(h("span", { class: `lg lg-${k}` }), k === "movement" ? "Movement (corridor)" : KIND_LABEL[k]),
       ),

@@ -1,0 +1,5 @@
+"""``python -m deconflict`` is the ``deconflict`` command."""
+
+from deconflict.cli import main
+
+main()
