@@ -133,7 +133,9 @@ class Service:
         )
 
 
-def make_service(tmp_path: Path, clock: FakeClock, policy_text: str | None = None) -> Iterator[Service]:
+def make_service(
+    tmp_path: Path, clock: FakeClock, policy_text: str | None = None
+) -> Iterator[Service]:
     db_url = f"sqlite:///{tmp_path / 'deconflict.db'}"
     policy_file = default_policy_file(db_url)
     if policy_text is not None:

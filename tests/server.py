@@ -35,7 +35,9 @@ def init_db(tmp: Path, name: str = "served.db") -> tuple[str, str]:
 
 
 @contextmanager
-def serving(db_url: str, *, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(
+    db_url: str, *, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A ``deconflict serve`` subprocess; yields its base URL and the process."""
     port = free_port()
     process = subprocess.Popen(
@@ -75,7 +77,9 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes], timeout_s: float 
     raise RuntimeError("deconflict serve did not come up")
 
 
-def register(base: str, coordinator_token: str, name: str, role: str, **fields: object) -> dict[str, str]:
+def register(
+    base: str, coordinator_token: str, name: str, role: str, **fields: object
+) -> dict[str, str]:
     answer = httpx.post(
         f"{base}/v1/parties",
         json={"name": name, "role": role, **fields},

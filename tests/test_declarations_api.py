@@ -20,8 +20,12 @@ def test_operation_over_a_site_needs_the_sites_version_in_the_key(cast: dict[str
     problem = problem_of(answer)
     assert problem["code"] == "missing_awareness"
     assert problem["missing"] == [
-        {"id": site_ref["id"], "kind": "site", "owner": cast["relief"].id,
-         "version": site_ref["version"]}
+        {
+            "id": site_ref["id"],
+            "kind": "site",
+            "owner": cast["relief"].id,
+            "version": site_ref["version"],
+        }
     ]
 
     accepted = cast["north"].declare(
@@ -53,9 +57,7 @@ def test_vertical_separation_and_disjoint_times_clear_a_conflict(cast: dict[str,
         "operation", [volume(point(36.0, 34.0), lower_m=3301, upper_m=6000)]
     )
     assert above.status_code == 201, above.text
-    later = cast["south"].declare(
-        "operation", [volume(point(36.01, 34.0), hours=2, start=None)]
-    )
+    later = cast["south"].declare("operation", [volume(point(36.01, 34.0), hours=2, start=None)])
     assert later.status_code == 409  # same time window as the first one
 
 
@@ -87,7 +89,9 @@ def test_update_needs_the_current_version(cast: dict[str, Actor]) -> None:
 def test_only_the_owner_changes_or_withdraws(cast: dict[str, Actor]) -> None:
     made = cast["north"].declare_ok("operation", [volume(point(36.0, 34.0))])["declaration"]
     body = {"version": made["version"], "volumes": [volume(point(36.5, 34.0))]}
-    assert problem_of(cast["south"].put(f"/v1/declarations/{made['id']}", body))["code"] == "forbidden"
+    assert (
+        problem_of(cast["south"].put(f"/v1/declarations/{made['id']}", body))["code"] == "forbidden"
+    )
     withdraw = cast["south"].delete(f"/v1/declarations/{made['id']}?version={made['version']}")
     assert withdraw.status_code == 403
     # Humanitarians cannot see operations at all: for them it does not exist.
@@ -108,8 +112,13 @@ def test_withdrawn_declarations_no_longer_conflict(cast: dict[str, Actor]) -> No
 
 
 def test_roles_declare_only_their_kinds(cast: dict[str, Actor]) -> None:
-    cases = [("relief", "operation"), ("north", "site"), ("north", "restriction"),
-             ("observer", "site"), ("coordinator", "operation")]
+    cases = [
+        ("relief", "operation"),
+        ("north", "site"),
+        ("north", "restriction"),
+        ("observer", "site"),
+        ("coordinator", "operation"),
+    ]
     for who, kind in cases:
         extra: dict[str, Any] = {"restricts": {}} if kind == "restriction" else {}
         answer = cast[who].declare(kind, [volume(point(36.0, 34.0))], **extra)
@@ -122,7 +131,9 @@ def test_operations_are_invisible_to_humanitarians_and_observers(cast: dict[str,
     op = cast["north"].declare_ok("operation", [volume(square(36.30, 33.51))])["declaration"]
     for who in ("relief", "observer"):
         assert cast[who].get(f"/v1/declarations/{op['id']}").status_code == 404
-        assert op["id"] not in [d["id"] for d in cast[who].get("/v1/declarations").json()["declarations"]]
+        assert op["id"] not in [
+            d["id"] for d in cast[who].get("/v1/declarations").json()["declarations"]
+        ]
         assert cast[who].get(f"/v1/declarations/{site['id']}/conflicts").json()["conflicts"] == []
         assert cast[who].get(f"/v1/declarations/{op['id']}/conflicts").status_code == 404
     # The humanitarian's own writes never require the invisible operation's version.
@@ -208,7 +219,7 @@ def test_list_filters_by_bbox_time_and_kind(cast: dict[str, Actor]) -> None:
     assert ids("?bbox=36,33,37,34") == {a["id"]}
     assert ids("?kind=movement") == {b["id"]}
     start = a["volumes"][0]["time"]["start"]
-    assert ids(f"?start=2030-01-01T00:00:00Z&end=2030-01-02T00:00:00Z") == set()
+    assert ids("?start=2030-01-01T00:00:00Z&end=2030-01-02T00:00:00Z") == set()
     assert ids(f"?start={start}&end={start}") == {a["id"], b["id"]}
 
 

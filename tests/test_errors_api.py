@@ -25,27 +25,46 @@ INVALID_REQUEST = [
     ("unknown kind", {"kind": "strike", "volumes": [GOOD]}, "kind"),
     ("volumes not a list", {"kind": "operation", "volumes": "here"}, "volumes"),
     ("no volumes", {"kind": "operation", "volumes": []}, "volumes"),
-    ("missing time", {"kind": "operation", "volumes": [{"geometry": GOOD["geometry"]}]},
-     "volumes[0].time"),
-    ("end before start", with_volume(time={"start": "2026-12-05T10:00:00Z",
-                                           "end": "2026-12-05T09:00:00Z"}), "volumes[0].time"),
-    ("time without zone", with_volume(time={"start": "2026-12-05T10:00:00", "end": None}),
-     "volumes[0].time.start"),
-    ("time not a time", with_volume(time={"start": "tomorrow", "end": None}),
-     "volumes[0].time.start"),
+    (
+        "missing time",
+        {"kind": "operation", "volumes": [{"geometry": GOOD["geometry"]}]},
+        "volumes[0].time",
+    ),
+    (
+        "end before start",
+        with_volume(time={"start": "2026-12-05T10:00:00Z", "end": "2026-12-05T09:00:00Z"}),
+        "volumes[0].time",
+    ),
+    (
+        "time without zone",
+        with_volume(time={"start": "2026-12-05T10:00:00", "end": None}),
+        "volumes[0].time.start",
+    ),
+    (
+        "time not a time",
+        with_volume(time={"start": "tomorrow", "end": None}),
+        "volumes[0].time.start",
+    ),
     ("negative buffer", with_volume(buffer_m=-5), "volumes[0].buffer_m"),
     ("buffer is a string", with_volume(buffer_m="wide"), "volumes[0].buffer_m"),
-    ("altitude upside down", with_volume(altitude={"lower_m": 5000, "upper_m": 100}),
-     "volumes[0].altitude"),
+    (
+        "altitude upside down",
+        with_volume(altitude={"lower_m": 5000, "upper_m": 100}),
+        "volumes[0].altitude",
+    ),
     ("unknown volume field", with_volume(colour="red"), "volumes[0].colour"),
     ("key not a list", {"kind": "operation", "volumes": [GOOD], "key": "abc"}, "key"),
-    ("metadata not an object", {"kind": "operation", "volumes": [GOOD], "metadata": [1]},
-     "metadata"),
+    (
+        "metadata not an object",
+        {"kind": "operation", "volumes": [GOOD], "metadata": [1]},
+        "metadata",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), [c[1:] for c in INVALID_REQUEST],
-                         ids=[c[0] for c in INVALID_REQUEST])
+@pytest.mark.parametrize(
+    ("body", "field"), [c[1:] for c in INVALID_REQUEST], ids=[c[0] for c in INVALID_REQUEST]
+)
 def test_invalid_request_names_the_field(cast: dict[str, Actor], body: Any, field: str) -> None:
     answer = cast["north"].post("/v1/declarations", body)
     assert answer.status_code == 400, answer.text
@@ -58,22 +77,37 @@ INVALID_GEOMETRY = [
     ("unknown type", {"type": "Circle", "coordinates": [36, 34]}, "volumes[0].geometry.type"),
     ("longitude out of range", point(181, 34), "volumes[0].geometry.coordinates"),
     ("latitude out of range", point(36, -91), "volumes[0].geometry.coordinates"),
-    ("not numbers", {"type": "Point", "coordinates": ["36", "34"]},
-     "volumes[0].geometry.coordinates"),
-    ("unclosed ring", ring((36, 34), (36.1, 34), (36.1, 34.1), (36, 34.1)),
-     "volumes[0].geometry.coordinates"),
-    ("self-intersecting ring", ring((36, 34), (36.1, 34.1), (36.1, 34), (36, 34.1), (36, 34)),
-     "volumes[0].geometry.coordinates"),
+    (
+        "not numbers",
+        {"type": "Point", "coordinates": ["36", "34"]},
+        "volumes[0].geometry.coordinates",
+    ),
+    (
+        "unclosed ring",
+        ring((36, 34), (36.1, 34), (36.1, 34.1), (36, 34.1)),
+        "volumes[0].geometry.coordinates",
+    ),
+    (
+        "self-intersecting ring",
+        ring((36, 34), (36.1, 34.1), (36.1, 34), (36, 34.1), (36, 34)),
+        "volumes[0].geometry.coordinates",
+    ),
     ("too few positions", ring((36, 34), (36.1, 34), (36, 34)), "volumes[0].geometry.coordinates"),
-    ("line of one position", {"type": "LineString", "coordinates": [[36, 34]]},
-     "volumes[0].geometry.coordinates"),
+    (
+        "line of one position",
+        {"type": "LineString", "coordinates": [[36, 34]]},
+        "volumes[0].geometry.coordinates",
+    ),
     ("missing coordinates", {"type": "Point"}, "volumes[0].geometry"),
 ]
 
 
-@pytest.mark.parametrize(("geometry", "field"), [c[1:] for c in INVALID_GEOMETRY],
-                         ids=[c[0] for c in INVALID_GEOMETRY])
-def test_invalid_geometry_names_the_field(cast: dict[str, Actor], geometry: Any, field: str) -> None:
+@pytest.mark.parametrize(
+    ("geometry", "field"), [c[1:] for c in INVALID_GEOMETRY], ids=[c[0] for c in INVALID_GEOMETRY]
+)
+def test_invalid_geometry_names_the_field(
+    cast: dict[str, Actor], geometry: Any, field: str
+) -> None:
     answer = cast["north"].post("/v1/declarations", with_volume(geometry=geometry))
     assert answer.status_code == 400, answer.text
     problem = problem_of(answer)
@@ -82,10 +116,13 @@ def test_invalid_geometry_names_the_field(cast: dict[str, Actor], geometry: Any,
 
 
 def test_nan_coordinates_are_invalid_geometry(cast: dict[str, Actor]) -> None:
-    raw = ('{"kind":"operation","volumes":[{"geometry":{"type":"Point","coordinates":[NaN,34]},'
-           '"time":{"start":"2026-12-05T10:00:00Z","end":null}}]}')
+    raw = (
+        '{"kind":"operation","volumes":[{"geometry":{"type":"Point","coordinates":[NaN,34]},'
+        '"time":{"start":"2026-12-05T10:00:00Z","end":null}}]}'
+    )
     answer = cast["north"].client.post(
-        "/v1/declarations", content=raw,
+        "/v1/declarations",
+        content=raw,
         headers={**cast["north"].headers, "Content-Type": "application/json"},
     )
     assert answer.status_code == 400, answer.text
@@ -99,7 +136,8 @@ def test_nan_coordinates_are_invalid_geometry(cast: dict[str, Actor]) -> None:
 )
 def test_malformed_bodies(cast: dict[str, Actor], raw: bytes) -> None:
     answer = cast["north"].client.post(
-        "/v1/declarations", content=raw,
+        "/v1/declarations",
+        content=raw,
         headers={**cast["north"].headers, "Content-Type": "application/json"},
     )
     assert answer.status_code == 400, answer.text
@@ -123,8 +161,12 @@ def test_revoked_party_is_unauthorized(cast: dict[str, Actor]) -> None:
 
 
 def test_not_found(cast: dict[str, Actor]) -> None:
-    for url in ("/v1/declarations/dcl_nope", "/v1/declarations/dcl_nope/conflicts",
-                "/v1/declarations/dcl_nope/deliveries", "/v1/nothing-here"):
+    for url in (
+        "/v1/declarations/dcl_nope",
+        "/v1/declarations/dcl_nope/conflicts",
+        "/v1/declarations/dcl_nope/deliveries",
+        "/v1/nothing-here",
+    ):
         answer = cast["north"].get(url)
         assert answer.status_code == 404, url
         assert problem_of(answer)["code"] == "not_found"
@@ -134,17 +176,27 @@ def test_not_found(cast: dict[str, Actor]) -> None:
 TOO_LARGE = [
     ("volume count", {"kind": "operation", "volumes": [GOOD] * 101}, "volumes"),
     ("buffer", with_volume(buffer_m=500_001), "volumes[0].buffer_m"),
-    ("vertex count", with_volume(geometry={
-        "type": "LineString",
-        "coordinates": [[36 + i * 1e-5, 34 + (i % 2) * 1e-5] for i in range(10_001)]}),
-     "volumes[0].geometry"),
-    ("extent", with_volume(geometry={"type": "LineString", "coordinates": [[20, 10], [60, 50]]}),
-     "volumes[0].geometry"),
+    (
+        "vertex count",
+        with_volume(
+            geometry={
+                "type": "LineString",
+                "coordinates": [[36 + i * 1e-5, 34 + (i % 2) * 1e-5] for i in range(10_001)],
+            }
+        ),
+        "volumes[0].geometry",
+    ),
+    (
+        "extent",
+        with_volume(geometry={"type": "LineString", "coordinates": [[20, 10], [60, 50]]}),
+        "volumes[0].geometry",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), [c[1:] for c in TOO_LARGE],
-                         ids=[c[0] for c in TOO_LARGE])
+@pytest.mark.parametrize(
+    ("body", "field"), [c[1:] for c in TOO_LARGE], ids=[c[0] for c in TOO_LARGE]
+)
 def test_too_large(cast: dict[str, Actor], body: Any, field: str) -> None:
     answer = cast["north"].post("/v1/declarations", body)
     assert answer.status_code == 413, answer.text
@@ -154,9 +206,14 @@ def test_too_large(cast: dict[str, Actor], body: Any, field: str) -> None:
 
 
 def test_body_over_the_limit_is_refused_before_parsing(cast: dict[str, Actor]) -> None:
-    huge = b'{"kind": "operation", "volumes": [], "metadata": {"x": "' + b"a" * (4 * 1024 * 1024) + b'"}}'
+    huge = (
+        b'{"kind": "operation", "volumes": [], "metadata": {"x": "'
+        + b"a" * (4 * 1024 * 1024)
+        + b'"}}'
+    )
     answer = cast["north"].client.post(
-        "/v1/declarations", content=huge,
+        "/v1/declarations",
+        content=huge,
         headers={**cast["north"].headers, "Content-Type": "application/json"},
     )
     assert answer.status_code == 413
@@ -164,15 +221,24 @@ def test_body_over_the_limit_is_refused_before_parsing(cast: dict[str, Actor]) -
 
 
 def test_bad_query_parameters(cast: dict[str, Actor]) -> None:
-    for query, field in [("bbox=1,2,3", "bbox"), ("bbox=a,b,c,d", "bbox"),
-                         ("start=yesterday", "start"), ("kind=strike", "kind"),
-                         ("start=2026-12-05T00:00:00Z&end=2026-12-04T00:00:00Z", "end")]:
+    for query, field in [
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=a,b,c,d", "bbox"),
+        ("start=yesterday", "start"),
+        ("kind=strike", "kind"),
+        ("start=2026-12-05T00:00:00Z&end=2026-12-04T00:00:00Z", "end"),
+    ]:
         answer = cast["north"].get(f"/v1/declarations?{query}")
         assert answer.status_code == 400, query
         assert field in [e["field"] for e in problem_of(answer)["errors"]]
-    for url in ("/v1/inbox?after=-1", "/v1/inbox?limit=0", "/v1/inbox?after=x",
-                "/v1/log/entries?start=a&end=2", "/v1/log/proof/inclusion?index=5&size=2",
-                "/v1/log/proof/consistency?first=3&second=2"):
+    for url in (
+        "/v1/inbox?after=-1",
+        "/v1/inbox?limit=0",
+        "/v1/inbox?after=x",
+        "/v1/log/entries?start=a&end=2",
+        "/v1/log/proof/inclusion?index=5&size=2",
+        "/v1/log/proof/consistency?first=3&second=2",
+    ):
         answer = cast["north"].get(url)
         assert answer.status_code == 400, (url, answer.text)
         problem_of(answer)
@@ -203,18 +269,31 @@ def test_no_500_for_odd_but_valid_json(cast: dict[str, Actor]) -> None:
     bodies: list[Any] = [
         {"kind": "operation", "volumes": [dict(GOOD, geometry=None)]},
         {"kind": "operation", "volumes": [dict(GOOD, geometry=[])]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "Point", "coordinates": []})]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "Point",
-                                                                "coordinates": [[1, 2]]})]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "Polygon",
-                                                                "coordinates": [1, 2]})]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "MultiPolygon",
-                                                                "coordinates": [[[]]]})]},
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "Point", "coordinates": []})],
+        },
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "Point", "coordinates": [[1, 2]]})],
+        },
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "Polygon", "coordinates": [1, 2]})],
+        },
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "MultiPolygon", "coordinates": [[[]]]})],
+        },
         {"kind": "operation", "volumes": [dict(GOOD, altitude={"lower_m": 1e300})]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "Point",
-                                                                "coordinates": [1e308, 1e308]})]},
-        {"kind": "operation", "volumes": [dict(GOOD, geometry={"type": "Point",
-                                                                "coordinates": [True, False]})]},
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "Point", "coordinates": [1e308, 1e308]})],
+        },
+        {
+            "kind": "operation",
+            "volumes": [dict(GOOD, geometry={"type": "Point", "coordinates": [True, False]})],
+        },
     ]
     for body in bodies:
         answer = cast["north"].post("/v1/declarations", body)

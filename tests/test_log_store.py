@@ -77,7 +77,13 @@ def key(tmp_path: Path) -> Any:
 
 
 def entry(i: int) -> dict[str, Any]:
-    return {"type": "test.entry", "at": "2016-12-14T05:00:00Z", "actor": "pty_a", "n": i, "é": [1.0]}
+    return {
+        "type": "test.entry",
+        "at": "2016-12-14T05:00:00Z",
+        "actor": "pty_a",
+        "n": i,
+        "é": [1.0],
+    }
 
 
 def append(conn: Connection, i: int) -> int:
@@ -88,7 +94,9 @@ def append(conn: Connection, i: int) -> int:
 
 def leaf_text(i: int) -> bytes:
     # The canonical JSON, spelt out here rather than computed by the module under test.
-    return ('{"actor":"pty_a","at":"2016-12-14T05:00:00Z","n":%d,"type":"test.entry","é":[1]}' % i).encode()
+    return (
+        '{"actor":"pty_a","at":"2016-12-14T05:00:00Z","n":%d,"type":"test.entry","é":[1]}' % i
+    ).encode()
 
 
 @pytest.fixture
@@ -138,7 +146,10 @@ def test_a_rolled_back_append_leaves_no_trace(log_of_70: Engine) -> None:
             append(conn, 70)
             transaction.rollback()
         assert log_store.log_size(conn) == 70
-        assert conn.execute(select(func.count()).select_from(schema.log_nodes)).scalar_one() == 70 * 2 - 3
+        assert (
+            conn.execute(select(func.count()).select_from(schema.log_nodes)).scalar_one()
+            == 70 * 2 - 3
+        )
 
 
 def test_an_append_costs_a_fixed_number_of_statements(log_of_70: Engine) -> None:
@@ -214,7 +225,16 @@ def test_a_million_entry_log_reads_only_log_n_nodes(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(schema.log_entries),
-            [{"idx": 999_999, "leaf": "{}", "leaf_hash": b"", "entry_type": "x", "subject": "x", "at": "t"}],
+            [
+                {
+                    "idx": 999_999,
+                    "leaf": "{}",
+                    "leaf_hash": b"",
+                    "entry_type": "x",
+                    "subject": "x",
+                    "at": "t",
+                }
+            ],
         )
         conn.execute(
             insert(schema.log_nodes),
@@ -288,6 +308,10 @@ def test_receipt_names_the_entry_and_a_head_that_includes_it(log_of_70: Engine, 
     with log_of_70.begin() as conn:
         head = log_store.issue_head(conn, key, "2016-12-14T05:00:00Z")
         receipt = log_store.receipt(conn, 69, head)
-        assert receipt == {"index": 69, "leaf_hash": sha256(b"\x00" + leaf_text(69)).hex(), "tree_head": head}
+        assert receipt == {
+            "index": 69,
+            "leaf_hash": sha256(b"\x00" + leaf_text(69)).hex(),
+            "tree_head": head,
+        }
         with pytest.raises(ValueError):
             log_store.receipt(conn, 70, head)

@@ -22,7 +22,9 @@ def test_a_site_is_broadcast_to_every_operator_only(cast: dict[str, Actor]) -> N
         assert note["reason"] == "broadcast"
         assert note["change"] == "created"
         assert note["declaration"] == {
-            "id": site["declaration"]["id"], "kind": "site", "owner": cast["relief"].id,
+            "id": site["declaration"]["id"],
+            "kind": "site",
+            "owner": cast["relief"].id,
             "version": site["declaration"]["version"],
         }
         assert note["seq"] == 1
@@ -62,9 +64,14 @@ def test_the_site_owner_is_not_told_of_an_operation_it_cannot_see(cast: dict[str
 def test_subscription_brings_changes_in_the_area(cast: dict[str, Actor]) -> None:
     made = cast["water"].post(
         "/v1/subscriptions",
-        {"volumes": [volume(square(36.3, 33.5, half=0.3), lower_m=None, upper_m=None, hours=None,
-                            start=None)],
-         "kinds": ["site", "movement"]},
+        {
+            "volumes": [
+                volume(
+                    square(36.3, 33.5, half=0.3), lower_m=None, upper_m=None, hours=None, start=None
+                )
+            ],
+            "kinds": ["site", "movement"],
+        },
     )
     assert made.status_code == 201, made.text
     assert made.json()["subscription"]["id"].startswith("sub_")
@@ -79,15 +86,21 @@ def test_subscription_brings_changes_in_the_area(cast: dict[str, Actor]) -> None
 def test_updates_and_withdrawals_notify_those_who_were_in_conflict(cast: dict[str, Actor]) -> None:
     first = cast["north"].declare_ok("operation", [volume(point(36.0, 34.0))])["declaration"]
     second = cast["south"].declare_ok("operation", [volume(point(36.05, 34.0))])["declaration"]
-    moved = cast["south"].put(
-        f"/v1/declarations/{second['id']}",
-        {"version": second["version"], "volumes": [volume(point(37.0, 34.0))]},
-    ).json()["declaration"]
+    moved = (
+        cast["south"]
+        .put(
+            f"/v1/declarations/{second['id']}",
+            {"version": second["version"], "volumes": [volume(point(37.0, 34.0))]},
+        )
+        .json()["declaration"]
+    )
     gone = cast["north"].delete(f"/v1/declarations/{first['id']}?version={first['version']}")
     assert gone.status_code == 200
     notes = inbox(cast["north"])
-    assert [(n["change"], n["reason"]) for n in notes] == [("created", "conflict"),
-                                                          ("updated", "conflict")]
+    assert [(n["change"], n["reason"]) for n in notes] == [
+        ("created", "conflict"),
+        ("updated", "conflict"),
+    ]
     assert notes[1]["conflicts"] == []  # the update resolved it
     assert notes[1]["declaration"]["version"] == moved["version"]
     assert [n["seq"] for n in notes] == [1, 2]
@@ -155,17 +168,22 @@ def test_overdue_acknowledgments_stand_out(cast: dict[str, Actor], service: Serv
     overdue = cast["relief"].get("/v1/notifications/overdue").json()["overdue"]
     assert [o["party"] for o in overdue] == [cast["south"].id]
     assert overdue[0]["declaration"]["id"] == site["id"]
-    assert [o["party"] for o in cast["coordinator"].get("/v1/notifications/overdue").json()["overdue"]] == [cast["south"].id]
+    assert [
+        o["party"] for o in cast["coordinator"].get("/v1/notifications/overdue").json()["overdue"]
+    ] == [cast["south"].id]
     assert cast["north"].get("/v1/notifications/overdue").json()["overdue"] == []
     deliveries = cast["relief"].get(f"/v1/declarations/{site['id']}/deliveries").json()
     overdue_flags = {d["party"]: d["overdue"] for d in deliveries["deliveries"]}
     assert overdue_flags == {cast["north"].id: False, cast["south"].id: True}
 
 
-def test_late_notice_travels_with_the_notification(cast: dict[str, Actor], service: Service) -> None:
+def test_late_notice_travels_with_the_notification(
+    cast: dict[str, Actor], service: Service
+) -> None:
     soon = service.clock.now + timedelta(hours=3)
-    cast["relief"].declare_ok("movement", [volume(point(36.3, 33.5), start=soon)],
-                              category="convoy")
+    cast["relief"].declare_ok(
+        "movement", [volume(point(36.3, 33.5), start=soon)], category="convoy"
+    )
     [note] = inbox(cast["north"])
     assert note["late_notice"] is True
 

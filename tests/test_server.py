@@ -47,8 +47,12 @@ def test_blind_conflicting_writes_never_both_succeed(tmp_path: Path) -> None:
                 lon, lat = 36.0 + 0.25 * (n % 20), 33.0 + 0.25 * (n // 20)
                 barrier = threading.Barrier(2)
 
-                def send(token: str, lon: float = lon, lat: float = lat,
-                         barrier: threading.Barrier = barrier) -> int:
+                def send(
+                    token: str,
+                    lon: float = lon,
+                    lat: float = lat,
+                    barrier: threading.Barrier = barrier,
+                ) -> int:
                     barrier.wait()
                     answer = client.post(
                         "/v1/declarations",
@@ -80,8 +84,10 @@ def test_accepted_writes_survive_kill_9(tmp_path: Path) -> None:
                     try:
                         answer = client.post(
                             "/v1/declarations",
-                            json={"kind": "operation",
-                                  "volumes": [op_volume(30 + (n % 100) * 0.3, 10 + n // 100)]},
+                            json={
+                                "kind": "operation",
+                                "volumes": [op_volume(30 + (n % 100) * 0.3, 10 + n // 100)],
+                            },
                             headers=bearer(party["token"]),
                         )
                     except httpx.HTTPError:
@@ -99,12 +105,12 @@ def test_accepted_writes_survive_kill_9(tmp_path: Path) -> None:
         stop.set()
         writer.join()
     assert len(accepted) >= 25
-    with serving(db_url) as (base, _process):
-        with httpx.Client(base_url=base, timeout=10) as client:
-            for declaration_id in accepted:
-                answer = client.get(f"/v1/declarations/{declaration_id}",
-                                    headers=bearer(party["token"]))
-                assert answer.status_code == 200, declaration_id
+    with serving(db_url) as (base, _process), httpx.Client(base_url=base, timeout=10) as client:
+        for declaration_id in accepted:
+            answer = client.get(
+                f"/v1/declarations/{declaration_id}", headers=bearer(party["token"])
+            )
+            assert answer.status_code == 200, declaration_id
     verified = _verify(db_url)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -113,8 +119,11 @@ def _verify(db_url: str) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "deconflict", "verify", "--db", db_url],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "deconflict", "verify", "--db", db_url],
+        capture_output=True,
+        text=True,
+    )
 
 
 def read_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
@@ -146,12 +155,14 @@ def test_event_stream_pushes_and_resumes(tmp_path: Path) -> None:
                 httpx.post(
                     f"{base}/v1/declarations",
                     json={"kind": "site", "volumes": [op_volume(36 + n, 34)]},
-                    headers=bearer(aid["token"]), timeout=10,
+                    headers=bearer(aid["token"]),
+                    timeout=10,
                 ).raise_for_status()
 
         threading.Thread(target=declare_sites, args=(2,)).start()
-        with httpx.stream("GET", f"{base}/v1/inbox/stream", headers=bearer(operator["token"]),
-                          timeout=30) as response:
+        with httpx.stream(
+            "GET", f"{base}/v1/inbox/stream", headers=bearer(operator["token"]), timeout=30
+        ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             events = read_events(response, 2)
@@ -161,13 +172,15 @@ def test_event_stream_pushes_and_resumes(tmp_path: Path) -> None:
 
         declare_sites(1)
         headers = {**bearer(operator["token"]), "Last-Event-ID": "2"}
-        with httpx.stream("GET", f"{base}/v1/inbox/stream", headers=headers,
-                          timeout=30) as response:
+        with httpx.stream(
+            "GET", f"{base}/v1/inbox/stream", headers=headers, timeout=30
+        ) as response:
             [resumed] = read_events(response, 1)
         assert resumed["seq"] == 3
         # Browsers' EventSource cannot set headers: the token may come as a parameter.
-        with httpx.stream("GET", f"{base}/v1/inbox/stream?access_token={operator['token']}&after=2",
-                          timeout=30) as response:
+        with httpx.stream(
+            "GET", f"{base}/v1/inbox/stream?access_token={operator['token']}&after=2", timeout=30
+        ) as response:
             [again] = read_events(response, 1)
         assert again["seq"] == 3
         assert httpx.get(f"{base}/v1/inbox/stream", timeout=10).status_code == 401

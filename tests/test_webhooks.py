@@ -31,7 +31,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -138,7 +138,8 @@ def test_serve_delivers_webhooks_in_the_background(tmp_path: Path, receiver: Rec
         httpx.post(
             f"{base}/v1/declarations",
             json={"kind": "site", "volumes": [volume(point(36.3, 33.5))]},
-            headers={"Authorization": f"Bearer {aid['token']}"}, timeout=10,
+            headers={"Authorization": f"Bearer {aid['token']}"},
+            timeout=10,
         ).raise_for_status()
         for _ in range(100):
             if receiver.received:
@@ -146,5 +147,3 @@ def test_serve_delivers_webhooks_in_the_background(tmp_path: Path, receiver: Rec
             threading.Event().wait(0.1)
     assert len(receiver.received) == 1
     assert json.loads(receiver.received[0][1])["reason"] == "broadcast"
-
-

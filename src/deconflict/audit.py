@@ -306,13 +306,13 @@ class _DatabaseAudit:
             dv, and_(dv.c.declaration_id == d.c.id, dv.c.log_index == latest.c.log_index)
         )
         compared = ("kind", "owner", "version", "state", "late_notice", *DECLARATION_FIELDS)
-        columns = [d.c.id, dv.c.version.label("logged_version")]
+        columns = [d.c.id, dv.c.version.label("latest_version")]
         columns += [d.c[name].label(f"current_{name}") for name in compared]
         columns += [dv.c[name].label(f"logged_{name}") for name in compared]
         for row in self.conn.execute(
             select(*columns).select_from(joined).order_by(d.c.id)
         ).mappings():
-            if row["logged_version"] is None:
+            if row["latest_version"] is None:
                 raise _Found(
                     Problem("no logged version", entry_type="declaration", subject=row["id"])
                 )
@@ -326,7 +326,7 @@ class _DatabaseAudit:
                 raise _Found(
                     Problem(
                         f"the current declaration row differs from its latest logged version "
-                        f"{row['logged_version']} at {', '.join(differing)}",
+                        f"{row['latest_version']} at {', '.join(differing)}",
                         entry_type="declaration",
                         subject=row["id"],
                     )

@@ -90,11 +90,14 @@ def apply_policy(write: Write, text: str, actor: Party) -> str:
         policy_versions.insert().values(id=policy_id, toml=text, actor=actor.id, at=write.at)
     )
     set_meta(write.conn, "policy_id", policy_id)
-    row = write.conn.execute(
-        select(policy_versions).where(policy_versions.c.id == policy_id)
-    ).mappings().one()
-    write.journal.append(entries.policy_changed_entry(row), entry_type="policy.changed",
-                         subject=policy_id)
+    row = (
+        write.conn.execute(select(policy_versions).where(policy_versions.c.id == policy_id))
+        .mappings()
+        .one()
+    )
+    write.journal.append(
+        entries.policy_changed_entry(row), entry_type="policy.changed", subject=policy_id
+    )
     return policy_id
 
 
@@ -112,11 +115,15 @@ def policy_text(deployment: Deployment) -> str:
 
 def first_coordinator(deployment: Deployment) -> Party:
     with deployment.db.read() as conn:
-        row = conn.execute(
-            select(parties)
-            .where(parties.c.role == "coordinator", parties.c.revoked_at.is_(None))
-            .order_by(parties.c.created_at)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                select(parties)
+                .where(parties.c.role == "coordinator", parties.c.revoked_at.is_(None))
+                .order_by(parties.c.created_at)
+            )
+            .mappings()
+            .first()
+        )
     if row is None:
         raise InvalidRequest("no coordinator: the database is not initialised")
     return Party(id=row["id"], name=row["name"], role=row["role"])

@@ -27,8 +27,7 @@ key_option = click.option(
     "--key-file",
     type=click.Path(path_type=Path),
     default=SETTINGS.key_file,
-    help="the record's Ed25519 signing key (default: beside a SQLite file; or "
-    "DECONFLICT_KEY_FILE)",
+    help="the record's Ed25519 signing key (default: beside a SQLite file; or DECONFLICT_KEY_FILE)",
 )
 
 
@@ -66,7 +65,9 @@ def main() -> None:
     "(default: beside a SQLite file, else ./deconflict-policy.toml)",
 )
 @click.option("--coordinator-name", default="Coordinator", show_default=True)
-def init(db_url: str, key_file: Path | None, policy_file: Path | None, coordinator_name: str) -> None:
+def init(
+    db_url: str, key_file: Path | None, policy_file: Path | None, coordinator_name: str
+) -> None:
     """Create the database, the signing key and the coordinator; print its token."""
     from deconflict.bootstrap import default_policy_file, initialise
     from deconflict.storage.database import open_database

@@ -220,7 +220,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
         )
         found = deployment.index.conflicts_of(policy, subject)
         seen = _require_awareness(policy, party, found, body.key)
-        row = {
+        row: dict[str, Any] = {
             "id": declaration_id,
             "kind": body.kind,
             "owner": party.id,
@@ -245,8 +245,14 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             previous_version=None,
         )
         notify_change(
-            write, policy, subject, change="created", found=found, before=[],
-            late_notice=row["late_notice"], previous_volumes=(),
+            write,
+            policy,
+            subject,
+            change="created",
+            found=found,
+            before=[],
+            late_notice=row["late_notice"],
+            previous_volumes=(),
         )
         return {
             "declaration": declaration_json(row),
@@ -304,7 +310,9 @@ def update_declaration(
         if policy.limits != limits:
             volumes = build_volumes(body.volumes, policy.limits)
         before_subject = subject_from_row(current)
-        restricts = _restricts(write.conn, current["kind"], body.restricts, before_subject.restricts)
+        restricts = _restricts(
+            write.conn, current["kind"], body.restricts, before_subject.restricts
+        )
         category = current["category"] if body.category is None else body.category
         subject = Subject(
             id=declaration_id,
@@ -320,7 +328,7 @@ def update_declaration(
         found = deployment.index.conflicts_of(policy, subject)
         seen = _require_awareness(policy, party, found, body.key)
         previous_volumes = json.loads(current["volumes"])
-        row = {
+        row: dict[str, Any] = {
             "id": declaration_id,
             "kind": current["kind"],
             "owner": party.id,
@@ -351,8 +359,14 @@ def update_declaration(
             previous_version=current["version"],
         )
         notify_change(
-            write, policy, subject, change="updated", found=found, before=before,
-            late_notice=row["late_notice"], previous_volumes=before_subject.volumes,
+            write,
+            policy,
+            subject,
+            change="updated",
+            found=found,
+            before=before,
+            late_notice=row["late_notice"],
+            previous_volumes=before_subject.volumes,
         )
         return {
             "declaration": declaration_json(row),
@@ -402,8 +416,14 @@ def withdraw_declaration(
             volumes=before_subject.volumes,
         )
         notify_change(
-            write, policy, withdrawn, change="withdrawn", found=[], before=before,
-            late_notice=bool(row["late_notice"]), previous_volumes=before_subject.volumes,
+            write,
+            policy,
+            withdrawn,
+            change="withdrawn",
+            found=[],
+            before=before,
+            late_notice=bool(row["late_notice"]),
+            previous_volumes=before_subject.volumes,
         )
         return {"declaration": declaration_json(row), "receipt": write.journal.receipt(index)}
 

@@ -97,7 +97,9 @@ class Deployment:
         with self.db.write() as conn:
             self.sync_index(conn)
             now = self.now()
-            write = Write(conn=conn, now=now, journal=Journal(conn, self.key, format_timestamp(now)))
+            write = Write(
+                conn=conn, now=now, journal=Journal(conn, self.key, format_timestamp(now))
+            )
             yield write
             # Every transaction that logged something ends with a signed head over it, so
             # the latest head always covers the whole log.

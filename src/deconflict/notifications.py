@@ -96,8 +96,16 @@ def notify_change(
             if policy.visible_to(party_id, role, f.other.kind, f.other.owner)
         ]
         created.append(
-            _create(write, party_id, recipient["webhook_url"], subject, change, reason, shown,
-                    late_notice)
+            _create(
+                write,
+                party_id,
+                recipient["webhook_url"],
+                subject,
+                change,
+                reason,
+                shown,
+                late_notice,
+            )
         )
     return created
 
@@ -145,9 +153,11 @@ def _create(
 
 
 def _row(conn: Connection, notification_id: str) -> Any:
-    return conn.execute(
-        select(notifications).where(notifications.c.id == notification_id)
-    ).mappings().one()
+    return (
+        conn.execute(select(notifications).where(notifications.c.id == notification_id))
+        .mappings()
+        .one()
+    )
 
 
 def mark_delivered(write: Write, notification_id: str, via: str) -> bool:
@@ -200,9 +210,11 @@ def acknowledge(
 ) -> dict[str, Any]:
     """The recipient's "received and understood"; a second acknowledgment changes nothing."""
     with deployment.writing() as write:
-        row = write.conn.execute(
-            select(notifications).where(notifications.c.id == notification_id)
-        ).mappings().one_or_none()
+        row = (
+            write.conn.execute(select(notifications).where(notifications.c.id == notification_id))
+            .mappings()
+            .one_or_none()
+        )
         # Someone else's notification does not exist for the caller.
         if row is None or row["recipient"] != party.id:
             raise NotFound(f"no notification {notification_id}")
@@ -220,9 +232,7 @@ def acknowledge(
             )
             receipt = write.journal.receipt(index)
         else:
-            receipt = existing_receipt(
-                write.conn, "notification.acknowledged", notification_id
-            )
+            receipt = existing_receipt(write.conn, "notification.acknowledged", notification_id)
         return {
             "notification": notification_json(_row(write.conn, notification_id)),
             "receipt": receipt,

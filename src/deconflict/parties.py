@@ -71,9 +71,11 @@ def authenticate(deployment: Deployment, token: str | None) -> Party:
         raise Unauthorized("send `Authorization: Bearer <token>`")
     digest = hash_token(token)
     with deployment.db.read() as conn:
-        row = conn.execute(
-            select(parties).where(parties.c.token_hash == digest)
-        ).mappings().one_or_none()
+        row = (
+            conn.execute(select(parties).where(parties.c.token_hash == digest))
+            .mappings()
+            .one_or_none()
+        )
     # The lookup is by hash; the comparison below is constant-time all the same, so that no
     # timing difference tells how much of a hash matched.
     if row is None or not hmac.compare_digest(row["token_hash"], digest):

@@ -44,9 +44,7 @@ def validate(document: Any, model: type[Model]) -> Model:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        errors = [
-            {"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
-        ]
+        errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         first = errors[0]
         raise InvalidRequest(f"{first['field']}: {first['message']}", errors=errors) from exc
 

@@ -55,9 +55,11 @@ def create_subscription(
             "created_at": write.at,
         }
         write.conn.execute(subscriptions.insert().values(**row))
-        stored = write.conn.execute(
-            select(subscriptions).where(subscriptions.c.id == row["id"])
-        ).mappings().one()
+        stored = (
+            write.conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"]))
+            .mappings()
+            .one()
+        )
         entry = entries.subscription_created_entry(stored)
         index = write.journal.append(entry, entry_type="subscription.created", subject=row["id"])
         return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}

@@ -111,7 +111,9 @@ def _send(client: httpx.Client, row: dict[str, Any]) -> str | None:
     return f"HTTP {response.status_code}"
 
 
-def _settle(deployment: Deployment, row: dict[str, Any], error: str | None, max_attempts: int) -> None:
+def _settle(
+    deployment: Deployment, row: dict[str, Any], error: str | None, max_attempts: int
+) -> None:
     with deployment.writing() as write:
         attempts = row["webhook_attempts"] + 1
         if error is None:
@@ -143,7 +145,12 @@ class WebhookWorker:
     """A background thread of ``deconflict serve`` that delivers webhooks."""
 
     def __init__(
-        self, deployment: Deployment, *, timeout_s: float, max_attempts: int, interval_s: float = 0.5
+        self,
+        deployment: Deployment,
+        *,
+        timeout_s: float,
+        max_attempts: int,
+        interval_s: float = 0.5,
     ) -> None:
         self.deployment = deployment
         self.timeout_s = timeout_s

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from deconflict import notifications
-from deconflict.api.deps import blocking, bearer_token, caller, deployment_of
+from deconflict.api.deps import bearer_token, blocking, caller, deployment_of
 from deconflict.errors import InvalidRequest
 from deconflict.parties import Party, authenticate
 from deconflict.requests import AckIn, parse_body
@@ -70,7 +70,11 @@ async def stream(request: Request) -> StreamingResponse:
                 seen_generation = deployment.generation
                 last_db_poll = now
                 page = await blocking(
-                    notifications.read_inbox, deployment, party, after=after, limit=100,
+                    notifications.read_inbox,
+                    deployment,
+                    party,
+                    after=after,
+                    limit=100,
                     via="stream",
                 )
                 for item in page["notifications"]:
@@ -107,9 +111,7 @@ async def acknowledge(
 async def deliveries(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    found = await blocking(
-        notifications.deliveries, deployment_of(request), party, declaration_id
-    )
+    found = await blocking(notifications.deliveries, deployment_of(request), party, declaration_id)
     return {"deliveries": found}
 
 

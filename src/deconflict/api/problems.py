@@ -17,9 +17,17 @@ logger = logging.getLogger("deconflict.api")
 
 PROBLEM = "application/problem+json"
 
-_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large",
-          415: "unsupported_media_type", 422: "invalid_request"}
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
 
 
 def problem_response(status: int, body: dict[str, Any]) -> Response:
@@ -75,8 +83,12 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     # Logged in full for the operator of the service; the client sees no traceback.
     logger.exception("unexpected error", exc_info=exc)
-    return problem(500, "Internal error", "the service failed; the request was not applied",
-                   code="internal_error")
+    return problem(
+        500,
+        "Internal error",
+        "the service failed; the request was not applied",
+        code="internal_error",
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -158,7 +158,8 @@ log_entries = Table(
 
 Index("ix_log_entries_subject", log_entries.c.subject)
 
-# Hashes of complete subtrees: (level, index) covers leaves [index * 2**level, (index+1) * 2**level).
+# Hashes of complete subtrees: (level, idx) covers the leaves
+# [idx * 2**level, (idx + 1) * 2**level).
 # Stored once when complete, so roots and proofs take O(log n) reads.
 log_nodes = Table(
     "log_nodes",

@@ -1,0 +1,47 @@
+"""The policy in force: read by all, changed by the coordinator, applied at once."""
+
+from __future__ import annotations
+
+from conftest import Actor, point, problem_of, volume
+
+
+def put_policy(actor: Actor, text: str) -> object:
+    return actor.client.put(
+        "/v1/policy", content=text.encode(), headers={**actor.headers, "Content-Type": "text/plain"}
+    )
+
+
+def test_wider_separation_applies_to_the_next_write(cast: dict[str, Actor]) -> None:
+    cast["north"].declare_ok("operation", [volume(point(36.0, 34.0))])
+    # ~14 km apart: clear under the default 9,260 m.
+    assert cast["south"].declare("operation", [volume(point(36.15, 34.0))]).status_code == 201
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    answer = put_policy(
+        cast["coordinator"], text.replace("horizontal_m = 9260", "horizontal_m = 20000")
+    )
+    assert answer.status_code == 200, answer.text  # type: ignore[attr-defined]
+    refused = cast["south"].declare("operation", [volume(point(35.85, 34.0))])
+    assert refused.status_code == 409
+
+
+def test_minimum_notice_and_visibility_follow_the_policy(cast: dict[str, Actor]) -> None:
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    text = text.replace('operation = ["operator", "coordinator"]', 'operation = ["*"]')
+    assert put_policy(cast["coordinator"], text).status_code == 200  # type: ignore[attr-defined]
+    made = cast["north"].declare_ok("operation", [volume(point(36.0, 34.0))])["declaration"]
+    assert cast["relief"].get(f"/v1/declarations/{made['id']}").status_code == 200
+
+
+def test_only_the_coordinator_changes_the_policy(cast: dict[str, Actor]) -> None:
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    answer = put_policy(cast["north"], text)
+    assert answer.status_code == 403  # type: ignore[attr-defined]
+
+
+def test_a_bad_policy_is_refused_naming_the_field(cast: dict[str, Actor]) -> None:
+    answer = put_policy(cast["coordinator"], "[limits]\nbody_bytes = -1\n")
+    assert answer.status_code == 400  # type: ignore[attr-defined]
+    fields = [e["field"] for e in problem_of(answer)["errors"]]
+    assert "separation" in fields and "limits.body_bytes" in fields
+    broken = put_policy(cast["coordinator"], "this is = = not toml")
+    assert problem_of(broken)["errors"][0]["field"] == "policy"
