@@ -63,7 +63,9 @@ class Service:
             self.receipts.append(log_store.receipt(conn, head["size"] - 1, head))
 
     def log(self, conn: Connection, entry: dict[str, Any], subject: str) -> int:
-        return log_store.append_entry(conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"])
+        return log_store.append_entry(
+            conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"]
+        )
 
     def register(self, party_id: str, name: str, role: str, by: str | None) -> None:
         with self.change() as (conn, at):
@@ -77,19 +79,31 @@ class Service:
                     created_by=by,
                 )
             )
-            self.log(conn, entries.party_registered_entry(_row(conn, schema.parties, party_id)), party_id)
+            self.log(
+                conn, entries.party_registered_entry(_row(conn, schema.parties, party_id)), party_id
+            )
 
     def revoke(self, party_id: str, by: str) -> None:
         with self.change() as (conn, at):
             conn.execute(
-                update(schema.parties).where(schema.parties.c.id == party_id).values(revoked_at=at, revoked_by=by)
+                update(schema.parties)
+                .where(schema.parties.c.id == party_id)
+                .values(revoked_at=at, revoked_by=by)
             )
-            self.log(conn, entries.party_revoked_entry(_row(conn, schema.parties, party_id)), party_id)
+            self.log(
+                conn, entries.party_revoked_entry(_row(conn, schema.parties, party_id)), party_id
+            )
 
     def set_policy(self, policy_id: str, toml: str, by: str) -> None:
         with self.change() as (conn, at):
-            conn.execute(schema.policy_versions.insert().values(id=policy_id, toml=toml, actor=by, at=at))
-            self.log(conn, entries.policy_changed_entry(_row(conn, schema.policy_versions, policy_id)), policy_id)
+            conn.execute(
+                schema.policy_versions.insert().values(id=policy_id, toml=toml, actor=by, at=at)
+            )
+            self.log(
+                conn,
+                entries.policy_changed_entry(_row(conn, schema.policy_versions, policy_id)),
+                policy_id,
+            )
 
     def declare(self, declaration_id: str, version: str, change: str, **fields: Any) -> None:
         dv = schema.declaration_versions
@@ -113,25 +127,44 @@ class Service:
                 )
             )
             row = _version_row(conn, declaration_id, version)
-            index = self.log(conn, entries.declaration_entry(row, previous), f"{declaration_id}/{version}")
+            index = self.log(
+                conn, entries.declaration_entry(row, previous), f"{declaration_id}/{version}"
+            )
             conn.execute(
-                update(dv).where(dv.c.declaration_id == declaration_id, dv.c.version == version).values(log_index=index)
+                update(dv)
+                .where(dv.c.declaration_id == declaration_id, dv.c.version == version)
+                .values(log_index=index)
             )
             state = {**current, "updated_at": at, "change_seq": next(self.change_seq)}
             if previous is None:
-                conn.execute(schema.declarations.insert().values(id=declaration_id, created_at=at, **state))
+                conn.execute(
+                    schema.declarations.insert().values(id=declaration_id, created_at=at, **state)
+                )
             else:
                 conn.execute(
-                    update(schema.declarations).where(schema.declarations.c.id == declaration_id).values(**state)
+                    update(schema.declarations)
+                    .where(schema.declarations.c.id == declaration_id)
+                    .values(**state)
                 )
 
     def _current(self, conn: Connection, declaration_id: str) -> dict[str, Any]:
         d = schema.declarations
         row = conn.execute(select(d).where(d.c.id == declaration_id)).mappings().one_or_none()
-        names = ("kind", "owner", "state", "category", "volumes", "metadata", "restricts", "late_notice")
+        names = (
+            "kind",
+            "owner",
+            "state",
+            "category",
+            "volumes",
+            "metadata",
+            "restricts",
+            "late_notice",
+        )
         return {} if row is None else {name: row[name] for name in names}
 
-    def notify(self, notification_id: str, recipient: str, seq: int, declaration: tuple[str, str]) -> None:
+    def notify(
+        self, notification_id: str, recipient: str, seq: int, declaration: tuple[str, str]
+    ) -> None:
         with self.change() as (conn, at):
             conn.execute(
                 schema.notifications.insert().values(
@@ -198,8 +231,10 @@ def _version_row(conn: Connection, declaration_id: str, version: str) -> Any:
     return entries.declaration_version_row(conn, f"{declaration_id}/{version}")
 
 
-def build_scenario(engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str = "Aid Org") -> Service:
-    """Every entry type at least once: 22 entries, a signed head after each change."""
+def build_scenario(
+    engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str = "Aid Org"
+) -> Service:
+    """Every entry type at least once: 20 entries, a signed head after each change."""
     schema.metadata.create_all(engine)
     service = Service(engine, key)
     service.register("pty_coord", "Coordination Cell", "coordinator", by=None)
@@ -219,14 +254,22 @@ def build_scenario(engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str 
     }
     service.declare("dcl_op", "v1", "created", **operation)
     service.declare("dcl_op", "v2", "updated", metadata=json.dumps({"callsign": "HAWK 2"}))
-    site = {**operation, "kind": "site", "owner": "pty_hum", "category": "hospital", "late_notice": False}
+    site = {
+        **operation,
+        "kind": "site",
+        "owner": "pty_hum",
+        "category": "hospital",
+        "late_notice": False,
+    }
     service.declare("dcl_site", "s1", "created", **site)
     restriction = {
         **operation,
         "kind": "restriction",
         "owner": "pty_coord",
         "category": "designated area",
-        "restricts": json.dumps({"parties": ["pty_op"], "roles": [], "allowed_categories": ["non-combat"]}),
+        "restricts": json.dumps(
+            {"parties": ["pty_op"], "roles": [], "allowed_categories": ["non-combat"]}
+        ),
         "late_notice": False,
     }
     service.declare("dcl_zone", "r1", "created", **restriction)
@@ -268,13 +311,17 @@ def public(key: Ed25519PrivateKey) -> str:
 # --- verify --db -----------------------------------------------------------------------------
 
 
-def test_an_untouched_database_verifies(service: Service, engine: Engine, key: Ed25519PrivateKey) -> None:
+def test_an_untouched_database_verifies(
+    service: Service, engine: Engine, key: Ed25519PrivateKey
+) -> None:
     seen: list[tuple[int, int]] = []
-    result = audit.verify_database(engine, public(key), progress=lambda done, total: seen.append((done, total)))
+    result = audit.verify_database(
+        engine, public(key), progress=lambda done, total: seen.append((done, total))
+    )
     assert result.ok, result.describe()
-    assert result.size == result.entries_checked == 22
-    assert result.heads_checked == 22
-    assert seen[-1] == (22, 22) and len(seen) == 22
+    assert result.size == result.entries_checked == 20
+    assert result.heads_checked == 20
+    assert seen[-1] == (20, 20) and len(seen) == 20
     assert result.describe().startswith("OK")
 
 
@@ -284,13 +331,17 @@ def test_every_entry_type_is_exercised(service: Service, engine: Engine) -> None
     assert logged == set(entries.ENTRY_TYPES)
 
 
-def test_small_batches_stream_the_same_result(service: Service, engine: Engine, key: Ed25519PrivateKey) -> None:
+def test_small_batches_stream_the_same_result(
+    service: Service, engine: Engine, key: Ed25519PrivateKey
+) -> None:
     for batch_size in (1, 2, 3, 7):
         result = audit.verify_database(engine, public(key), batch_size=batch_size)
-        assert result.ok and result.entries_checked == 22, (batch_size, result.describe())
+        assert result.ok and result.entries_checked == 20, (batch_size, result.describe())
 
 
-def test_another_key_fails_on_the_first_head(service: Service, engine: Engine, tmp_path: Path) -> None:
+def test_another_key_fails_on_the_first_head(
+    service: Service, engine: Engine, tmp_path: Path
+) -> None:
     other = signing.generate_key(tmp_path / "other.pem")
     result = audit.verify_database(engine, public(other))
     assert result.problem is not None
@@ -299,24 +350,34 @@ def test_another_key_fails_on_the_first_head(service: Service, engine: Engine, t
 
 def entry_index(conn: Connection, entry_type: str, subject: str) -> int:
     le = schema.log_entries
-    return int(conn.execute(select(le.c.idx).where(le.c.entry_type == entry_type, le.c.subject == subject)).scalar_one())
+    return int(
+        conn.execute(
+            select(le.c.idx).where(le.c.entry_type == entry_type, le.c.subject == subject)
+        ).scalar_one()
+    )
 
 
 def set_row(table: Any, row_id: str, **values: Any) -> Callable[[Connection], None]:
-    return lambda conn: conn.execute(update(table).where(table.c.id == row_id).values(**values)) and None
+    return lambda conn: (
+        conn.execute(update(table).where(table.c.id == row_id).values(**values)) and None
+    )
 
 
 def set_version(declaration_id: str, version: str, **values: Any) -> Callable[[Connection], None]:
     dv = schema.declaration_versions
-    return (
-        lambda conn: conn.execute(
-            update(dv).where(dv.c.declaration_id == declaration_id, dv.c.version == version).values(**values)
+    return lambda conn: (
+        conn.execute(
+            update(dv)
+            .where(dv.c.declaration_id == declaration_id, dv.c.version == version)
+            .values(**values)
         )
         and None
     )
 
 
-def set_leaf(entry_type: str, subject: str, change: Callable[[dict[str, Any]], None], *, rehash: bool) -> Any:
+def set_leaf(
+    entry_type: str, subject: str, change: Callable[[dict[str, Any]], None], *, rehash: bool
+) -> Any:
     """Rewrite a logged leaf (and, with ``rehash``, its leaf_hash and level-0 node too)."""
 
     def tamper(conn: Connection) -> None:
@@ -348,7 +409,12 @@ def leaf_digest(text: str) -> bytes:
 
 def set_node(level: int, idx: int) -> Callable[[Connection], None]:
     ln = schema.log_nodes
-    return lambda conn: conn.execute(update(ln).where(ln.c.level == level, ln.c.idx == idx).values(hash=b"\x07" * 32)) and None
+    return lambda conn: (
+        conn.execute(
+            update(ln).where(ln.c.level == level, ln.c.idx == idx).values(hash=b"\x07" * 32)
+        )
+        and None
+    )
 
 
 def set_head(size: int, **values: Any) -> Callable[[Connection], None]:
@@ -356,8 +422,20 @@ def set_head(size: int, **values: Any) -> Callable[[Connection], None]:
     return lambda conn: conn.execute(update(th).where(th.c.size == size).values(**values)) and None
 
 
-def drop(table: Any, row_id: str) -> Callable[[Connection], None]:
-    return lambda conn: conn.execute(delete(table).where(table.c.id == row_id)) and None
+def remove(condition: Any) -> Callable[[Connection], None]:
+    """Delete the rows matching ``condition`` (a column comparison names its table)."""
+
+    def tamper(conn: Connection) -> None:
+        conn.execute(delete(condition.left.table).where(condition))
+
+    return tamper
+
+
+def add(table: Any, **values: Any) -> Callable[[Connection], None]:
+    def tamper(conn: Connection) -> None:
+        conn.execute(table.insert().values(**values))
+
+    return tamper
 
 
 P, N, D = schema.parties, schema.notifications, schema.declarations
@@ -381,15 +459,14 @@ TAMPERINGS = [
     ("version change", set_version("dcl_site", "s2", change="updated"),
      "declaration.withdrawn", "dcl_site/s2", "type"),
     ("version history order", set_version("dcl_op", "v1", log_index=10_000),
-     "declaration.updated", "dcl_op/v2", "declaration.previous_version"),
-    ("version deleted", lambda c: set_version("dcl_site", "s2")(c) if False else c.execute(
-        delete(schema.declaration_versions).where(schema.declaration_versions.c.version == "s2")) and None,
+     "declaration.created", "dcl_op/v1", "declaration.previous_version"),
+    ("version deleted", remove(schema.declaration_versions.c.version == "s2"),
      "declaration.withdrawn", "dcl_site/s2", "no declaration version"),
     ("current declaration volumes", set_row(D, "dcl_op", volumes=OTHER_VOLUMES),
      "declaration", "dcl_op", "volumes"),
     ("current declaration version", set_row(D, "dcl_site", version="s1", state="active"),
      "declaration", "dcl_site", "version, state"),
-    ("current declaration deleted", drop(D, "dcl_zone"),
+    ("current declaration deleted", remove(D.c.id == "dcl_zone"),
      "declaration", "dcl_zone", "no current row"),
     ("notification reason", set_row(N, "ntf_1", reason="broadcast"),
      "notification.created", "ntf_1", "notification.reason"),
@@ -397,7 +474,7 @@ TAMPERINGS = [
      "notification.created", "ntf_2", "notification.conflicts"),
     ("notification recipient", set_row(N, "ntf_3", recipient="pty_op"),
      "notification.created", "ntf_3", "notification.recipient"),
-    ("notification deleted", drop(N, "ntf_2"),
+    ("notification deleted", remove(N.c.id == "ntf_2"),
      "notification.created", "ntf_2", "no notifications row"),
     ("delivered_at", set_row(N, "ntf_1", delivered_at="2016-12-14T04:00:00Z"),
      "notification.delivered", "ntf_1", "at"),
@@ -429,15 +506,16 @@ TAMPERINGS = [
      "subscription.created", "sub_1", "subscription.volumes"),
     ("policy text", set_row(schema.policy_versions, "pol_1", toml="[separation]\n"),
      "policy.changed", "pol_1", "policy.sha256"),
-    ("leaf", set_leaf("party.registered", "pty_hum", lambda leaf: leaf["party"].update(name="X"), rehash=False),
-     "party.registered", "pty_hum", "does not hash to its stored leaf_hash"),
-    ("leaf and its hash", set_leaf("party.registered", "pty_op", lambda leaf: leaf["party"].update(role="observer"), rehash=True),
-     "party.registered", "pty_op", "Merkle node (level 1"),
+    ("leaf", set_leaf("party.registered", "pty_op", lambda leaf: leaf["party"].update(name="X"), rehash=False),
+     "party.registered", "pty_op", "does not hash to its stored leaf_hash"),
+    # Entry 3 completes nodes (1, 1) and (2, 0): a leaf rewritten with its hash breaks them.
+    ("leaf and its hash", set_leaf("party.registered", "pty_hum", lambda leaf: leaf["party"].update(role="operator"), rehash=True),
+     "party.registered", "pty_hum", "Merkle node (level 1, idx 1) differs"),
     ("node", set_node(2, 1),
      None, None, "Merkle node (level 2, idx 1) differs"),
-    ("node deleted", lambda c: c.execute(delete(schema.log_nodes).where(schema.log_nodes.c.level == 4)) and None,
+    ("node deleted", remove(schema.log_nodes.c.level == 4),
      None, None, "Merkle node (level 4, idx 0) is missing"),
-    ("entry deleted", lambda c: c.execute(delete(schema.log_entries).where(schema.log_entries.c.idx == 5)) and None,
+    ("entry deleted", remove(schema.log_entries.c.idx == 5),
      None, None, "entry 5 is missing"),
     ("head root", set_head(7, root="ab" * 32),
      "tree head", "size 7", "differs from the recomputed"),
@@ -445,10 +523,9 @@ TAMPERINGS = [
      "tree head", "size 9", "signature does not verify"),
     ("head timestamp", set_head(12, timestamp="2016-12-13T00:00:00Z"),
      "tree head", "size 12", "signature does not verify"),
-    ("head beyond the log", lambda c: c.execute(schema.tree_heads.insert().values(
-        size=99, root="ab" * 32, timestamp="t", signature=FORGED_SIGNATURE)) and None,
+    ("head beyond the log", add(schema.tree_heads, size=99, root="ab" * 32, timestamp="t", signature=FORGED_SIGNATURE),
      None, None, "head of size 99 is beyond"),
-    ("extra node", lambda c: c.execute(schema.log_nodes.insert().values(level=0, idx=50, hash=b"\0" * 32)) and None,
+    ("extra node", add(schema.log_nodes, level=0, idx=50, hash=b"\0" * 32),
      None, None, "log_nodes has"),
 ]  # fmt: skip
 
@@ -469,14 +546,15 @@ def test_tampering_is_detected_and_named(
 ) -> None:
     with engine.begin() as conn:
         change(conn)
-        expected_index = entry_index(conn, entry_type, subject) if entry_type and "." in entry_type else None
+        logged = entry_type is not None and "." in entry_type and "has no record entry" not in words
+        expected_index = entry_index(conn, entry_type, subject) if logged else None  # type: ignore[arg-type]
     result = audit.verify_database(engine, public(key))
     problem = result.problem
     assert problem is not None, "tampering went unnoticed"
     assert words in problem.detail, str(problem)
     if entry_type is not None:
         assert (problem.entry_type, problem.subject) == (entry_type, subject), str(problem)
-    if expected_index is not None and "has no record entry" not in words:
+    if expected_index is not None:
         assert problem.index == expected_index, str(problem)
     assert str(problem) in result.describe()
 
@@ -534,15 +612,17 @@ def test_a_party_follows_a_growing_log(
     save_receipts(receipts, service.receipts[:5])
     first = audit.verify_remote(URL, heads, receipts, client=client_for(engine, key))
     assert first.ok, first.describe()
-    assert first.receipts_checked == 5 and first.size == 22
+    assert first.receipts_checked == 5 and first.size == 20
     service.notify("ntf_9", "pty_hum", 2, ("dcl_op", "v2"))
     service.deliver("ntf_9", "stream")
     save_receipts(receipts, service.receipts)
-    second = audit.verify_remote(URL, heads, receipts, client=client_for(engine, key), public_key_b64=public(key))
+    second = audit.verify_remote(
+        URL, heads, receipts, client=client_for(engine, key), public_key_b64=public(key)
+    )
     assert second.ok, second.describe()
-    assert second.heads_checked == 1 and second.receipts_checked == 24
+    assert second.heads_checked == 1 and second.receipts_checked == 22
     saved = [json.loads(line) for line in heads.read_text().splitlines()]
-    assert [h["size"] for h in saved] == [22, 24]
+    assert [h["size"] for h in saved] == [20, 22]
     # Nothing new: the head is not saved twice.
     assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
     assert len(heads.read_text().splitlines()) == 2
@@ -565,7 +645,9 @@ def rewritten_history(tmp_path: Path, key: Ed25519PrivateKey, extra: int) -> Eng
     return engine
 
 
-@pytest.mark.parametrize(("extra", "words"), [(3, "history was rewritten"), (0, "two different roots")])
+@pytest.mark.parametrize(
+    ("extra", "words"), [(3, "history was rewritten"), (0, "two different roots")]
+)
 def test_a_rewritten_history_is_detected(
     service: Service,
     engine: Engine,
@@ -585,7 +667,11 @@ def test_a_rewritten_history_is_detected(
 
 
 def test_a_receipt_for_a_rewritten_entry_is_detected(
-    service: Service, engine: Engine, key: Ed25519PrivateKey, files: tuple[Path, Path], tmp_path: Path
+    service: Service,
+    engine: Engine,
+    key: Ed25519PrivateKey,
+    files: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
     heads, receipts = files
     save_receipts(receipts, service.receipts[3:4])  # pty_hum's registration, index 3
@@ -602,11 +688,15 @@ def test_a_shrunk_log_is_detected(
     big = json.dumps(signing.sign_head(key, 500, "ab" * 32, "2016-12-15T00:00:00Z"))
     heads.write_text(big + "\n")
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
-    assert result.problem is not None and "shrank from 500 to 22" in result.problem.detail
+    assert result.problem is not None and "shrank from 500 to 20" in result.problem.detail
 
 
 def test_a_changed_server_key_is_detected(
-    service: Service, engine: Engine, key: Ed25519PrivateKey, files: tuple[Path, Path], tmp_path: Path
+    service: Service,
+    engine: Engine,
+    key: Ed25519PrivateKey,
+    files: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
     heads, _ = files
     assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
@@ -617,8 +707,12 @@ def test_a_changed_server_key_is_detected(
         resigned = signing.sign_head(other, head["size"], head["root"], head["timestamp"])
         conn.execute(set_head_values(head["size"], resigned))
     result = audit.verify_remote(URL, heads, client=client_for(engine, other))
-    assert result.problem is not None and "not signed by the server's log key" in result.problem.detail
-    pinned = audit.verify_remote(URL, heads, client=client_for(engine, other), public_key_b64=public(key))
+    assert (
+        result.problem is not None and "not signed by the server's log key" in result.problem.detail
+    )
+    pinned = audit.verify_remote(
+        URL, heads, client=client_for(engine, other), public_key_b64=public(key)
+    )
     assert pinned.problem is not None and "pinned" in pinned.problem.detail
 
 
@@ -632,7 +726,7 @@ def test_a_head_with_a_bad_signature_is_refused(
 ) -> None:
     heads, _ = files
     with engine.begin() as conn:
-        set_head(22, signature=FORGED_SIGNATURE)(conn)
+        set_head(20, signature=FORGED_SIGNATURE)(conn)
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "current head is not signed" in result.problem.detail
     assert not heads.exists()
@@ -640,6 +734,8 @@ def test_a_head_with_a_bad_signature_is_refused(
 
 def test_server_errors_become_problems_not_exceptions(files: tuple[Path, Path]) -> None:
     heads, _ = files
-    down = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(503, text="down")))
+    down = httpx.Client(
+        transport=httpx.MockTransport(lambda request: httpx.Response(503, text="down"))
+    )
     result = audit.verify_remote(URL, heads, client=down)
     assert result.problem is not None and "answered 503" in result.problem.detail

@@ -13,13 +13,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from deconflict.errors import InvalidGeometry, TooLarge
 from deconflict.geometry import (
+    EARTH_MIN_RADIUS_M,
     Shape,
+    bbox_shape,
     min_distance_m,
     parse_geometry,
+    reach_box,
     within_m,
 )
 
@@ -498,3 +503,250 @@ def test_cap_contains_edges_bulging_over_the_pole() -> None:
     parsed = shape(line((0, 60), (180, 60)))
     assert parsed.center[2] == pytest.approx(1.0)
     assert parsed.radius_rad == pytest.approx(math.radians(30))
+
+
+# --------------------------------------------------------------------------- properties
+
+SPOTS = [
+    (10.0, 50.0),
+    (179.95, 0.0),  # on the antimeridian
+    (-179.9, 64.0),
+    (0.0, 89.6),  # shapes reaching over the north pole
+    (100.0, -89.2),
+    (-70.0, -33.0),
+]
+CENTRES = st.one_of(
+    st.sampled_from(SPOTS),
+    st.tuples(st.floats(-180.0, 180.0), st.floats(-89.0, 89.0)),
+)
+SIZES = st.floats(1.0, 5.3).map(lambda e: 10.0**e)  # 10 m to 200 km
+
+
+@st.composite
+def geometries(draw: st.DrawFn, centre: tuple[float, float], size_m: float) -> dict[str, Any]:
+    lon, lat = centre
+    kind = draw(st.sampled_from(["Point", "LineString", "Polygon", "MultiPolygon"]))
+    if kind == "Point":
+        return point(*moved(lon, lat, draw(st.floats(0, 360)), draw(st.floats(0, size_m))))
+    if kind == "LineString":
+        n = draw(st.integers(2, 5))
+        jitter = draw(st.lists(st.floats(-0.4, 0.4), min_size=n, max_size=n))
+        azimuths = [(i + j) * 360.0 / n for i, j in enumerate(jitter)]  # distinct positions
+        radii = draw(st.lists(st.floats(0.1, 1.0), min_size=n, max_size=n))
+        order = draw(st.permutations(range(n)))
+        return line(*(moved(lon, lat, azimuths[i], radii[i] * size_m) for i in order))
+    stars = []
+    for offset in [0.0] if kind == "Polygon" else [0.0, 3.0 * size_m]:
+        c = moved(lon, lat, draw(st.floats(0, 360)), offset)
+        n = draw(st.integers(4, 8))
+        # Vertices in azimuth order, consecutive ones less than 180 degrees apart: simple.
+        jitter = draw(st.lists(st.floats(-0.4, 0.4), min_size=n, max_size=n))
+        azimuths = [(i + j) * 360.0 / n for i, j in enumerate(jitter)]
+        radii = draw(st.lists(st.floats(0.2, 1.0), min_size=n, max_size=n))
+        stars.append(star(*c, [r * size_m for r in radii], azimuths))
+    return stars[0] if kind == "Polygon" else multipolygon(*stars)
+
+
+@st.composite
+def pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    centre = draw(CENTRES)
+    a = draw(geometries(centre, draw(SIZES)))
+    separation = draw(st.sampled_from([0.0, 10.0, 1_000.0, 50_000.0, 500_000.0]))
+    other = moved(*centre, draw(st.floats(0, 360)), separation * draw(st.floats(0.5, 1.5)))
+    return a, draw(geometries(other, draw(SIZES)))
+
+
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(pairs())
+def test_random_pairs_match_reference(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    a, b = pair
+    reference = reference_distance_m(a, b)
+    got = min_distance_m(shape(a), shape(b))
+    assert got == pytest.approx(reference, rel=TOLERANCE, abs=2e-3)
+
+
+@settings(deadline=None, max_examples=150)
+@given(pairs())
+def test_min_distance_is_symmetric(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    a, b = shape(pair[0]), shape(pair[1])
+    assert min_distance_m(a, b) == pytest.approx(min_distance_m(b, a), rel=1e-12, abs=1e-9)
+
+
+@settings(deadline=None, max_examples=150)
+@given(pairs(), st.floats(0.0, 2.0))
+def test_within_agrees_with_min_distance(
+    pair: tuple[dict[str, Any], dict[str, Any]], factor: float
+) -> None:
+    a, b = shape(pair[0]), shape(pair[1])
+    d = min_distance_m(a, b)
+    for limit in (d, d * (1 + 1e-12), d * (1 - 1e-12) - 1e-9, d + 1e-3, d - 1e-3, d * factor, 0):
+        assert within_m(a, b, limit) == (d <= limit), limit
+
+
+def _boxes_overlap(p: tuple[float, ...], q: tuple[float, ...]) -> bool:
+    return all(p[k] <= q[k + 3] and q[k] <= p[k + 3] for k in range(3))
+
+
+@settings(deadline=None, max_examples=150)
+@given(pairs(), st.floats(0.0, 1.0), st.floats(1.0, 1.5))
+def test_reach_boxes_overlap_when_pads_cover_the_distance(
+    pair: tuple[dict[str, Any], dict[str, Any]], split: float, slack: float
+) -> None:
+    a, b = shape(pair[0]), shape(pair[1])
+    d = min_distance_m(a, b)
+    assert within_m(a, b, d)
+    assert _boxes_overlap(reach_box(a, d * split * slack), reach_box(b, d * (1 - split) * slack))
+
+
+def _unit(lon: float, lat: float) -> np.ndarray:
+    lo, la = math.radians(lon), math.radians(lat)
+    return np.array([math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la)])
+
+
+@settings(deadline=None, max_examples=100)
+@given(pairs(), SIZES, st.floats(0, 360), st.floats(0.0, 1.0))
+def test_reach_box_holds_every_point_within_the_pad(
+    pair: tuple[dict[str, Any], dict[str, Any]], pad: float, azimuth: float, fraction: float
+) -> None:
+    geojson = pair[0]
+    box = reach_box(shape(geojson), pad)
+    # From vertices and from edge middles (where great-circle edges bulge), in any direction.
+    arcs = _arcs(geojson)
+    starts = [tuple(a[:2]) for a in arcs]
+    middles = [great_circle_middle(*a) for a in arcs]
+    for lon, lat in starts + middles:
+        u = _unit(*moved(lon, lat, azimuth, pad * fraction))
+        assert all(box[k] <= u[k] <= box[k + 3] for k in range(3))
+
+
+def test_reach_box_is_tight_around_a_point() -> None:
+    box = reach_box(shape(point(0, 0)), 10_000)
+    half_width = 10_000 / EARTH_MIN_RADIUS_M
+    assert box[4] == pytest.approx(half_width, rel=1e-3)
+    assert box[3] == 1.0 or box[3] == pytest.approx(1.0)
+
+
+def test_reach_box_of_polar_ring_reaches_the_pole() -> None:
+    assert reach_box(shape(POLAR_RING), 0)[5] == 1.0
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.sampled_from(["type", "coordinates"]), inner, max_size=2)
+    ),
+    max_leaves=20,
+)
+SMALL = st.floats(-1.0, 1.0)
+
+
+@st.composite
+def messy_geometries(draw: st.DrawFn) -> object:
+    kind = draw(st.sampled_from(["Point", "LineString", "Polygon", "MultiPolygon", "Box"]))
+    position = st.lists(st.one_of(SMALL, st.sampled_from([180.0, -180.0, 90.0])), 2, 3)
+    positions = st.lists(position, min_size=0, max_size=6)
+    rings = st.lists(positions.map(lambda r: r + r[:1]), min_size=0, max_size=3)
+    coordinates = {
+        "Point": position,
+        "LineString": positions,
+        "Polygon": rings,
+        "MultiPolygon": st.lists(rings, max_size=2),
+    }.get(kind, JSON)
+    return {"type": kind, "coordinates": draw(st.one_of(coordinates, JSON))}
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.one_of(JSON, messy_geometries()))
+def test_parse_raises_only_its_own_errors(obj: object) -> None:
+    try:
+        parsed = parse_geometry(obj, G, max_vertices=50, max_radius_m=1e6)
+    except (InvalidGeometry, TooLarge) as exc:
+        assert exc.errors[0]["field"].startswith(G)
+    else:
+        assert min_distance_m(parsed, parsed) == 0.0
+
+
+# --------------------------------------------------------------------------- query boxes
+
+# (id, bbox, point, inside)
+BOX_CASES: list[tuple[str, tuple[float, float, float, float], tuple[float, float], bool]] = [
+    ("small-inside", (10, 40, 20, 50), (15, 45), True),
+    ("small-outside", (10, 40, 20, 50), (21, 45), False),
+    ("north-edge-inside-5m", (10, 40, 20, 50), moved(15, 50, 180, 5), True),
+    ("north-edge-outside-5m", (10, 40, 20, 50), moved(15, 50, 0, 5), False),
+    ("south-edge-inside-5m", (10, 40, 20, 50), moved(12, 40, 0, 5), True),
+    ("south-edge-outside-5m", (10, 40, 20, 50), moved(12, 40, 180, 5), False),
+    ("southern-hemisphere-north-edge-inside", (10, -50, 20, -40), moved(13, -40, 180, 5), True),
+    ("southern-hemisphere-north-edge-outside", (10, -50, 20, -40), moved(13, -40, 0, 5), False),
+    ("antimeridian-inside-west", (170, -10, -170, 10), (179.9, 0), True),
+    ("antimeridian-inside-east", (170, -10, -170, 10), (-175, 5), True),
+    ("antimeridian-outside", (170, -10, -170, 10), (160, 0), False),
+    ("continent-inside", (-25, 34, 45, 72), (2.35, 48.85), True),
+    ("continent-north-edge-inside-5m", (-25, 34, 45, 72), moved(10, 72, 180, 5), True),
+    ("continent-north-edge-outside-5m", (-25, 34, 45, 72), moved(10, 72, 0, 5), False),
+    ("continent-south-edge-inside-5m", (-25, 34, 45, 72), moved(10, 34, 0, 5), True),
+    ("continent-south-edge-outside-5m", (-25, 34, 45, 72), moved(10, 34, 180, 5), False),
+    ("continent-outside", (-25, 34, 45, 72), (-74, 40.7), False),
+    ("world-north-pole", (-180, -90, 180, 90), (0, 90), True),
+    ("world-anywhere", (-180, -90, 180, 90), (-123.4, -45.6), True),
+    ("polar-cap-pole", (-180, 80, 180, 90), (77, 90), True),
+    ("polar-cap-inside", (-180, 80, 180, 90), (33, 85), True),
+    ("polar-cap-outside", (-180, 80, 180, 90), (33, 79.9), False),
+    ("polar-wedge-outside", (0, 80, 90, 90), (-45, 85), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "where", "inside"), [c[1:] for c in BOX_CASES], ids=[c[0] for c in BOX_CASES]
+)
+def test_bbox_intersection(
+    bbox: tuple[float, float, float, float], where: tuple[float, float], inside: bool
+) -> None:
+    box = bbox_shape(*bbox)
+    assert within_m(box, shape(point(*where)), 0.0) is inside
+    assert (min_distance_m(box, shape(point(*where))) == 0.0) is inside
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.floats(-180, 180),
+    st.floats(1, 300),
+    st.floats(-89, 88),
+    st.floats(0.5, 120),
+    st.floats(0, 1),
+    st.floats(0, 1),
+)
+def test_bbox_holds_what_is_inside_and_not_what_is_outside(
+    west: float, width: float, south: float, height: float, fx: float, fy: float
+) -> None:
+    north = min(89.0, south + height)
+    east = (west + width + 180.0) % 360.0 - 180.0
+    box = bbox_shape(west, south, east, north)
+    lat = south + (north - south) * (0.001 + 0.998 * fy)
+    lon = (west + width * (0.001 + 0.998 * fx) + 180.0) % 360.0 - 180.0
+    assert within_m(box, shape(point(lon, lat)), 0.0)
+    outside_lat = north + 0.01 if fy > 0.5 else south - 0.01
+    assert not within_m(box, shape(point(lon, outside_lat)), 0.0)
+    if width < 359.0:
+        outside_lon = (west - 1e-3 * fx * (360 - width) - 1e-4 + 180.0) % 360.0 - 180.0
+        assert not within_m(box, shape(point(outside_lon, lat)), 0.0)
+
+
+BAD_BOXES = [
+    ("nan", (math.nan, 0, 1, 1)),
+    ("inf", (0, 0, math.inf, 1)),
+    ("lon-out-of-range", (-181, 0, 1, 1)),
+    ("lat-out-of-range", (0, -91, 1, 1)),
+    ("lat-reversed", (0, 2, 1, 1)),
+    ("zero-height", (0, 1, 1, 1)),
+    ("zero-width", (5, 0, 5, 1)),
+    ("bool", (True, 0, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("bbox", [b[1] for b in BAD_BOXES], ids=[b[0] for b in BAD_BOXES])
+def test_bbox_refuses(bbox: tuple[float, float, float, float]) -> None:
+    with pytest.raises(InvalidGeometry) as caught:
+        bbox_shape(*bbox)
+    assert caught.value.errors[0]["field"] == "bbox"

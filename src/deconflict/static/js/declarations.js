@@ -6,6 +6,7 @@ import {
   fmtDistance,
   fmtTime,
   fmtWindow,
+  fmtWindowShort,
   h,
   replace,
   toast,
@@ -184,7 +185,7 @@ export function mountDeclarations(panel, layers) {
           )}`,
         ),
         first
-          ? h("div", { class: "decl-sub" }, fmtWindow(first.time.start, first.time.end))
+          ? h("div", { class: "decl-sub" }, fmtWindowShort(first.time.start, first.time.end))
           : null,
       ),
       h(
@@ -470,10 +471,21 @@ function metadataSection(md) {
   );
 }
 
-const REASON = {
-  separation: "closer than the required separation",
-  restriction: "inside a restricted area",
-};
+/** Why two declarations conflict, in words, from the side of the one being shown. */
+function conflictReason(c) {
+  const ref = c.declaration || {};
+  if (c.reason === "restriction") {
+    return ref.kind === "restriction"
+      ? "inside this restricted area, where it is not allowed"
+      : "not allowed inside this restricted area";
+  }
+  if (c.reason === "separation") {
+    return Number(c.min_distance_m) > 0
+      ? `${fmtDistance(c.min_distance_m)} apart, closer than the required separation`
+      : "overlapping";
+  }
+  return c.reason || "conflict";
+}
 
 export function conflictItem(c) {
   const ref = c.declaration || {};
@@ -492,14 +504,14 @@ export function conflictItem(c) {
       " ",
       other ? declTitle(other) : `${KIND_LABEL[ref.kind] || ref.kind} ${ref.id}`,
     ),
-    h("div", { class: "muted" }, `of ${partyName(ref.owner)} · ${REASON[c.reason] || c.reason}`),
-    h(
-      "div",
-      { class: "muted" },
-      `distance ${fmtDistance(c.min_distance_m)} · overlap ${
-        c.time_overlap ? fmtWindow(c.time_overlap.start, c.time_overlap.end) : "—"
-      }`,
-    ),
+    h("div", { class: "muted" }, `of ${partyName(ref.owner)} · ${conflictReason(c)}`),
+    c.time_overlap
+      ? h(
+          "div",
+          { class: "muted" },
+          `at the same time: ${fmtWindowShort(c.time_overlap.start, c.time_overlap.end)}`,
+        )
+      : null,
   );
   return li;
 }

@@ -76,6 +76,31 @@ export function fmtWindow(start, end) {
   return `${fmtTime(start)} → ${end ? fmtTime(end) : "until withdrawn"}`;
 }
 
+const dayFmt = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "UTC",
+  day: "2-digit",
+  month: "short",
+});
+const hmFmt = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "UTC",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
+
+/** A compact window: "22 Nov 10:00–13:00 UTC", "22 Nov 10:00 → 23 Nov 14:00 UTC". */
+export function fmtWindowShort(start, end) {
+  const s = new Date(start);
+  if (Number.isNaN(s.getTime())) return fmtWindow(start, end);
+  const from = `${dayFmt.format(s)} ${hmFmt.format(s)}`;
+  if (!end) return `from ${from} UTC, until withdrawn`;
+  const e = new Date(end);
+  if (dayFmt.format(s) === dayFmt.format(e) && e - s < 86400000) {
+    return `${from}–${hmFmt.format(e)} UTC`;
+  }
+  return `${from} → ${dayFmt.format(e)} ${hmFmt.format(e)} UTC`;
+}
+
 /** An altitude band in metres AMSL; null bounds are unbounded. */
 export function fmtAltitude(alt) {
   const lower = alt ? alt.lower_m : null;

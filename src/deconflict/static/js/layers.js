@@ -287,7 +287,9 @@ export class DeclarationLayers {
         el.classList.toggle("is-selected", selected);
         el.classList.toggle("is-called", called);
       }
-      this.setBadge(entry, inConflict ? conflicts.length : 0);
+      // A site in conflict turns red itself; a badge on each would bury the city in badges.
+      const badged = inConflict && entry.decl.kind !== "site";
+      this.setBadge(entry, badged ? conflicts.length : 0);
       if (selected || called) entry.group.eachLayer((l) => l.bringToFront && l.bringToFront());
     }
   }
@@ -331,7 +333,16 @@ export class DeclarationLayers {
   /** Pan and zoom so that the given declarations are in view. */
   focus(ids, { maxZoom = 12 } = {}) {
     const bounds = this.boundsOf(ids);
-    if (bounds) this.map.fitBounds(bounds.pad(0.3), { maxZoom, animate: false });
+    if (!bounds) return;
+    // Keep clear of the detail panel, which covers the right of the map.
+    const detail = document.getElementById("detail");
+    const right = detail && !detail.hidden ? detail.offsetWidth + 24 : 30;
+    this.map.fitBounds(bounds, {
+      maxZoom,
+      animate: false,
+      paddingTopLeft: [40, 40],
+      paddingBottomRight: [right, 40],
+    });
   }
 
   allBounds() {
