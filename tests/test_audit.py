@@ -9,10 +9,13 @@ fail naming it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +50,19 @@ CONFLICTS = [
 class Service:
     """Writes rows and their record entries the way the service does, one change at a time."""
 
-    def __init__(self, engine: Engine, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: Ed25519PrivateKey,
+        *,
+        start_minute: int = 0,
+        receipts: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.engine = engine
         self.key = key
-        self.minutes = itertools.count()
-        self.change_seq = itertools.count(1)
-        self.receipts: list[dict[str, Any]] = []
+        self.minutes = itertools.count(start_minute)
+        self.change_seq = itertools.count(start_minute + 1)
+        self.receipts = list(receipts or [])
 
     @contextmanager
     def change(self) -> Iterator[tuple[Connection, str]]:
@@ -287,21 +297,56 @@ def build_scenario(
     return service
 
 
-@pytest.fixture
-def key(tmp_path: Path) -> Ed25519PrivateKey:
-    return signing.generate_key(tmp_path / "log-key.pem")
+@dataclass(frozen=True)
+class Template:
+    """The scenario's database, built once per module and copied for each test (fsyncs are slow)."""
+
+    folder: Path
+    key: Ed25519PrivateKey
+    receipts: list[dict[str, Any]]
+
+    def copy(self, name: str, into: Path) -> Engine:
+        shutil.copy(self.folder / f"{name}.db", into / f"{name}.db")
+        return create_engine(f"sqlite:///{into / name}.db")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    folder = tmp_path_factory.mktemp("template")
+    key = signing.generate_key(folder / "log-key.pem")
+    engine = create_engine(f"sqlite:///{folder / 'deconflict.db'}")
+    receipts = build_scenario(engine, key).receipts
+    engine.dispose()
+    # The same deployment with one party registered under another name: a rewritten history,
+    # both at the same size and grown by three more entries.
+    engine = create_engine(f"sqlite:///{folder / 'forged.db'}")
+    build_scenario(engine, key, humanitarian="Not The Aid Org")
+    engine.dispose()
+    shutil.copy(folder / "forged.db", folder / "forged_longer.db")
+    engine = create_engine(f"sqlite:///{folder / 'forged_longer.db'}")
+    longer = Service(engine, key, start_minute=20)
+    for n in range(3):
+        longer.register(f"pty_x{n}", "More", "observer", by="pty_coord")
+    engine.dispose()
+    return Template(folder, key, receipts)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'deconflict.db'}")
+def key(template: Template) -> Ed25519PrivateKey:
+    return template.key
+
+
+@pytest.fixture
+def engine(template: Template, tmp_path: Path) -> Iterator[Engine]:
+    engine = template.copy("deconflict", tmp_path)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def service(engine: Engine, key: Ed25519PrivateKey) -> Service:
-    return build_scenario(engine, key)
+def service(engine: Engine, template: Template) -> Service:
+    """The service that wrote the scenario, ready to write more."""
+    return Service(engine, template.key, start_minute=20, receipts=template.receipts)
 
 
 def public(key: Ed25519PrivateKey) -> str:
@@ -357,81 +402,64 @@ def entry_index(conn: Connection, entry_type: str, subject: str) -> int:
     )
 
 
-def set_row(table: Any, row_id: str, **values: Any) -> Callable[[Connection], None]:
-    return lambda conn: (
-        conn.execute(update(table).where(table.c.id == row_id).values(**values)) and None
-    )
+Tamper = Callable[[Connection], None]
 
 
-def set_version(declaration_id: str, version: str, **values: Any) -> Callable[[Connection], None]:
+def alter(table: Any, *where: Any, **values: Any) -> Tamper:
+    """Update the rows of ``table`` matching ``where`` behind the service's back."""
+
+    def tamper(conn: Connection) -> None:
+        conn.execute(update(table).where(*where).values(**values))
+
+    return tamper
+
+
+def remove(table: Any, *where: Any) -> Tamper:
+    def tamper(conn: Connection) -> None:
+        conn.execute(delete(table).where(*where))
+
+    return tamper
+
+
+def set_row(table: Any, row_id: str, **values: Any) -> Tamper:
+    return alter(table, table.c.id == row_id, **values)
+
+
+def set_version(declaration_id: str, version: str, **values: Any) -> Tamper:
     dv = schema.declaration_versions
-    return lambda conn: (
-        conn.execute(
-            update(dv)
-            .where(dv.c.declaration_id == declaration_id, dv.c.version == version)
-            .values(**values)
-        )
-        and None
-    )
+    return alter(dv, dv.c.declaration_id == declaration_id, dv.c.version == version, **values)
+
+
+def set_node(level: int, idx: int) -> Tamper:
+    ln = schema.log_nodes
+    return alter(ln, ln.c.level == level, ln.c.idx == idx, hash=b"\x07" * 32)
+
+
+def set_head(size: int, **values: Any) -> Tamper:
+    return alter(schema.tree_heads, schema.tree_heads.c.size == size, **values)
 
 
 def set_leaf(
     entry_type: str, subject: str, change: Callable[[dict[str, Any]], None], *, rehash: bool
-) -> Any:
+) -> Tamper:
     """Rewrite a logged leaf (and, with ``rehash``, its leaf_hash and level-0 node too)."""
 
     def tamper(conn: Connection) -> None:
         index = entry_index(conn, entry_type, subject)
-        le = schema.log_entries
+        le, ln = schema.log_entries, schema.log_nodes
         leaf = json.loads(conn.execute(select(le.c.leaf).where(le.c.idx == index)).scalar_one())
         change(leaf)
-        text = entries_canonical(leaf)
+        text = json.dumps(leaf, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         values: dict[str, Any] = {"leaf": text}
         if rehash:
-            digest = leaf_digest(text)
-            values["leaf_hash"] = digest
-            ln = schema.log_nodes
+            values["leaf_hash"] = digest = hashlib.sha256(b"\x00" + text.encode()).digest()
             conn.execute(update(ln).where(ln.c.level == 0, ln.c.idx == index).values(hash=digest))
         conn.execute(update(le).where(le.c.idx == index).values(**values))
 
     return tamper
 
 
-def entries_canonical(leaf: dict[str, Any]) -> str:
-    return json.dumps(leaf, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def leaf_digest(text: str) -> bytes:
-    import hashlib
-
-    return hashlib.sha256(b"\x00" + text.encode()).digest()
-
-
-def set_node(level: int, idx: int) -> Callable[[Connection], None]:
-    ln = schema.log_nodes
-    return lambda conn: (
-        conn.execute(
-            update(ln).where(ln.c.level == level, ln.c.idx == idx).values(hash=b"\x07" * 32)
-        )
-        and None
-    )
-
-
-def set_head(size: int, **values: Any) -> Callable[[Connection], None]:
-    th = schema.tree_heads
-    return lambda conn: conn.execute(update(th).where(th.c.size == size).values(**values)) and None
-
-
-def remove(condition: Any) -> Callable[[Connection], None]:
-    """Delete the rows matching ``condition`` (a column comparison names its table)."""
-
-    def tamper(conn: Connection) -> None:
-        conn.execute(delete(condition.left.table).where(condition))
-
-    return tamper
-
-
-def add(table: Any, **values: Any) -> Callable[[Connection], None]:
+def add(table: Any, **values: Any) -> Tamper:
     def tamper(conn: Connection) -> None:
         conn.execute(table.insert().values(**values))
 
@@ -442,98 +470,310 @@ P, N, D = schema.parties, schema.notifications, schema.declarations
 OTHER_VOLUMES = json.dumps([{**VOLUMES[0], "buffer_m": 5000}])
 FORGED_SIGNATURE = base64.b64encode(b"\x01" * 64).decode()
 
-# (what is altered, how, the entry type named, the subject named, words in the detail)
+
+def case(name: str, change: Tamper, entry_type: str | None, subject: str | None, words: str) -> Any:
+    """One tampering: how, the entry type and subject the audit must name, words of its detail."""
+    return pytest.param(change, entry_type, subject, words, id=name)
+
+
 TAMPERINGS = [
-    ("version volumes", set_version("dcl_op", "v1", volumes=OTHER_VOLUMES),
-     "declaration.created", "dcl_op/v1", "declaration.volumes"),
-    ("version metadata", set_version("dcl_op", "v2", metadata='{"callsign": "EAGLE"}'),
-     "declaration.updated", "dcl_op/v2", "declaration.metadata"),
-    ("version category", set_version("dcl_site", "s1", category="school"),
-     "declaration.created", "dcl_site/s1", "declaration.category"),
-    ("version restricts", set_version("dcl_zone", "r1", restricts='{"parties": []}'),
-     "declaration.created", "dcl_zone/r1", "declaration.restricts"),
-    ("version late_notice", set_version("dcl_op", "v1", late_notice=False),
-     "declaration.created", "dcl_op/v1", "declaration.late_notice"),
-    ("version salts", set_version("dcl_op", "v1", salts=json.dumps({n: new_salt() for n in entries.DECLARATION_FIELDS})),
-     "declaration.created", "dcl_op/v1", "declaration.category"),
-    ("version change", set_version("dcl_site", "s2", change="updated"),
-     "declaration.withdrawn", "dcl_site/s2", "type"),
-    ("version history order", set_version("dcl_op", "v1", log_index=10_000),
-     "declaration.created", "dcl_op/v1", "declaration.previous_version"),
-    ("version deleted", remove(schema.declaration_versions.c.version == "s2"),
-     "declaration.withdrawn", "dcl_site/s2", "no declaration version"),
-    ("current declaration volumes", set_row(D, "dcl_op", volumes=OTHER_VOLUMES),
-     "declaration", "dcl_op", "volumes"),
-    ("current declaration version", set_row(D, "dcl_site", version="s1", state="active"),
-     "declaration", "dcl_site", "version, state"),
-    ("current declaration deleted", remove(D.c.id == "dcl_zone"),
-     "declaration", "dcl_zone", "no current row"),
-    ("notification reason", set_row(N, "ntf_1", reason="broadcast"),
-     "notification.created", "ntf_1", "notification.reason"),
-    ("notification conflicts", set_row(N, "ntf_2", conflicts="[]"),
-     "notification.created", "ntf_2", "notification.conflicts"),
-    ("notification recipient", set_row(N, "ntf_3", recipient="pty_op"),
-     "notification.created", "ntf_3", "notification.recipient"),
-    ("notification deleted", remove(N.c.id == "ntf_2"),
-     "notification.created", "ntf_2", "no notifications row"),
-    ("delivered_at", set_row(N, "ntf_1", delivered_at="2016-12-14T04:00:00Z"),
-     "notification.delivered", "ntf_1", "at"),
-    ("delivered_at erased", set_row(N, "ntf_2", delivered_at=None),
-     "notification.delivered", "ntf_2", "has no delivered_at"),
-    ("delivered_at invented", set_row(N, "ntf_3", delivered_at="2016-12-14T06:00:00Z"),
-     "notification.delivered", "ntf_3", "has no record entry"),
-    ("delivered_via", set_row(N, "ntf_1", delivered_via="stream"),
-     "notification.delivered", "ntf_1", "via"),
-    ("acknowledged_at", set_row(N, "ntf_1", acknowledged_at="2016-12-14T09:00:00Z"),
-     "notification.acknowledged", "ntf_1", "at"),
-    ("acknowledged_at invented", set_row(N, "ntf_2", acknowledged_at="2016-12-14T09:00:00Z"),
-     "notification.acknowledged", "ntf_2", "has no record entry"),
-    ("ack comment", set_row(N, "ntf_1", ack_comment="Never received."),
-     "notification.acknowledged", "ntf_1", "comment"),
-    ("ack comment added", set_row(N, "ntf_3", ack_comment="Objection noted."),
-     "notification.acknowledged", "ntf_3", "comment"),
-    ("party name", set_row(P, "pty_hum", name="Someone Else"),
-     "party.registered", "pty_hum", "party.name"),
-    ("party role", set_row(P, "pty_op", role="coordinator"),
-     "party.registered", "pty_op", "party.role"),
-    ("party registrar", set_row(P, "pty_op", created_by="pty_late"),
-     "party.registered", "pty_op", "actor"),
-    ("party revocation erased", set_row(P, "pty_obs", revoked_at=None),
-     "party.revoked", "pty_obs", "has no revoked_at"),
-    ("party revocation invented", set_row(P, "pty_hum", revoked_at="2016-12-14T09:00:00Z", revoked_by="pty_coord"),
-     "party.revoked", "pty_hum", "has no record entry"),
-    ("subscription volumes", set_row(schema.subscriptions, "sub_1", volumes=OTHER_VOLUMES),
-     "subscription.created", "sub_1", "subscription.volumes"),
-    ("policy text", set_row(schema.policy_versions, "pol_1", toml="[separation]\n"),
-     "policy.changed", "pol_1", "policy.sha256"),
-    ("leaf", set_leaf("party.registered", "pty_op", lambda leaf: leaf["party"].update(name="X"), rehash=False),
-     "party.registered", "pty_op", "does not hash to its stored leaf_hash"),
+    case(
+        "version volumes",
+        set_version("dcl_op", "v1", volumes=OTHER_VOLUMES),
+        "declaration.created",
+        "dcl_op/v1",
+        "declaration.volumes",
+    ),
+    case(
+        "version metadata",
+        set_version("dcl_op", "v2", metadata='{"callsign": "EAGLE"}'),
+        "declaration.updated",
+        "dcl_op/v2",
+        "declaration.metadata",
+    ),
+    case(
+        "version category",
+        set_version("dcl_site", "s1", category="school"),
+        "declaration.created",
+        "dcl_site/s1",
+        "declaration.category",
+    ),
+    case(
+        "version restricts",
+        set_version("dcl_zone", "r1", restricts='{"parties": []}'),
+        "declaration.created",
+        "dcl_zone/r1",
+        "declaration.restricts",
+    ),
+    case(
+        "version late_notice",
+        set_version("dcl_op", "v1", late_notice=False),
+        "declaration.created",
+        "dcl_op/v1",
+        "declaration.late_notice",
+    ),
+    case(
+        "version salts",
+        set_version(
+            "dcl_op", "v1", salts=json.dumps({n: new_salt() for n in entries.DECLARATION_FIELDS})
+        ),
+        "declaration.created",
+        "dcl_op/v1",
+        "declaration.category",
+    ),
+    case(
+        "version change",
+        set_version("dcl_site", "s2", change="updated"),
+        "declaration.withdrawn",
+        "dcl_site/s2",
+        "type",
+    ),
+    case(
+        "version history order",
+        set_version("dcl_op", "v1", log_index=10_000),
+        "declaration.created",
+        "dcl_op/v1",
+        "declaration.previous_version",
+    ),
+    case(
+        "version deleted",
+        remove(schema.declaration_versions, schema.declaration_versions.c.version == "s2"),
+        "declaration.withdrawn",
+        "dcl_site/s2",
+        "no declaration version",
+    ),
+    case(
+        "current declaration volumes",
+        set_row(D, "dcl_op", volumes=OTHER_VOLUMES),
+        "declaration",
+        "dcl_op",
+        "volumes",
+    ),
+    case(
+        "current declaration version",
+        set_row(D, "dcl_site", version="s1", state="active"),
+        "declaration",
+        "dcl_site",
+        "version, state",
+    ),
+    case(
+        "current declaration deleted",
+        remove(D, D.c.id == "dcl_zone"),
+        "declaration",
+        "dcl_zone",
+        "no current row",
+    ),
+    case(
+        "notification reason",
+        set_row(N, "ntf_1", reason="broadcast"),
+        "notification.created",
+        "ntf_1",
+        "notification.reason",
+    ),
+    case(
+        "notification conflicts",
+        set_row(N, "ntf_2", conflicts="[]"),
+        "notification.created",
+        "ntf_2",
+        "notification.conflicts",
+    ),
+    case(
+        "notification recipient",
+        set_row(N, "ntf_3", recipient="pty_op"),
+        "notification.created",
+        "ntf_3",
+        "notification.recipient",
+    ),
+    case(
+        "notification deleted",
+        remove(N, N.c.id == "ntf_2"),
+        "notification.created",
+        "ntf_2",
+        "no notifications row",
+    ),
+    case(
+        "delivered_at",
+        set_row(N, "ntf_1", delivered_at="2016-12-14T04:00:00Z"),
+        "notification.delivered",
+        "ntf_1",
+        "at",
+    ),
+    case(
+        "delivered_at erased",
+        set_row(N, "ntf_2", delivered_at=None),
+        "notification.delivered",
+        "ntf_2",
+        "has no delivered_at",
+    ),
+    case(
+        "delivered_at invented",
+        set_row(N, "ntf_3", delivered_at="2016-12-14T06:00:00Z"),
+        "notification.delivered",
+        "ntf_3",
+        "has no record entry",
+    ),
+    case(
+        "delivered_via",
+        set_row(N, "ntf_1", delivered_via="stream"),
+        "notification.delivered",
+        "ntf_1",
+        "via",
+    ),
+    case(
+        "acknowledged_at",
+        set_row(N, "ntf_1", acknowledged_at="2016-12-14T09:00:00Z"),
+        "notification.acknowledged",
+        "ntf_1",
+        "at",
+    ),
+    case(
+        "acknowledged_at invented",
+        set_row(N, "ntf_2", acknowledged_at="2016-12-14T09:00:00Z"),
+        "notification.acknowledged",
+        "ntf_2",
+        "has no record entry",
+    ),
+    case(
+        "ack comment",
+        set_row(N, "ntf_1", ack_comment="Never received."),
+        "notification.acknowledged",
+        "ntf_1",
+        "comment",
+    ),
+    case(
+        "ack comment added",
+        set_row(N, "ntf_3", ack_comment="Objection noted."),
+        "notification.acknowledged",
+        "ntf_3",
+        "comment",
+    ),
+    case(
+        "party name",
+        set_row(P, "pty_hum", name="Someone Else"),
+        "party.registered",
+        "pty_hum",
+        "party.name",
+    ),
+    case(
+        "party role",
+        set_row(P, "pty_op", role="coordinator"),
+        "party.registered",
+        "pty_op",
+        "party.role",
+    ),
+    case(
+        "party registrar",
+        set_row(P, "pty_op", created_by="pty_late"),
+        "party.registered",
+        "pty_op",
+        "actor",
+    ),
+    case(
+        "party revocation erased",
+        set_row(P, "pty_obs", revoked_at=None),
+        "party.revoked",
+        "pty_obs",
+        "has no revoked_at",
+    ),
+    case(
+        "party revocation invented",
+        set_row(P, "pty_hum", revoked_at="2016-12-14T09:00:00Z", revoked_by="pty_coord"),
+        "party.revoked",
+        "pty_hum",
+        "has no record entry",
+    ),
+    case(
+        "subscription volumes",
+        set_row(schema.subscriptions, "sub_1", volumes=OTHER_VOLUMES),
+        "subscription.created",
+        "sub_1",
+        "subscription.volumes",
+    ),
+    case(
+        "policy text",
+        set_row(schema.policy_versions, "pol_1", toml="[separation]\n"),
+        "policy.changed",
+        "pol_1",
+        "policy.sha256",
+    ),
+    case(
+        "leaf",
+        set_leaf(
+            "party.registered", "pty_op", lambda leaf: leaf["party"].update(name="X"), rehash=False
+        ),
+        "party.registered",
+        "pty_op",
+        "does not hash to its stored leaf_hash",
+    ),
     # Entry 3 completes nodes (1, 1) and (2, 0): a leaf rewritten with its hash breaks them.
-    ("leaf and its hash", set_leaf("party.registered", "pty_hum", lambda leaf: leaf["party"].update(role="operator"), rehash=True),
-     "party.registered", "pty_hum", "Merkle node (level 1, idx 1) differs"),
-    ("node", set_node(2, 1),
-     None, None, "Merkle node (level 2, idx 1) differs"),
-    ("node deleted", remove(schema.log_nodes.c.level == 4),
-     None, None, "Merkle node (level 4, idx 0) is missing"),
-    ("entry deleted", remove(schema.log_entries.c.idx == 5),
-     None, None, "entry 5 is missing"),
-    ("head root", set_head(7, root="ab" * 32),
-     "tree head", "size 7", "differs from the recomputed"),
-    ("head signature", set_head(9, signature=FORGED_SIGNATURE),
-     "tree head", "size 9", "signature does not verify"),
-    ("head timestamp", set_head(12, timestamp="2016-12-13T00:00:00Z"),
-     "tree head", "size 12", "signature does not verify"),
-    ("head beyond the log", add(schema.tree_heads, size=99, root="ab" * 32, timestamp="t", signature=FORGED_SIGNATURE),
-     None, None, "head of size 99 is beyond"),
-    ("extra node", add(schema.log_nodes, level=0, idx=50, hash=b"\0" * 32),
-     None, None, "log_nodes has"),
-]  # fmt: skip
+    case(
+        "leaf and its hash",
+        set_leaf(
+            "party.registered",
+            "pty_hum",
+            lambda leaf: leaf["party"].update(role="operator"),
+            rehash=True,
+        ),
+        "party.registered",
+        "pty_hum",
+        "Merkle node (level 1, idx 1) differs",
+    ),
+    case("node", set_node(2, 1), None, None, "Merkle node (level 2, idx 1) differs"),
+    case(
+        "node deleted",
+        remove(schema.log_nodes, schema.log_nodes.c.level == 4),
+        None,
+        None,
+        "Merkle node (level 4, idx 0) is missing",
+    ),
+    case(
+        "entry deleted",
+        remove(schema.log_entries, schema.log_entries.c.idx == 5),
+        None,
+        None,
+        "missing; the next stored index is 6",
+    ),
+    case(
+        "head root",
+        set_head(7, root="ab" * 32),
+        "tree head",
+        "size 7",
+        "differs from the recomputed",
+    ),
+    case(
+        "head signature",
+        set_head(9, signature=FORGED_SIGNATURE),
+        "tree head",
+        "size 9",
+        "signature does not verify",
+    ),
+    case(
+        "head timestamp",
+        set_head(12, timestamp="2016-12-13T00:00:00Z"),
+        "tree head",
+        "size 12",
+        "signature does not verify",
+    ),
+    case(
+        "head beyond the log",
+        add(schema.tree_heads, size=99, root="ab" * 32, timestamp="t", signature=FORGED_SIGNATURE),
+        None,
+        None,
+        "head of size 99 is beyond",
+    ),
+    case(
+        "extra node",
+        add(schema.log_nodes, level=0, idx=50, hash=b"\0" * 32),
+        None,
+        None,
+        "log_nodes has",
+    ),
+]
 
 
 @pytest.mark.parametrize(
     ("change", "entry_type", "subject", "words"),
-    [case[1:] for case in TAMPERINGS],
-    ids=[case[0] for case in TAMPERINGS],
+    TAMPERINGS,
 )
 def test_tampering_is_detected_and_named(
     service: Service,
@@ -636,49 +876,62 @@ def test_receipts_saved_as_whole_write_answers_are_accepted(
     assert audit.verify_remote(URL, heads, receipts, client=client_for(engine, key)).ok
 
 
-def rewritten_history(tmp_path: Path, key: Ed25519PrivateKey, extra: int) -> Engine:
-    """The same deployment, but with a party registered under another name, and more after."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'rewritten.db'}")
-    service = build_scenario(engine, key, humanitarian="Not The Aid Org")
-    for n in range(extra):
-        service.register(f"pty_x{n}", "More", "observer", by="pty_coord")
-    return engine
-
-
 @pytest.mark.parametrize(
-    ("extra", "words"), [(3, "history was rewritten"), (0, "two different roots")]
+    ("forgery", "words"),
+    [("forged_longer", "history was rewritten"), ("forged", "two different roots")],
 )
 def test_a_rewritten_history_is_detected(
-    service: Service,
     engine: Engine,
-    key: Ed25519PrivateKey,
+    template: Template,
     files: tuple[Path, Path],
     tmp_path: Path,
-    extra: int,
+    forgery: str,
     words: str,
 ) -> None:
     heads, _ = files
-    assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
-    forged = rewritten_history(tmp_path, key, extra)
-    result = audit.verify_remote(URL, heads, client=client_for(forged, key))
+    assert audit.verify_remote(URL, heads, client=client_for(engine, template.key)).ok
+    forged = template.copy(forgery, tmp_path)
+    result = audit.verify_remote(URL, heads, client=client_for(forged, template.key))
     assert result.problem is not None and words in result.problem.detail, result.describe()
+    assert "heads.jsonl line 1" in str(result.problem)
     assert len(heads.read_text().splitlines()) == 1  # the forged head is not adopted
     forged.dispose()
 
 
-def test_a_receipt_for_a_rewritten_entry_is_detected(
-    service: Service,
-    engine: Engine,
-    key: Ed25519PrivateKey,
-    files: tuple[Path, Path],
-    tmp_path: Path,
+def test_a_receipt_from_before_a_rewrite_is_detected(
+    template: Template, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     heads, receipts = files
-    save_receipts(receipts, service.receipts[3:4])  # pty_hum's registration, index 3
-    forged = rewritten_history(tmp_path, key, 2)
-    result = audit.verify_remote(URL, heads, receipts, client=client_for(forged, key))
-    assert result.problem is not None and "receipts.jsonl line 1" in str(result.problem)
+    save_receipts(receipts, template.receipts[3:4])  # pty_hum's registration, index 3
+    forged = template.copy("forged_longer", tmp_path)
+    result = audit.verify_remote(URL, heads, receipts, client=client_for(forged, template.key))
+    assert result.problem is not None and "history was rewritten" in result.problem.detail
+    assert "receipts.jsonl line 1" in str(result.problem)
     forged.dispose()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"leaf_hash": "00" * 32}, "not in the current log"),
+        ({"index": 4}, "not in the current log"),
+        ({"index": 99}, "index is not inside its tree head"),
+        ({"leaf_hash": "zz"}, "malformed"),
+        ({"tree_head": {"size": 4}}, "not signed"),
+    ],
+)
+def test_a_receipt_that_does_not_match_the_log_is_refused(
+    engine: Engine,
+    template: Template,
+    files: tuple[Path, Path],
+    change: dict[str, Any],
+    words: str,
+) -> None:
+    heads, receipts = files
+    save_receipts(receipts, [template.receipts[5], {**template.receipts[5], **change}])
+    result = audit.verify_remote(URL, heads, receipts, client=client_for(engine, template.key))
+    assert result.problem is not None and words in result.problem.detail, result.describe()
+    assert "receipts.jsonl line 2" in str(result.problem)
 
 
 def test_a_shrunk_log_is_detected(

@@ -15,6 +15,7 @@ Both stop at the first problem and name it (index, entry type, subject, what dif
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +72,11 @@ class AuditResult:
     def ok(self) -> bool:
         return self.problem is None
 
+    def __str__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
-        """One line for the CLI."""
+        """One line for the CLI: ``OK: ...`` or ``FAILED: <the first problem>``."""
         if self.problem is not None:
             return f"FAILED: {self.problem}"
         return (
@@ -176,7 +180,8 @@ class _DatabaseAudit:
         index = self.frontier.size()
         problem = _EntryProblem(index, row.entry_type, row.subject)
         if row.idx != index:
-            raise problem.found(f"entry {index} is missing (the next stored index is {row.idx})")
+            # Named by its index only: the row at hand is another entry.
+            raise _Found(Problem(f"missing; the next stored index is {row.idx}", index))
         # First the leaf against the tree, so an altered leaf is named as such and not
         # mistaken for altered rows.
         leaf = _parse_canonical(row.leaf, problem)
@@ -197,7 +202,7 @@ class _DatabaseAudit:
             raise problem.found(f"the leaf cannot be rebuilt from the rows: {exc}") from exc
         if canonical_json(rebuilt) != row.leaf:
             fields = ", ".join(_differences(rebuilt, leaf)) or "(the whole leaf)"
-            raise problem.found(f"the stored rows differ from the logged leaf at {fields}")
+            raise problem.found(f"the stored rows differ from the logged leaf in {fields}")
 
     def _check_head_if_any(self, size: int, heads: Mapping[int, Any]) -> None:
         head = heads.get(size) if size else self._head_of_empty_log()
@@ -310,7 +315,8 @@ class _DatabaseAudit:
         columns += [d.c[name].label(f"current_{name}") for name in compared]
         columns += [dv.c[name].label(f"logged_{name}") for name in compared]
         for row in self.conn.execute(
-            select(*columns).select_from(joined).order_by(d.c.id)
+            # Streamed (a server-side cursor on PostgreSQL): a deployment may hold millions.
+            select(*columns).select_from(joined).order_by(d.c.id).execution_options(yield_per=500)
         ).mappings():
             if row["latest_version"] is None:
                 raise _Found(
@@ -582,3 +588,46 @@ def _hex_list(value: Any, where: str) -> list[bytes]:
         return [bytes.fromhex(item) for item in value]
     except (TypeError, ValueError) as exc:
         raise _Found(Problem(f"malformed hashes in a server answer: {exc}", subject=where)) from exc
+
+
+class AuditError(Exception):
+    """A remote check failed; the message says what did not hold."""
+
+
+def fetch_included_leaf(
+    base_url: str,
+    index: int,
+    client: httpx.Client | None = None,
+    *,
+    public_key_b64: str | None = None,
+) -> str:
+    """The leaf at ``index`` of a service's public log, proven to be in its signed tree.
+
+    Checks the current head's signature, fetches the entry, hashes it and verifies an
+    inclusion proof against that head, so the leaf does not rest on the server's word.
+    """
+    owned = client is None
+    http = httpx.Client(timeout=30.0) if client is None else client
+    remote = _RemoteAudit(http, base_url.rstrip("/"), Path(os.devnull), None, public_key_b64)
+    try:
+        key = remote._public_key()
+        head = remote._get("/v1/log/head")
+        if not verify_head(key, head):
+            raise AuditError("the server's current head is not signed by its log key")
+        entries = remote._get("/v1/log/entries", start=index, end=index + 1)["entries"]
+        if len(entries) != 1 or not isinstance(entries[0].get("leaf"), str):
+            raise AuditError(f"the log has no entry {index}")
+        leaf: str = entries[0]["leaf"]
+        digest = merkle.leaf_hash(leaf.encode("utf-8"))
+        proof = remote._get("/v1/log/proof/inclusion", index=index, size=head["size"])
+        path = _hex_list(proof.get("path"), "the inclusion proof")
+        if not merkle.verify_inclusion(
+            digest, index, head["size"], path, bytes.fromhex(head["root"])
+        ):
+            raise AuditError(f"entry {index} is not included in the signed tree")
+        return leaf
+    except _Found as found:
+        raise AuditError(str(found.problem)) from found
+    finally:
+        if owned:
+            http.close()

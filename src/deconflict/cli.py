@@ -105,7 +105,10 @@ def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: s
     from deconflict.api.app import create_app
 
     deployment = _deployment(db_url, key_file)
-    deployment.key  # noqa: B018 - fail now, not at the first write, when the key is unreadable
+    try:
+        deployment.key  # noqa: B018 - fail now, not at the first write, on an unusable key
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot use the signing key {deployment.key_file}: {exc}")
     app = create_app(deployment, settings=SETTINGS)
     click.echo(f"deconflict {__version__} serving http://{host}:{port}/ on {db_url}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
@@ -113,8 +116,9 @@ def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: s
 
 @main.command()
 @click.option("--db", "db_url", envvar="DECONFLICT_DB", default=None, help="verify a database")
-@key_option
-@click.option("--url", default=None, help="verify a running service over HTTP, as a party would")
+@click.option(
+    "--url", default=None, help="verify a running service over HTTP, as a party would"
+)
 @click.option(
     "--heads",
     type=click.Path(path_type=Path),
@@ -125,33 +129,101 @@ def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: s
     "--receipts",
     type=click.Path(path_type=Path, exists=True),
     default=None,
-    help="with --url: JSON lines of receipts whose inclusion to check",
+    help="with --url: JSON lines of receipts (or whole write answers) whose inclusion to check",
+)
+@click.option(
+    "--public-key",
+    default=None,
+    help="the log's public key (base64) to pin, instead of the one the database or service holds",
 )
 def verify(
     db_url: str | None,
-    key_file: Path | None,
     url: str | None,
     heads: Path | None,
     receipts: Path | None,
+    public_key: str | None,
 ) -> None:
-    """Check the record: exit 0 when all is consistent, 1 naming the first bad entry."""
+    """Check the record: exit 0 when all is consistent, 1 naming the first bad entry.
+
+    With --db it recomputes every leaf from the stored rows and checks the tree and every
+    signed head; it needs only the public key, not the signing key. With --url it is a
+    party's own check of a running service against the heads it saved before.
+    """
     from deconflict import audit
 
     if url:
         if heads is None:
             _fail("--url needs --heads FILE to keep the heads it has seen")
             return
-        result = audit.verify_remote(url, heads, receipts)
+        result = audit.verify_remote(url, heads, receipts, public_key_b64=public_key)
     elif db_url:
-        deployment = _deployment(db_url, key_file)
-        from deconflict.signing import public_key_b64
-
-        result = audit.verify_database(deployment.db.engine, public_key_b64(deployment.key))
+        result = _verify_database(db_url, public_key)
     else:
         _fail("give --db URL (or DECONFLICT_DB), or --url URL --heads FILE")
         return
     click.echo(str(result))
     sys.exit(0 if result.ok else 1)
+
+
+def _verify_database(db_url: str, public_key: str | None) -> Any:
+    from rich.progress import Progress
+
+    from deconflict import audit
+    from deconflict.storage.meta import get_meta
+
+    deployment = _deployment(db_url, None)
+    if public_key is None:
+        with deployment.db.read() as conn:
+            public_key = get_meta(conn, "log_public_key")
+    if public_key is None:
+        _fail("the database holds no public key: pass --public-key")
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("verifying the record", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return audit.verify_database(deployment.db.engine, str(public_key), progress=advance)
+
+
+@main.command("check-opening")
+@click.argument("opening_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--url",
+    default=None,
+    help="fetch the leaf from this service's public log and check it is in the signed tree, "
+    "instead of trusting the leaf in the file",
+)
+def check_opening(opening_file: Path, url: str | None) -> None:
+    """Check an opening (from GET /v1/declarations/{id}/opening) against its record leaf.
+
+    Exit 0 when every commitment of the leaf opens to the values in the file: proof of
+    exactly what was declared. Exit 1 naming the fields that do not match.
+    """
+    from deconflict import audit
+    from deconflict.entries import check_declaration_opening
+
+    try:
+        opening = json.loads(opening_file.read_text("utf-8"))
+        leaf = opening["leaf"]
+        index = int(opening["log_index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        _fail(f"{opening_file} is not an opening from GET /v1/declarations/{{id}}/opening: {exc}")
+        return
+    if url:
+        try:
+            leaf = audit.fetch_included_leaf(url, index)
+        except audit.AuditError as exc:
+            _fail(str(exc))
+            return
+    mismatched = check_declaration_opening(leaf, opening)
+    if mismatched:
+        _fail(f"the opening does not match entry {index}: {', '.join(mismatched)}")
+    click.echo(
+        f"proven: entry {index} commits to exactly these values of declaration "
+        f"{opening.get('declaration_id')} version {opening.get('version')}"
+        + (f" (leaf included in the signed tree of {url})" if url else "")
+    )
 
 
 @main.group()
@@ -188,3 +260,24 @@ def policy_set(db_url: str, key_file: Path | None, policy_file: Path) -> None:
         _fail(f"{exc.detail}{': ' + fields if fields else ''}")
         return
     click.echo(f"policy {policy_id} is in force")
+
+
+@main.command()
+@db_option
+@key_option
+@click.argument("scenario_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def load(db_url: str, key_file: Path | None, scenario_file: Path) -> None:
+    """Load a scenario (docs/scenario.md) through the same rules as the API; print the
+    parties' tokens and what it made."""
+    from rich.console import Console
+
+    from deconflict.scenario import load_scenario, print_report, read_scenario
+
+    deployment = _deployment(db_url, key_file)
+    try:
+        report = load_scenario(deployment, read_scenario(scenario_file))
+    except DeconflictError as exc:
+        more = [f"  {e['field']}: {e['message']}" for e in exc.errors[1:]]
+        _fail("\n".join([f"{scenario_file}: {exc.detail}", *more]))
+        return
+    print_report(report, Console())

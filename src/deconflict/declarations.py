@@ -28,6 +28,7 @@ from deconflict.notifications import notify_change
 from deconflict.parties import Party, new_id
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate, RestrictsIn
+from deconflict.storage import log_store
 from deconflict.storage.meta import next_change_seq
 from deconflict.storage.schema import declaration_versions, declarations, parties
 from deconflict.volumes import Volume, build_volumes
@@ -432,6 +433,38 @@ def get_declaration(deployment: Deployment, party: Party, declaration_id: str) -
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
         return declaration_json(_visible_row(conn, policy, party, declaration_id))
+
+
+def declaration_opening(
+    deployment: Deployment, party: Party, declaration_id: str, version: str | None
+) -> dict[str, Any]:
+    """The opening of a version's commitments, with its leaf: what the owner shows an inquiry
+    to prove exactly what it declared. Only the owner and the coordinator get it."""
+    with deployment.db.read() as conn:
+        policy = deployment.policy(conn)
+        current = _visible_row(conn, policy, party, declaration_id)
+        if party.role != "coordinator" and current["owner"] != party.id:
+            raise Forbidden("only the owner and the coordinator see a declaration's opening")
+        row = (
+            conn.execute(
+                select(declaration_versions).where(
+                    declaration_versions.c.declaration_id == declaration_id,
+                    declaration_versions.c.version == (version or current["version"]),
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            raise NotFound(f"declaration {declaration_id} has no version {version}", field="version")
+        [entry] = log_store.entries(conn, row["log_index"], row["log_index"] + 1)
+        return {
+            "declaration_id": declaration_id,
+            "version": row["version"],
+            "log_index": row["log_index"],
+            "leaf": entry["leaf"],
+            **entries.opening_for_declaration_version(row),
+        }
 
 
 def declaration_conflicts(

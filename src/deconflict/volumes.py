@@ -8,8 +8,8 @@ only touch do not overlap; ``end`` ``None`` means until withdrawn.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -61,7 +61,7 @@ class VolumeIn(BaseModel):
 
 @dataclass(frozen=True, eq=False)
 class Volume:
-    """A validated volume, ready for conflict checks."""
+    """A validated volume, ready for conflict checks. Times are UTC."""
 
     shape: Shape
     buffer_m: float
@@ -69,14 +69,15 @@ class Volume:
     upper_m: float | None
     start: datetime
     end: datetime | None
+    # Seconds since the epoch, computed once: conflict checks compare them in hot loops.
+    start_s: float = field(init=False)
+    end_s: float = field(init=False)
 
-    @property
-    def start_s(self) -> float:
-        return self.start.timestamp()
-
-    @property
-    def end_s(self) -> float:
-        return OPEN_END_S if self.end is None else self.end.timestamp()
+    def __post_init__(self) -> None:
+        # Frozen dataclass: derived fields are set through object.__setattr__.
+        object.__setattr__(self, "start_s", self.start.timestamp())
+        end_s = OPEN_END_S if self.end is None else self.end.timestamp()
+        object.__setattr__(self, "end_s", end_s)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,8 +126,9 @@ def build_volumes(items: list[VolumeIn], limits: Limits, field: str = "volumes")
                 buffer_m=item.buffer_m,
                 lower_m=item.altitude.lower_m,
                 upper_m=item.altitude.upper_m,
-                start=item.time.start,
-                end=item.time.end,
+                # pydantic's own tzinfo makes every timestamp() call slow; use datetime's UTC.
+                start=item.time.start.astimezone(UTC),
+                end=None if item.time.end is None else item.time.end.astimezone(UTC),
             )
         )
     return volumes

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -112,6 +114,7 @@ def test_humanitarian_sees_who_acknowledged_its_site(
     medical = server.create_party("Medical Relief International", "humanitarian")
     north = server.create_party("Northern Air Command", "operator")
     coalition = server.create_party("Coalition Air Wing", "operator")
+    _set_acknowledgment_deadline(server, minutes=0.01)  # unacknowledged: overdue within 1 s
     site = _site(server, medical["token"], "Al-Amal General Hospital", "hospital", *HOSPITAL)
 
     # Northern Air Command reads and acknowledges; the Coalition only reads.
@@ -120,6 +123,7 @@ def test_humanitarian_sees_who_acknowledged_its_site(
     ]
     acknowledge(server.client(north["token"]), note["id"])
     read_inbox(server.client(coalition["token"]))
+    time.sleep(1.0)
 
     page = new_page()
     log_in(page, medical["token"])
@@ -129,10 +133,14 @@ def test_humanitarian_sees_who_acknowledged_its_site(
     assert "Northern Air Command" in acked.text_content()
     assert "✓" in acked.text_content()
     assert "is-acked" in (acked.get_attribute("class") or "")
+    # The Coalition's acknowledgment is overdue, and that stands out.
     waiting = page.locator(f"#detail-deliveries tr[data-party='{coalition['id']}']")
     assert "Coalition Air Wing" in waiting.text_content()
-    assert "not yet" in waiting.text_content()
-    assert "2 notified · 1 acknowledged" in page.text_content("#detail-deliveries")
+    assert "overdue" in waiting.text_content()
+    assert "is-overdue" in (waiting.get_attribute("class") or "")
+    summary = page.text_content("#detail-deliveries .deliv-summary") or ""
+    assert "2 notified · 1 acknowledged" in summary
+    assert "1 overdue" in summary
 
     # The same from the inbox, for all of the party's declarations.
     page.click("#tab-inbox")
@@ -140,6 +148,8 @@ def test_humanitarian_sees_who_acknowledged_its_site(
     page.wait_for_selector(f".sent[data-decl-id='{site['id']}'] table")
     row = page.locator(f".sent tr[data-party='{north['id']}']")
     assert "✓" in row.text_content()
+    overdue = page.locator(f"#overdue-box li[data-party='{coalition['id']}']")
+    assert "Al-Amal General Hospital" in overdue.text_content()
 
 
 def test_a_humanitarian_sees_no_operations(
@@ -279,8 +289,10 @@ def test_the_demo_picture(server: Server, new_page: NewPage, log_in: LogIn, tmp_
     strike = page.locator("#decl-list .decl-item", has_text="Strike package ALPHA")
     strike.click()
     page.wait_for_selector("#detail-conflicts")
+    # The western city, its designated area, the convoy corridor; clear of the detail panel.
     page.evaluate(
-        "window.__deconflict.map.fitBounds([[34.15, 35.9], [35.75, 38.9]], {animate: false})"
+        "window.__deconflict.map.fitBounds([[34.3, 36.2], [35.15, 37.5]],"
+        " {animate: false, paddingBottomRight: [390, 0]})"
     )
     page.mouse.move(5, 5)
     page.wait_for_timeout(400)
@@ -288,6 +300,17 @@ def test_the_demo_picture(server: Server, new_page: NewPage, log_in: LogIn, tmp_
     page.screenshot(path=str(shot))
     if os.environ.get("DECONFLICT_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, DOCS / "screenshot.png")
+
+
+def _set_acknowledgment_deadline(server: Server, *, minutes: float) -> None:
+    coordinator = server.client(server.coordinator_token)
+    toml = coordinator.get("/v1/policy").json()["toml"]
+    changed = re.sub(r"(?m)^deadline_minutes\s*=.*$", f"deadline_minutes = {minutes}", toml)
+    assert changed != toml
+    response = coordinator.put(
+        "/v1/policy", content=changed.encode(), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 200, response.text
 
 
 def _operations_of(server: Server, token: str) -> list[dict[str, Any]]:

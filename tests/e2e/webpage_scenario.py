@@ -228,7 +228,7 @@ def seed_demo(server: Any) -> dict[str, dict[str, Any]]:
             air1,
             "Strike package ALPHA",
             "combat",
-            circle_polygon(36.72, 34.735, 3000),
+            circle_polygon(36.72, 34.735, 4500),
             0,
             day + 2 * hour,
             3,

@@ -57,6 +57,10 @@ def create_app(
         version=__version__,
         summary="Deconfliction between parties that do not trust each other",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN; deconflict serves nothing that
+        # needs the internet. The schema itself is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.deployment = deployment
     problems.install(app)

@@ -75,6 +75,20 @@ async def withdraw(
     )
 
 
+@router.get("/declarations/{declaration_id}/opening")
+async def opening(
+    declaration_id: str,
+    request: Request,
+    party: Party = Depends(caller),
+    version: str | None = None,
+) -> dict[str, Any]:
+    """The salts and values behind a version's commitments in the record, with its leaf
+    (owner and coordinator only); ``deconflict check-opening`` checks it."""
+    return await blocking(
+        declarations.declaration_opening, deployment_of(request), party, declaration_id, version
+    )
+
+
 @router.get("/declarations/{declaration_id}/conflicts")
 async def conflicts(
     declaration_id: str, request: Request, party: Party = Depends(caller)

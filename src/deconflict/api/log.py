@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from deconflict.api.deps import blocking, deployment_of
 from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest, NotFound
 from deconflict.signing import public_key_b64
 from deconflict.storage import log_store
-from deconflict.storage.schema import log_entries
 
 router = APIRouter(prefix="/v1/log", tags=["record"])
 
@@ -67,13 +65,11 @@ def _inclusion(deployment: Deployment, index: int, size: int) -> dict[str, Any]:
         if index >= size:
             raise InvalidRequest("index must be below size", field="index")
         path = log_store.inclusion_proof(conn, index, size)
-        leaf_hash = conn.execute(
-            select(log_entries.c.leaf_hash).where(log_entries.c.idx == index)
-        ).scalar_one()
+        leaf_hash = log_store.leaf_hash_at(conn, index)
     return {
         "index": index,
         "size": size,
-        "leaf_hash": bytes(leaf_hash).hex(),
+        "leaf_hash": leaf_hash.hex(),
         "path": [h.hex() for h in path],
     }
 

@@ -45,12 +45,15 @@ export async function addBasemap(map, tileUrl) {
       style: { color: tileUrl ? "#5b6472" : "#a59f93", weight: 1, opacity: 0.9, fill: false },
     }).addTo(map);
     // Coastlines: the mesh of each country with itself (exterior arcs only).
-    L.geoJSON(topojson.mesh(topo, topo.objects.countries, (a, b) => a === b), {
-      pane: "basemap",
-      renderer,
-      interactive: false,
-      style: { color: "#9fb3c4", weight: 1, opacity: 1, fill: false },
-    }).addTo(map);
+    L.geoJSON(
+      topojson.mesh(topo, topo.objects.countries, (a, b) => a === b),
+      {
+        pane: "basemap",
+        renderer,
+        interactive: false,
+        style: { color: "#9fb3c4", weight: 1, opacity: 1, fill: false },
+      },
+    ).addTo(map);
     map.attributionControl.addAttribution("Borders: Natural Earth");
   } catch (err) {
     console.warn("country borders unavailable", err);

@@ -132,9 +132,7 @@ export function mountDeclarations(panel, layers) {
     if (filters.mine && !isMine(d)) return false;
     if (filters.conflicts && !(state.conflicts.get(d.id) || []).length) return false;
     if (filters.text) {
-      const hay = [declTitle(d), d.category, partyName(d.owner), d.kind]
-        .join(" ")
-        .toLowerCase();
+      const hay = [declTitle(d), d.category, partyName(d.owner), d.kind].join(" ").toLowerCase();
       if (!hay.includes(filters.text)) return false;
     }
     return true;
@@ -142,11 +140,12 @@ export function mountDeclarations(panel, layers) {
 
   function draw() {
     drawChips();
-    const rows = [...state.decls.values()].filter(matches).sort(
-      (a, b) =>
-        KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind) ||
-        declTitle(a).localeCompare(declTitle(b)),
-    );
+    const rows = [...state.decls.values()]
+      .filter(matches)
+      .sort(
+        (a, b) =>
+          KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind) || declTitle(a).localeCompare(declTitle(b)),
+      );
     const inConflict = rows.filter((d) => currentConflicts(d.id).length).length;
     const active = rows.filter((d) => activeAt(d, state.time)).length;
     summary.textContent = state.showAll
@@ -156,7 +155,10 @@ export function mountDeclarations(panel, layers) {
       replace(list, h("li", { class: "empty" }, "No declarations match."));
       return;
     }
-    replace(list, rows.map((d) => row(d)));
+    replace(
+      list,
+      rows.map((d) => row(d)),
+    );
   }
 
   function row(d) {
@@ -192,11 +194,7 @@ export function mountDeclarations(panel, layers) {
         "div",
         { class: "decl-badges" },
         conflicts
-          ? h(
-              "span",
-              { class: "badge badge-conflict", title: "Conflicts" },
-              `⚠ ${conflicts}`,
-            )
+          ? h("span", { class: "badge badge-conflict", title: "Conflicts" }, `⚠ ${conflicts}`)
           : null,
         d.late_notice ? h("span", { class: "badge badge-late" }, "late notice") : null,
         isMine(d) ? h("span", { class: "badge badge-mine" }, "yours") : null,
@@ -249,9 +247,7 @@ export function mountDetail(panel, layers) {
           h(
             "p",
             { class: "muted detail-missing" },
-            err.status === 404
-              ? "This declaration is no longer available to you."
-              : err.message,
+            err.status === 404 ? "This declaration is no longer available to you." : err.message,
           ),
         );
         return;
@@ -533,9 +529,12 @@ export function deliveriesTable(deliveries) {
   if (!deliveries.length) {
     return h("p", { class: "muted" }, "No party has been notified yet.");
   }
+  const isLate = (d) => Boolean(d.overdue) && !d.acknowledged_at;
   const acked = deliveries.filter((d) => d.acknowledged_at).length;
-  const overdue = deliveries.filter((d) => d.overdue && !d.acknowledged_at).length;
-  const rank = (d) => (d.overdue && !d.acknowledged_at ? 0 : d.acknowledged_at ? 2 : 1);
+  const overdue = deliveries.filter(isLate).length;
+  // Several versions: say which change each notification was about.
+  const versions = new Set(deliveries.map((d) => d.version).filter(Boolean));
+  const rank = (d) => (isLate(d) ? 0 : d.acknowledged_at ? 2 : 1);
   const sorted = [...deliveries].sort(
     (a, b) => rank(a) - rank(b) || partyName(a.party).localeCompare(partyName(b.party)),
   );
@@ -560,14 +559,21 @@ export function deliveriesTable(deliveries) {
         "tbody",
         {},
         sorted.map((d) => {
-          const late = d.overdue && !d.acknowledged_at;
+          const late = isLate(d);
           return h(
             "tr",
             {
               class: late ? "is-overdue" : d.acknowledged_at ? "is-acked" : "",
-              dataset: { party: d.party },
+              dataset: { party: d.party, notificationId: d.notification_id },
             },
-            h("td", {}, partyName(d.party)),
+            h(
+              "td",
+              {},
+              partyName(d.party),
+              versions.size > 1 && d.change
+                ? h("div", { class: "muted small" }, `${d.change} · ${d.version || ""}`)
+                : null,
+            ),
             h("td", {}, d.delivered_at ? fmtTime(d.delivered_at) : "not yet"),
             h(
               "td",
@@ -575,8 +581,18 @@ export function deliveriesTable(deliveries) {
               d.acknowledged_at
                 ? h("span", { class: "ack-yes" }, `✓ ${fmtTime(d.acknowledged_at)}`)
                 : late
-                  ? h("span", { class: "ack-overdue" }, "overdue")
-                  : h("span", { class: "muted" }, "not yet"),
+                  ? [
+                      h("span", { class: "ack-overdue" }, "overdue"),
+                      d.due_at
+                        ? h("div", { class: "muted small" }, `due ${fmtTime(d.due_at)}`)
+                        : null,
+                    ]
+                  : [
+                      h("span", { class: "muted" }, "not yet"),
+                      d.due_at
+                        ? h("div", { class: "muted small" }, `due ${fmtTime(d.due_at)}`)
+                        : null,
+                    ],
             ),
           );
         }),

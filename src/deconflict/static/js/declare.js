@@ -37,7 +37,7 @@ export function parseGeometries(text) {
   try {
     obj = JSON.parse(trimmed);
   } catch (err) {
-    throw new Error(`Not valid JSON: ${err.message}`);
+    throw new Error(`Not valid JSON: ${err.message}`, { cause: err });
   }
   const out = [];
   const walk = (o) => {
@@ -182,7 +182,12 @@ export function mountDeclare(panel, map, layers) {
     drawButton("Polygon", "Polygon"),
     h(
       "button",
-      { type: "button", class: "btn btn-small", id: "declare-clear-geometry", onclick: clearGeometry },
+      {
+        type: "button",
+        class: "btn btn-small",
+        id: "declare-clear-geometry",
+        onclick: clearGeometry,
+      },
       "Clear",
     ),
   );
@@ -243,6 +248,15 @@ export function mountDeclare(panel, map, layers) {
   replace(panel, h("div", { class: "panel-body" }, form));
 
   function drawKinds() {
+    if (kinds.length === 1) {
+      replace(
+        kindGroup,
+        h("h2", { class: "declare-heading" }, `New ${KIND_LABEL[kind].toLowerCase()}`),
+      );
+      kindGroup.className = "";
+      kindGroup.removeAttribute("role");
+      return;
+    }
     replace(
       kindGroup,
       kinds.map((k) =>
@@ -267,7 +281,10 @@ export function mountDeclare(panel, map, layers) {
 
   function applyKind() {
     drawKinds();
-    replace(categories, (CATEGORIES[kind] || []).map((c) => h("option", { value: c })));
+    replace(
+      categories,
+      (CATEGORIES[kind] || []).map((c) => h("option", { value: c })),
+    );
     restrictBox.hidden = kind !== "restriction";
     const next = Math.ceil(Date.now() / 3600000) * 3600000;
     if (!start.value) start.value = toLocalInput(next);
@@ -329,11 +346,11 @@ export function mountDeclare(panel, map, layers) {
     const g = e.layer.toGeoJSON().geometry;
     e.layer.remove();
     g.coordinates = round(g.coordinates);
-    let geoms = [];
+    let geoms;
     try {
       geoms = parseGeometries(geojson.value);
     } catch {
-      geoms = [];
+      geoms = []; // a broken text is replaced by what was drawn
     }
     geoms.push(g);
     geojson.value = geometriesText(geoms);
@@ -376,7 +393,9 @@ export function mountDeclare(panel, map, layers) {
         if (g.type === "Point") {
           const ll = L.latLng(g.coordinates[1], g.coordinates[0]);
           if (b > 0) draft.addLayer(L.circle(ll, { ...style, radius: b }));
-          draft.addLayer(L.circleMarker(ll, { ...style, radius: 4, fillOpacity: 1, dashArray: null }));
+          draft.addLayer(
+            L.circleMarker(ll, { ...style, radius: 4, fillOpacity: 1, dashArray: null }),
+          );
         } else {
           draft.addLayer(L.geoJSON(g, { style: () => style, pane: "draft", interactive: false }));
         }
@@ -519,12 +538,15 @@ export function mountDeclare(panel, map, layers) {
     try {
       const data = await post("/v1/declarations", body);
       await succeeded(data);
+      result.scrollIntoView({ block: "nearest" });
     } catch (err) {
       if (err instanceof ApiError && err.code === "missing_awareness") {
         await explainMissing(body, err.problem.missing || []);
+        result.scrollIntoView({ block: "nearest" });
       } else {
         replace(result);
         showProblem(err);
+        form.querySelector("#declare-problem").scrollIntoView({ block: "nearest" });
       }
     } finally {
       submitBtn.disabled = false;
@@ -533,9 +555,7 @@ export function mountDeclare(panel, map, layers) {
   }
 
   async function explainMissing(body, missing) {
-    const decls = await Promise.all(
-      missing.map((m) => fetchDecl(m.id).catch(() => null)),
-    );
+    const decls = await Promise.all(missing.map((m) => fetchDecl(m.id).catch(() => null)));
     pendingKey = [...new Set([...(body.key || []), ...missing.map((m) => m.version)])];
     const n = missing.length;
     const what = KIND_LABEL[body.kind].toLowerCase();
@@ -670,7 +690,11 @@ export function mountDeclare(panel, map, layers) {
       const data = await post("/v1/conflicts/check", { kind: body.kind, volumes: body.volumes });
       const conflicts = data.conflicts || [];
       setHighlight(conflicts.map((c) => c.declaration.id));
-      if (conflicts.length) layers.focus(conflicts.map((c) => c.declaration.id), { maxZoom: 13 });
+      if (conflicts.length)
+        layers.focus(
+          conflicts.map((c) => c.declaration.id),
+          { maxZoom: 13 },
+        );
       replace(
         result,
         h(

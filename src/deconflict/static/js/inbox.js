@@ -108,7 +108,7 @@ export function mountInbox(panel) {
     replace(
       switcher,
       btn("received", "Received"),
-      canDeclare ? btn("sent", "Acknowledgments of mine") : null,
+      canDeclare ? btn("sent", "Acknowledgments") : null,
     );
   }
 
@@ -185,7 +185,12 @@ export function mountInbox(panel) {
         },
         title,
       ),
-      h("div", { class: "muted" }, `from ${partyName(ref.owner)} · version `, h("code", {}, ref.version)),
+      h(
+        "div",
+        { class: "muted" },
+        `from ${partyName(ref.owner)} · version `,
+        h("code", {}, ref.version),
+      ),
       (n.conflicts || []).length
         ? h(
             "div",
@@ -197,7 +202,7 @@ export function mountInbox(panel) {
       h(
         "div",
         { class: "note-times muted" },
-        `Delivered ${fmtTime(n.delivered_at)} · Received by the service ${fmtTime(n.created_at)}`,
+        `Sent ${fmtTime(n.created_at)} · delivered ${fmtTime(n.delivered_at)}`,
       ),
       ackArea,
     );
@@ -205,10 +210,17 @@ export function mountInbox(panel) {
 
   function drawAck(n, area) {
     if (n.acknowledged_at) {
-      replace(area, h("span", { class: "ack-yes" }, `✓ Acknowledged ${fmtTime(n.acknowledged_at)}`));
+      replace(
+        area,
+        h("span", { class: "ack-yes" }, `✓ Acknowledged ${fmtTime(n.acknowledged_at)}`),
+      );
       return;
     }
-    const btn = h("button", { type: "button", class: "btn btn-primary btn-small ack" }, "Acknowledge");
+    const btn = h(
+      "button",
+      { type: "button", class: "btn btn-primary btn-small ack" },
+      "Acknowledge",
+    );
     btn.addEventListener("click", async () => {
       btn.disabled = true;
       btn.textContent = "Acknowledging…";
@@ -232,55 +244,103 @@ export function mountInbox(panel) {
 
   async function drawSent() {
     const mine = [...state.decls.values()].filter(isMine);
-    if (!mine.length) {
-      replace(body, h("p", { class: "empty" }, "You have no active declarations."));
-      return;
-    }
     if (!body.querySelector(".sent-list")) {
       replace(body, h("p", { class: "muted" }, "Loading acknowledgments…"));
     }
-    const results = await mapLimit(mine, 4, async (d) => {
-      try {
-        const data = await get(`/v1/declarations/${encodeURIComponent(d.id)}/deliveries`);
-        return data.deliveries || [];
-      } catch {
-        return null;
-      }
-    });
+    const [overdue, results] = await Promise.all([
+      get("/v1/notifications/overdue")
+        .then((data) => data.overdue || [])
+        .catch(() => null),
+      mapLimit(mine, 4, async (d) => {
+        try {
+          const data = await get(`/v1/declarations/${encodeURIComponent(d.id)}/deliveries`);
+          return data.deliveries || [];
+        } catch {
+          return null;
+        }
+      }),
+    ]);
     if (view !== "sent") return;
     replace(
       body,
+      overdue && overdue.length ? overdueBox(overdue) : null,
       h(
         "p",
         { class: "muted" },
         "Who received the notifications about your declarations, and who acknowledged them.",
       ),
+      mine.length
+        ? h(
+            "ul",
+            { class: "sent-list" },
+            mine.map((d, i) =>
+              h(
+                "li",
+                { class: "sent", dataset: { declId: d.id } },
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "link note-title",
+                    onclick: () => {
+                      select(d.id);
+                      emit("focus", [d.id]);
+                    },
+                  },
+                  kindChip(d.kind),
+                  " ",
+                  declTitle(d),
+                ),
+                results[i] === null
+                  ? h("p", { class: "form-error" }, "Could not load deliveries.")
+                  : deliveriesTable(results[i]),
+              ),
+            ),
+          )
+        : h("p", { class: "empty" }, "You have no active declarations."),
+    );
+  }
+
+  /** Acknowledgments past the policy's deadline: the caller's, or all for the coordinator. */
+  function overdueBox(overdue) {
+    const everyone = state.me && state.me.role === "coordinator";
+    return h(
+      "div",
+      { class: "overdue-box", id: "overdue-box", role: "status" },
+      h(
+        "h3",
+        {},
+        `${overdue.length} overdue acknowledgment${overdue.length > 1 ? "s" : ""}${
+          everyone ? " (all parties)" : ""
+        }`,
+      ),
       h(
         "ul",
-        { class: "sent-list" },
-        mine.map((d, i) =>
-          h(
+        {},
+        overdue.map((o) => {
+          const ref = o.declaration || {};
+          const decl = findDecl(ref.id);
+          return h(
             "li",
-            { class: "sent", dataset: { declId: d.id } },
+            { dataset: { party: o.party, declId: ref.id } },
+            h("strong", {}, partyName(o.party)),
+            " has not acknowledged ",
             h(
               "button",
               {
                 type: "button",
-                class: "link note-title",
+                class: "link",
                 onclick: () => {
-                  select(d.id);
-                  emit("focus", [d.id]);
+                  select(ref.id);
+                  emit("focus", [ref.id]);
                 },
               },
-              kindChip(d.kind),
-              " ",
-              declTitle(d),
+              decl ? declTitle(decl) : `${KIND_LABEL[ref.kind] || ref.kind}`,
             ),
-            results[i] === null
-              ? h("p", { class: "form-error" }, "Could not load deliveries.")
-              : deliveriesTable(results[i]),
-          ),
-        ),
+            everyone && ref.owner ? ` of ${partyName(ref.owner)}` : "",
+            h("span", { class: "muted" }, ` · due ${fmtTime(o.due_at)}`),
+          );
+        }),
       ),
     );
   }

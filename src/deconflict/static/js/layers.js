@@ -266,7 +266,8 @@ export class DeclarationLayers {
         if (p.part !== "corridor") continue;
         const lat = p.layer.getBounds().getCenter().lat;
         const px = (2 * p.buffer) / metresPerPixel(lat, zoom);
-        p.layer.setStyle({ weight: Math.max(3, Math.min(px, 4000)) });
+        // At small scales a corridor keeps a visible width around its centre line.
+        p.layer.setStyle({ weight: Math.max(7, Math.min(px, 4000)) });
       }
     }
   }

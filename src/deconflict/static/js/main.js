@@ -101,7 +101,7 @@ async function startApp(me) {
   tickClock();
   setInterval(tickClock, 20000);
 
-  let tileUrl = null;
+  let tileUrl;
   try {
     const config = await get("/v1/config");
     tileUrl = (config && config.tile_url) || null;
@@ -120,6 +120,9 @@ async function startApp(me) {
     pmIgnore: false, // with opt-in, Geoman serves only the map (for drawing)
   }).setView([34.8, 38.5], 6);
   map.attributionControl.setPrefix(false);
+  // The map's box changes when the timeline or the window does: keep Leaflet's idea of
+  // its size true, or clicks land off the cursor.
+  new ResizeObserver(() => map.invalidateSize({ pan: false })).observe($("map"));
   L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
   addBasemap(map, tileUrl);
   addCursorReadout(map);
@@ -149,7 +152,10 @@ async function startApp(me) {
   });
   on("select", (id) => {
     if (!id) return;
-    if (state.decls.has(id) && !map.getBounds().intersects(layers.boundsOf([id]) || map.getBounds())) {
+    if (
+      state.decls.has(id) &&
+      !map.getBounds().intersects(layers.boundsOf([id]) || map.getBounds())
+    ) {
       layers.focus([id]);
     }
   });
@@ -162,8 +168,22 @@ async function startApp(me) {
   }
   updateInboxCount();
   startPolling();
-  setInterval(() => loadDeclarations().catch(() => {}), DECLS_REFRESH_MS);
+  setInterval(refreshIfChanged, DECLS_REFRESH_MS);
   setInterval(() => loadParties().catch(() => {}), 5 * DECLS_REFRESH_MS);
+}
+
+let lastHeadSize = null;
+
+/** Reload the picture only when the record has grown: every accepted change is logged. */
+async function refreshIfChanged() {
+  try {
+    const head = await get("/v1/log/head");
+    if (head.size === lastHeadSize) return;
+    lastHeadSize = head.size;
+    await loadDeclarations();
+  } catch {
+    // The next tick tries again; a 401 has already sent the page back to the login form.
+  }
 }
 
 function tickClock() {
@@ -207,7 +227,8 @@ function addLegend(map) {
   control.update = () => {
     const present = new Set([...state.decls.values()].map((d) => d.kind));
     for (const k of DECLARABLE[state.me.role] || []) present.add(k);
-    const item = (swatch, label) => h("div", { class: "legend-item" }, swatch, h("span", {}, label));
+    const item = (swatch, label) =>
+      h("div", { class: "legend-item" }, swatch, h("span", {}, label));
     const toggle = h(
       "button",
       {
@@ -228,13 +249,20 @@ function addLegend(map) {
     replace(
       body,
       toggle,
-      KINDS.filter((k) => present.has(k)).map((k) =>
-        item(h("span", { class: `lg lg-${k}` }), k === "movement" ? "Movement (corridor)" : KIND_LABEL[k]),
+      h(
+        "div",
+        { class: "legend-grid" },
+        KINDS.filter((k) => present.has(k)).map((k) =>
+          item(
+            h("span", { class: `lg lg-${k}` }),
+            k === "movement" ? "Movement corridor" : KIND_LABEL[k],
+          ),
+        ),
+        item(h("span", { class: "lg lg-conflict" }), "In conflict"),
+        item(h("span", { class: "lg lg-badge" }, "⚠"), "Number of conflicts"),
+        item(h("span", { class: "lg lg-called" }), "To confirm (awareness)"),
+        item(h("span", { class: "lg lg-dim" }), "Not active at the time"),
       ),
-      item(h("span", { class: "lg lg-conflict" }), "In conflict"),
-      item(h("span", { class: "lg lg-badge" }, "⚠"), "Number of conflicts"),
-      item(h("span", { class: "lg lg-called" }), "To confirm (awareness)"),
-      item(h("span", { class: "lg lg-dim" }), "Not active at the selected time"),
     );
   };
   control.update();

@@ -55,7 +55,9 @@ export async function verifyTreeHead(head, publicKeyB64) {
 
 export async function publicKeyFingerprint(publicKeyB64) {
   const digest = await crypto.subtle.digest("SHA-256", base64ToBytes(publicKeyB64));
-  return hex(new Uint8Array(digest)).slice(0, 16).replace(/(.{4})(?=.)/g, "$1 ");
+  return hex(new Uint8Array(digest))
+    .slice(0, 16)
+    .replace(/(.{4})(?=.)/g, "$1 ");
 }
 
 export function mountRecord(panel) {
@@ -97,7 +99,10 @@ export function mountRecord(panel) {
     try {
       [head, key] = await Promise.all([get("/v1/log/head"), get("/v1/log/public-key")]);
     } catch (err) {
-      replace(status, h("span", { class: "verify-bad" }, `Could not read the record: ${err.message}`));
+      replace(
+        status,
+        h("span", { class: "verify-bad" }, `Could not read the record: ${err.message}`),
+      );
       return;
     }
     let result;
@@ -141,19 +146,21 @@ export function mountRecord(panel) {
     }
     replace(
       receipts,
-      [...myReceipts].reverse().map((r) =>
-        h(
-          "li",
-          {},
-          h("div", {}, r.what),
+      [...myReceipts]
+        .reverse()
+        .map((r) =>
           h(
-            "div",
-            { class: "muted" },
-            `entry #${r.receipt.index} · tree size ${r.receipt.tree_head ? r.receipt.tree_head.size : "?"}`,
+            "li",
+            {},
+            h("div", {}, r.what),
+            h(
+              "div",
+              { class: "muted" },
+              `entry #${r.receipt.index} · tree size ${r.receipt.tree_head ? r.receipt.tree_head.size : "?"}`,
+            ),
+            h("code", { class: "mono wrap small" }, r.receipt.leaf_hash || ""),
           ),
-          h("code", { class: "mono wrap small" }, r.receipt.leaf_hash || ""),
         ),
-      ),
     );
   }
 

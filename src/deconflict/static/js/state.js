@@ -147,27 +147,37 @@ export function isEmphasised(decl) {
   return state.showAll || activeAt(decl, state.time);
 }
 
+/**
+ * The span of the timeline: from the earliest to the latest instant of the windows that
+ * end. Open-ended volumes (a hospital "from last month, until withdrawn") are there at
+ * every instant and would stretch the scale over empty weeks, so they count only when
+ * nothing else does. Now is always inside.
+ */
 function computeSpan() {
+  const now = Date.now();
+  const hour = 3600000;
   let lo = Infinity;
   let hi = -Infinity;
-  let openEnded = false;
+  let openLo = Infinity;
   for (const d of state.decls.values()) {
     for (const v of d.volumes || []) {
       const s = parseTime(v.time && v.time.start);
       const e = parseTime(v.time && v.time.end);
-      if (s !== null) {
-        lo = Math.min(lo, s);
-        hi = Math.max(hi, s);
+      if (s === null) continue;
+      if (e === null) {
+        openLo = Math.min(openLo, s);
+        continue;
       }
-      if (e !== null) hi = Math.max(hi, e);
-      else openEnded = true;
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, e);
     }
   }
-  const now = Date.now();
-  if (!Number.isFinite(lo)) return { start: now - 86400000, end: now + 3 * 86400000 };
-  // An open end runs "until withdrawn": show a little past the last known instant.
-  if (openEnded || hi <= lo) hi = Math.max(hi, lo) + 12 * 3600000;
-  const hour = 3600000;
+  if (!Number.isFinite(lo)) {
+    lo = Number.isFinite(openLo) ? Math.max(openLo, now - 3 * 86400000) : now - 86400000;
+    hi = now + 3 * 86400000;
+  }
+  lo = Math.min(lo, now);
+  hi = Math.max(hi, now + hour);
   return { start: Math.floor(lo / hour) * hour, end: Math.ceil(hi / hour) * hour };
 }
 
