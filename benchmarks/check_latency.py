@@ -43,8 +43,10 @@ def random_volume(rng: np.random.Generator) -> dict[str, Any]:
         count = int(rng.integers(4, 9))
         radius = rng.uniform(0.01, 0.15)
         ring = [
-            [lon + radius * math.cos(2 * math.pi * k / count),
-             lat + radius * math.sin(2 * math.pi * k / count)]
+            [
+                lon + radius * math.cos(2 * math.pi * k / count),
+                lat + radius * math.sin(2 * math.pi * k / count),
+            ]
             for k in range(count)
         ]
         geometry = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
@@ -68,8 +70,14 @@ def subject(n: int, document: dict[str, Any]) -> Subject:
     limits = default_policy().limits
     volumes = build_volumes([VolumeIn.model_validate(document)], limits)
     return Subject(
-        id=f"v{n}", kind="operation", owner=f"owner{n}", owner_role="operator",
-        version=str(n), category="", restricts=None, volumes=tuple(volumes),
+        id=f"v{n}",
+        kind="operation",
+        owner=f"owner{n}",
+        owner_role="operator",
+        version=str(n),
+        category="",
+        restricts=None,
+        volumes=tuple(volumes),
     )
 
 
@@ -91,8 +99,13 @@ def run(n: int, queries: int = 300) -> list[str]:
         found.append(len(conflicts))
     timings.sort()
     p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    return [f"{n:,}", f"{load_s:.1f}", f"{statistics.median(timings):.2f}", f"{p99:.2f}",
-            f"{statistics.mean(found):.1f}"]
+    return [
+        f"{n:,}",
+        f"{load_s:.1f}",
+        f"{statistics.median(timings):.2f}",
+        f"{p99:.2f}",
+        f"{statistics.mean(found):.1f}",
+    ]
 
 
 def main() -> None:

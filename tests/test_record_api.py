@@ -32,8 +32,11 @@ def assert_receipt_holds(service: Service, receipt: dict[str, Any]) -> None:
     ).json()
     assert proof["leaf_hash"] == receipt["leaf_hash"]
     assert merkle.verify_inclusion(
-        bytes.fromhex(receipt["leaf_hash"]), receipt["index"], head["size"],
-        [bytes.fromhex(h) for h in proof["path"]], bytes.fromhex(head["root"]),
+        bytes.fromhex(receipt["leaf_hash"]),
+        receipt["index"],
+        head["size"],
+        [bytes.fromhex(h) for h in proof["path"]],
+        bytes.fromhex(head["root"]),
     )
 
 
@@ -43,21 +46,29 @@ def test_every_write_answers_a_receipt_that_proves_inclusion(
     site = cast["relief"].declare_ok("site", [volume(point(36.3, 33.5))], category="hospital")
     assert_receipt_holds(service, site["receipt"])
     declaration = site["declaration"]
-    moved = cast["relief"].put(
-        f"/v1/declarations/{declaration['id']}",
-        {"version": declaration["version"], "volumes": [volume(point(36.31, 33.5))]},
-    ).json()
+    moved = (
+        cast["relief"]
+        .put(
+            f"/v1/declarations/{declaration['id']}",
+            {"version": declaration["version"], "volumes": [volume(point(36.31, 33.5))]},
+        )
+        .json()
+    )
     assert_receipt_holds(service, moved["receipt"])
     note = cast["north"].get("/v1/inbox").json()["notifications"][-1]  # created, updated
     ack = cast["north"].post(f"/v1/notifications/{note['id']}/ack", {"comment": "seen"}).json()
     assert_receipt_holds(service, ack["receipt"])
-    gone = cast["relief"].delete(
-        f"/v1/declarations/{declaration['id']}?version={moved['declaration']['version']}"
-    ).json()
+    gone = (
+        cast["relief"]
+        .delete(f"/v1/declarations/{declaration['id']}?version={moved['declaration']['version']}")
+        .json()
+    )
     assert_receipt_holds(service, gone["receipt"])
-    subscription = cast["water"].post(
-        "/v1/subscriptions", {"volumes": [volume(point(36.3, 33.5), buffer_m=5000)]}
-    ).json()
+    subscription = (
+        cast["water"]
+        .post("/v1/subscriptions", {"volumes": [volume(point(36.3, 33.5), buffer_m=5000)]})
+        .json()
+    )
     assert_receipt_holds(service, subscription["receipt"])
 
 
@@ -70,8 +81,11 @@ def test_heads_grow_consistently(cast: dict[str, Actor], service: Service) -> No
         f"/v1/log/proof/consistency?first={first['size']}&second={second['size']}"
     ).json()
     assert merkle.verify_consistency(
-        first["size"], second["size"], bytes.fromhex(first["root"]),
-        bytes.fromhex(second["root"]), [bytes.fromhex(h) for h in proof["path"]],
+        first["size"],
+        second["size"],
+        bytes.fromhex(first["root"]),
+        bytes.fromhex(second["root"]),
+        [bytes.fromhex(h) for h in proof["path"]],
     )
 
 
@@ -79,25 +93,32 @@ def test_the_log_holds_no_coordinates_metadata_or_comments(
     cast: dict[str, Actor], service: Service
 ) -> None:
     cast["relief"].declare_ok(
-        "site", [volume(point(36.123457, 33.987654))], category="field hospital",
+        "site",
+        [volume(point(36.123457, 33.987654))],
+        category="field hospital",
         metadata={"contact": "dr.amal@example.org"},
     )
     [note] = cast["north"].get("/v1/inbox").json()["notifications"]
     cast["north"].post(f"/v1/notifications/{note['id']}/ack", {"comment": "patrol rerouted"})
     size = service.client.get("/v1/log/head").json()["size"]
-    leaves = [e["leaf"] for e in service.client.get(f"/v1/log/entries?start=0&end={size}")
-              .json()["entries"]]
+    leaves = [
+        e["leaf"]
+        for e in service.client.get(f"/v1/log/entries?start=0&end={size}").json()["entries"]
+    ]
     assert len(leaves) == size
     everything = "\n".join(leaves)
     for secret in ("36.123457", "33.987654", "dr.amal", "field hospital", "patrol rerouted"):
         assert secret not in everything
     for leaf in leaves:
-        assert json.dumps(json.loads(leaf), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False) == leaf
+        assert (
+            json.dumps(json.loads(leaf), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            == leaf
+        )
 
 
-def test_the_owner_proves_what_it_declared(cast: dict[str, Actor], service: Service,
-                                           tmp_path: Path) -> None:
+def test_the_owner_proves_what_it_declared(
+    cast: dict[str, Actor], service: Service, tmp_path: Path
+) -> None:
     made = cast["relief"].declare_ok(
         "site", [volume(point(36.3, 33.5))], category="hospital", metadata={"beds": 120}
     )["declaration"]
@@ -111,8 +132,9 @@ def test_the_owner_proves_what_it_declared(cast: dict[str, Actor], service: Serv
     assert problem_of(cast["north"].get(url))["code"] == "forbidden"
 
     # The leaf in the opening is the one in the public, signed log.
-    leaf = audit.fetch_included_leaf("http://testserver", document["log_index"],
-                                     client=service.client)
+    leaf = audit.fetch_included_leaf(
+        "http://testserver", document["log_index"], client=service.client
+    )
     assert leaf == document["leaf"]
 
     good = tmp_path / "opening.json"
@@ -138,8 +160,10 @@ def test_verify_database_passes_then_names_a_tampered_row(
     assert ok.exit_code == 0, ok.output
     with service.deployment.db.engine.begin() as conn:
         conn.execute(
-            text("UPDATE declaration_versions SET volumes = replace(volumes, '36.3', '36.4') "
-                 "WHERE declaration_id = :id"),
+            text(
+                "UPDATE declaration_versions SET volumes = replace(volumes, '36.3', '36.4') "
+                "WHERE declaration_id = :id"
+            ),
             {"id": made["id"]},
         )
     tampered = CliRunner().invoke(main, ["verify", "--db", service.db_url])
@@ -157,7 +181,12 @@ def test_a_party_verifies_the_service_with_its_saved_heads_and_receipts(
     first = audit.verify_remote("http://testserver", heads, receipts, client=service.client)
     assert first.ok, str(first)
     cast["relief"].declare_ok("site", [volume(point(37.3, 33.5))])
-    second = audit.verify_remote("http://testserver", heads, receipts, client=service.client,
-                                 public_key_b64=public_key(service))
+    second = audit.verify_remote(
+        "http://testserver",
+        heads,
+        receipts,
+        client=service.client,
+        public_key_b64=public_key(service),
+    )
     assert second.ok, str(second)
     assert len(heads.read_text().splitlines()) == 2

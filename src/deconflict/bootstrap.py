@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from deconflict import entries
+from deconflict.clock import Clock, system_clock
 from deconflict.deployment import Deployment, Write
 from deconflict.errors import AlreadyInitialised, Forbidden, InvalidRequest
 from deconflict.parties import Party, new_id, register_party
@@ -41,9 +42,17 @@ def is_initialised(db: Database) -> bool:
 
 
 def initialise(
-    db: Database, key_file: Path, policy_file: Path, *, coordinator_name: str = "Coordinator"
+    db: Database,
+    key_file: Path,
+    policy_file: Path,
+    *,
+    coordinator_name: str = "Coordinator",
+    clock: Clock = system_clock,
 ) -> Initialised:
-    """Create the schema, the signing key, the policy and the coordinator party."""
+    """Create the schema, the signing key, the policy and the coordinator party.
+
+    ``clock`` stamps these first entries of the record (a demo that loads a back-dated
+    scenario initialises earlier still, so the record's times never go backwards)."""
     if is_initialised(db):
         raise AlreadyInitialised(f"the database {db.url} is initialised already")
     if key_file.exists():
@@ -61,7 +70,7 @@ def initialise(
     parse_policy(text)
     metadata.create_all(db.engine)
     key = generate_key(key_file)
-    deployment = Deployment(db, key_file)
+    deployment = Deployment(db, key_file, clock=clock)
     with deployment.writing() as write:
         set_meta(write.conn, "initialised", write.at)
         set_meta(write.conn, "schema_version", SCHEMA_VERSION)

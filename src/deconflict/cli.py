@@ -116,9 +116,7 @@ def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: s
 
 @main.command()
 @click.option("--db", "db_url", envvar="DECONFLICT_DB", default=None, help="verify a database")
-@click.option(
-    "--url", default=None, help="verify a running service over HTTP, as a party would"
-)
+@click.option("--url", default=None, help="verify a running service over HTTP, as a party would")
 @click.option(
     "--heads",
     type=click.Path(path_type=Path),

@@ -456,7 +456,9 @@ def declaration_opening(
             .one_or_none()
         )
         if row is None:
-            raise NotFound(f"declaration {declaration_id} has no version {version}", field="version")
+            raise NotFound(
+                f"declaration {declaration_id} has no version {version}", field="version"
+            )
         [entry] = log_store.entries(conn, row["log_index"], row["log_index"] + 1)
         return {
             "declaration_id": declaration_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -64,8 +65,15 @@ def main(directory: Path, host: str, port: int) -> None:
     db_url = f"sqlite:///{directory.resolve() / 'demo.db'}"
     database = Database(db_url)
     key_file = default_key_file(db_url)
+    # The built-in scenario's clock starts 3 h before now; the deployment is created just
+    # before that, so the record's timestamps only ever move forward.
+    created = datetime.now(UTC) - timedelta(hours=3, minutes=5)
     done = initialise(
-        database, key_file, default_policy_file(db_url), coordinator_name="Joint Coordination Cell"
+        database,
+        key_file,
+        default_policy_file(db_url),
+        coordinator_name="Joint Coordination Cell",
+        clock=lambda: created,
     )
     deployment = Deployment(database, key_file, tile_url=settings.tile_url)
     try:
