@@ -67,6 +67,9 @@ def test_blind_conflicting_writes_never_both_succeed(tmp_path: Path) -> None:
                 second = pool.submit(send, b["token"])
                 outcomes.append((first.result(), second.result()))
         assert all(sorted(o) == [201, 409] for o in outcomes), outcomes
+    # The record stayed one consistent log through the concurrent writers.
+    verified = _verify(db_url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_accepted_writes_survive_kill_9(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Service, point, problem_of, volume
+from conftest import Service, make_service, point, problem_of, volume
 from deconflict.webhooks import deliver_due
 
 
@@ -147,3 +147,28 @@ def test_serve_delivers_webhooks_in_the_background(tmp_path: Path, receiver: Rec
             threading.Event().wait(0.1)
     assert len(receiver.received) == 1
     assert json.loads(receiver.received[0][1])["reason"] == "broadcast"
+
+
+def test_private_webhook_addresses_can_be_refused(
+    tmp_path: Path, clock: object, receiver: Receiver
+) -> None:
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+
+    from deconflict.api.app import create_app
+    from deconflict.settings import Settings
+
+    service_iter = make_service(tmp_path, clock)  # type: ignore[arg-type]
+    service = next(service_iter)
+    strict = replace(Settings.from_environment(), webhook_allow_private=False)
+    app = create_app(service.deployment, settings=strict, webhooks=False)
+    with TestClient(app) as client:
+        answer = client.post(
+            "/v1/parties",
+            json={"name": "Air Force", "role": "operator", "webhook_url": receiver.url},
+            headers=service.coordinator.headers,
+        )
+    assert answer.status_code == 400
+    assert problem_of(answer)["errors"][0]["field"] == "webhook_url"
+    service_iter.close()

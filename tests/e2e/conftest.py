@@ -25,11 +25,20 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1440, "height": 900}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "scenario(path): load this scenario file into the test's deployment"
+    )
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A fresh deployment served on a free local port, stopped after the test."""
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A fresh deployment served on a free local port, stopped after the test. A test
+    marked ``@pytest.mark.scenario(path)`` gets that scenario loaded first."""
+    marker = request.node.get_closest_marker("scenario")
+    scenario = Path(marker.args[0]) if marker else None
     try:
-        with running_server(tmp_path) as served:
+        with running_server(tmp_path, scenario=scenario) as served:
             yield served
     except ServerFailed as exc:
         pytest.fail(str(exc))

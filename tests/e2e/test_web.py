@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from webpage_scenario import (
     declare,
     point,
     read_inbox,
-    seed_demo,
     this_hour,
     volume,
 )
@@ -37,6 +37,7 @@ LogIn = Callable[[Any, str], None]
 
 HOSPITAL = (36.712, 34.738)
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+DEMO = str(resources.files("deconflict").joinpath("scenarios", "demo.json"))
 
 
 def _site(server: Server, token: str, name: str, category: str, lon: float, lat: float) -> Any:
@@ -278,22 +279,23 @@ def test_the_record_tab_verifies_the_signed_tree_head(
     assert int(page.text_content("#record-size") or "0") >= head["size"] - 1
 
 
+@pytest.mark.scenario(DEMO)
 def test_the_demo_picture(server: Server, new_page: NewPage, log_in: LogIn, tmp_path: Path) -> None:
-    """The page with a demo-like theatre, as an operator. With
+    """The built-in demo (``make demo``) as Northern Air Command sees it: sites, the convoy
+    corridor, the designated area, operations and their conflicts. With
     DECONFLICT_UPDATE_SCREENSHOT=1 the picture is written to docs/screenshot.png."""
-    parties = seed_demo(server)
     page = new_page()
-    log_in(page, parties["air1"]["token"])
+    log_in(page, server.scenario_tokens["Northern Air Command"])
     page.wait_for_selector(".dc-badge")
+    assert page.locator("#decl-list .decl-item[data-kind='site']").count() >= 10
     assert page.locator(".dc-site-icon").count() >= 10
-    strike = page.locator("#decl-list .decl-item", has_text="Strike package ALPHA")
-    strike.click()
+    assert page.locator("#decl-list .decl-item[data-kind='restriction']").count() == 1
+    assert page.locator("#decl-list .decl-item[data-kind='movement']").count() == 2
+    # An operation over Qadira, inside the designated area and close to its sites.
+    page.click("#decl-list .decl-item >> text=ECW-02 strike")
     page.wait_for_selector("#detail-conflicts")
-    # The western city, its designated area, the convoy corridor; clear of the detail panel.
-    page.evaluate(
-        "window.__deconflict.map.fitBounds([[34.3, 36.2], [35.15, 37.5]],"
-        " {animate: false, paddingBottomRight: [390, 0]})"
-    )
+    assert "Qadira designated area" in page.text_content("#detail-conflicts")
+    page.evaluate("window.__deconflict.map.zoomOut(0.75, {animate: false})")
     page.mouse.move(5, 5)
     page.wait_for_timeout(400)
     shot = tmp_path / "screenshot.png"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,6 +32,7 @@ class Server:
     coordinator_token: str
     log_public_key: str
     log_path: Path
+    scenario_tokens: dict[str, str] = field(default_factory=dict)  # party name -> token
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, token: str) -> httpx.Client:
@@ -83,8 +86,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(folder: Path, *, start_timeout_s: float = 30) -> Iterator[Server]:
-    """``deconflict init`` then ``deconflict serve`` in ``folder``; stopped on exit."""
+def running_server(
+    folder: Path, *, scenario: Path | None = None, start_timeout_s: float = 30
+) -> Iterator[Server]:
+    """``deconflict init`` (then ``deconflict load`` of ``scenario``, if given) and
+    ``deconflict serve`` in ``folder``; stopped on exit."""
     db_url = f"sqlite:///{folder / 'deconflict.db'}"
     command = deconflict_command()
     init = subprocess.run(
@@ -98,6 +104,7 @@ def running_server(folder: Path, *, start_timeout_s: float = 30) -> Iterator[Ser
     if init.returncode != 0:
         raise ServerFailed(f"deconflict init failed:\n{init.stdout}\n{init.stderr}")
     printed = json.loads(init.stdout)
+    tokens = _load(command, db_url, scenario, folder) if scenario else {}
     port = free_port()
     log_path = folder / "serve.log"
     with log_path.open("wb") as log:
@@ -113,6 +120,7 @@ def running_server(folder: Path, *, start_timeout_s: float = 30) -> Iterator[Ser
         coordinator_token=printed["coordinator_token"],
         log_public_key=printed["log_public_key"],
         log_path=log_path,
+        scenario_tokens=tokens,
     )
     try:
         _wait_until_up(served, process, start_timeout_s)
@@ -125,6 +133,31 @@ def running_server(folder: Path, *, start_timeout_s: float = 30) -> Iterator[Ser
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+_PARTY_ROW = re.compile(
+    r"^\s*(?P<name>\S.*?)\s{2,}(?:operator|humanitarian|observer)\s+(?P<token>[\w-]{20,})\s*$",
+    re.MULTILINE,
+)
+
+
+def _load(command: list[str], db_url: str, scenario: Path, folder: Path) -> dict[str, str]:
+    """``deconflict load``; the parties' tokens, read from the table it prints."""
+    loaded = subprocess.run(
+        [*command, "load", "--db", db_url, str(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=folder,
+        check=False,
+        env={**os.environ, "COLUMNS": "240", "NO_COLOR": "1"},  # one row per party
+    )
+    if loaded.returncode != 0:
+        raise ServerFailed(f"deconflict load failed:\n{loaded.stdout}\n{loaded.stderr}")
+    tokens = {m["name"]: m["token"] for m in _PARTY_ROW.finditer(loaded.stdout)}
+    if not tokens:
+        raise ServerFailed(f"no party tokens in the output of deconflict load:\n{loaded.stdout}")
+    return tokens
 
 
 def _wait_until_up(served: Server, process: subprocess.Popen[bytes], timeout_s: float) -> None:

@@ -63,6 +63,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.deployment = deployment
+    app.state.settings = settings
     problems.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
         app.include_router(module.router)

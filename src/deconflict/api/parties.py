@@ -12,16 +12,24 @@ from deconflict.deployment import Deployment
 from deconflict.errors import Forbidden
 from deconflict.parties import Party
 from deconflict.requests import PartyIn, WebhookIn
+from deconflict.settings import Settings
 from deconflict.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1", tags=["parties"])
 
 
-def _register(deployment: Deployment, actor: Party, body: PartyIn) -> dict[str, Any]:
+def _allow_private(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return settings.webhook_allow_private
+
+
+def _register(
+    deployment: Deployment, actor: Party, body: PartyIn, allow_private: bool
+) -> dict[str, Any]:
     if actor.role != "coordinator":
         raise Forbidden("only the coordinator registers parties")
     if body.webhook_url:
-        check_webhook_url(body.webhook_url, "webhook_url")
+        check_webhook_url(body.webhook_url, "webhook_url", allow_private=allow_private)
     with deployment.writing() as write:
         party, token, receipt, secret = parties.register_party(
             write, name=body.name, role=body.role, actor=actor.id, webhook_url=body.webhook_url
@@ -36,7 +44,7 @@ def _register(deployment: Deployment, actor: Party, body: PartyIn) -> dict[str, 
 async def register(
     body: PartyIn, request: Request, actor: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(_register, deployment_of(request), actor, body)
+    return await blocking(_register, deployment_of(request), actor, body, _allow_private(request))
 
 
 def _list(deployment: Deployment) -> list[dict[str, str]]:
@@ -64,9 +72,11 @@ async def me(party: Party = Depends(caller)) -> dict[str, str]:
     return party.to_json()
 
 
-def _set_webhook(deployment: Deployment, party: Party, body: WebhookIn) -> dict[str, Any]:
+def _set_webhook(
+    deployment: Deployment, party: Party, body: WebhookIn, allow_private: bool
+) -> dict[str, Any]:
     if body.url:
-        check_webhook_url(body.url, "url")
+        check_webhook_url(body.url, "url", allow_private=allow_private)
     with deployment.writing() as write:
         secret = parties.set_webhook(write, party, body.url)
     return {"url": body.url, "secret": secret}
@@ -78,4 +88,6 @@ async def set_webhook(
 ) -> dict[str, Any]:
     """Set (or, with ``{"url": null}``, clear) the caller's webhook; the answer holds the
     HMAC-SHA256 secret that signs every delivery, shown once."""
-    return await blocking(_set_webhook, deployment_of(request), party, body)
+    return await blocking(
+        _set_webhook, deployment_of(request), party, body, _allow_private(request)
+    )
