@@ -21,11 +21,20 @@ import {
   state,
 } from "./state.js";
 
+// Suggestions only: a category is free text (these follow the built-in demo).
 const CATEGORIES = {
-  operation: ["combat", "non-combat", "reconnaissance", "transport", "medical evacuation"],
-  site: ["hospital", "school", "warehouse", "camp", "water point", "clinic"],
+  operation: [
+    "strike",
+    "air-patrol",
+    "reconnaissance",
+    "transport",
+    "training",
+    "refuelling",
+    "non-combat",
+  ],
+  site: ["hospital", "school", "warehouse", "water-point", "camp"],
   movement: ["convoy", "evacuation"],
-  restriction: ["designated area", "no-fly"],
+  restriction: ["designated-area"],
 };
 const ROLES = ["operator", "humanitarian", "observer"];
 

@@ -207,7 +207,8 @@ export class DeclarationLayers {
 
   symbol(decl, kind, latlng, pane) {
     if (kind === "site") {
-      const glyph = SITE_GLYPH[(decl.category || "").toLowerCase()] || "+";
+      const category = (decl.category || "").toLowerCase().replace(/[-_]+/g, " ").trim();
+      const glyph = SITE_GLYPH[category] || "+";
       const icon = L.divIcon({
         className: "dc-site-icon",
         html: "",

@@ -263,6 +263,13 @@ function addLegend(map) {
         item(h("span", { class: "lg lg-called" }), "To confirm (awareness)"),
         item(h("span", { class: "lg lg-dim" }), "Not active at the time"),
       ),
+      present.has("site")
+        ? h(
+            "div",
+            { class: "legend-note" },
+            "Sites: H hospital · S school · W warehouse · C camp · ≈ water",
+          )
+        : null,
     );
   };
   control.update();

@@ -99,11 +99,14 @@ export function declTitle(decl) {
   return `${cat}${(KIND_LABEL[decl.kind] || decl.kind).toLowerCase()}`;
 }
 
-/** "the hospital 'Al-Shifa' of Helping Hands" — for sentences. */
+/** "the hospital “Al-Amal” of Meridian Relief", "the operation “ECW-06” of …" — for sentences. */
 export function declPhrase(decl, ref = null) {
   const d = decl || ref;
-  const kind = d.kind;
-  const what = (decl && decl.category) || (KIND_LABEL[kind] || kind).toLowerCase();
+  const kind = (KIND_LABEL[d.kind] || d.kind).toLowerCase();
+  // A site or a movement is best called by its category (hospital, convoy); an operation's
+  // category (strike, training) reads oddly as a noun.
+  const byCategory = (d.kind === "site" || d.kind === "movement") && decl && decl.category;
+  const what = byCategory ? decl.category.replace(/[-_]+/g, " ") : kind;
   const owner = partyName(d.owner);
   const md = decl && decl.metadata;
   const name = md && typeof md.name === "string" && md.name.trim() ? md.name.trim() : null;
