@@ -69,6 +69,7 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
     app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
+    app.add_middleware(web.PageHeaders, tile_url=deployment.tile_url)
     return app
 
 
