@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -38,7 +37,7 @@ from deconflict.scenario import (
 )
 from deconflict.signing import public_key_b64
 from deconflict.storage.database import Database
-from server import free_port, wait_until_up
+from server import free_port, stop, wait_until_up
 
 THEATRE = (35.7, 32.3, 42.4, 37.3)  # west, south, east, north
 
@@ -469,14 +468,7 @@ def test_the_demo_starts_and_serves_the_scenario(tmp_path: Path) -> None:
             me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200 and me.json()["role"] == "operator"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stderr:
-                process.stderr.close()
+            stop(process)
     assert f"http://127.0.0.1:{port}/" in text
     assert (directory / "demo.db").exists()
 
