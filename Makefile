@@ -7,7 +7,7 @@ DEMO_DIR ?= demo-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test lint typecheck unit e2e clean browser
+.PHONY: install demo serve test lint typecheck unit e2e clean browser postgres
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || { echo "could not install chromium: install it with your package manager" >&2; exit 1; }; }
+
+# A local PostgreSQL for the PostgreSQL half of the tests (CI runs this before `make test`).
+postgres:
+	bash scripts/postgres-for-tests.sh
 
 demo: $(STAMP)
 	$(BIN)/python -m deconflict.demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Actor, Service, point, problem_of, square, volume
+from sqlalchemy import select
+
+from support import Actor, Service, point, problem_of, square, volume
+from deconflict.storage import schema
 
 # Damascus-like coordinates for a fictional theatre.
 HOSPITAL = point(36.30, 33.51)
@@ -253,9 +256,16 @@ def test_parties_are_listed_and_registered_by_the_coordinator_only(
 
 
 def test_tokens_are_stored_only_as_hashes(cast: dict[str, Actor], service: Service) -> None:
-    raw = (service.tmp / "deconflict.db").read_bytes()
-    wal = service.tmp / "deconflict.db-wal"
-    if wal.exists():
-        raw += wal.read_bytes()
+    stored = []
+    with service.deployment.db.read() as conn:
+        for table in schema.metadata.sorted_tables:
+            stored.extend(str(tuple(row)) for row in conn.execute(select(table)))
+    everything = "\n".join(stored).encode()
+    database_file = service.tmp / "deconflict.db"
+    if database_file.exists():  # SQLite: the raw bytes too, write-ahead log included
+        everything += database_file.read_bytes()
+        wal = service.tmp / "deconflict.db-wal"
+        everything += wal.read_bytes() if wal.exists() else b""
+    assert cast["north"].id.encode() in everything  # the scan does see the parties
     for actor in cast.values():
-        assert actor.token.encode() not in raw
+        assert actor.token.encode() not in everything

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Actor, Service, point, problem_of, volume
+from support import Actor, Service, point, problem_of, volume
 
 GOOD = volume(point(36.0, 34.0))
 

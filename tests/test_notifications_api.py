@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import Actor, Service, point, problem_of, square, volume
+from support import Actor, Service, point, problem_of, square, volume
 
 
 def inbox(actor: Actor, after: int = 0) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Actor, point, problem_of, volume
+from support import Actor, point, problem_of, volume
 
 
 def put_policy(actor: Actor, text: str) -> object:

@@ -9,7 +9,7 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from conftest import Actor, Service, point, problem_of, volume
+from support import Actor, Service, point, problem_of, volume
 from deconflict import audit, merkle
 from deconflict.cli import main
 from deconflict.entries import check_declaration_opening

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from conftest import T0, FakeClock
+from support import T0, FakeClock
 from deconflict.audit import verify_database
 from deconflict.bootstrap import default_policy_file, first_coordinator, initialise
 from deconflict.cli import main

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import Service
+from support import Service
 from deconflict.api.web import content_security_policy
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Service, make_service, point, problem_of, volume
+from support import Service, make_service, point, problem_of, volume
 from deconflict.webhooks import deliver_due
 
 

@@ -42,6 +42,8 @@ def _deployment(db_url: str, key_file: Path | None) -> Any:
     from deconflict.storage.database import open_database
 
     db = open_database(db_url)
+    # Close the pool when the command ends, also when it runs in-process (tests, scripts).
+    click.get_current_context().call_on_close(db.dispose)
     if not is_initialised(db):
         _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
     return Deployment(db, key_file or default_key_file(db_url), tile_url=SETTINGS.tile_url)
@@ -72,9 +74,11 @@ def init(
     from deconflict.bootstrap import default_policy_file, initialise
     from deconflict.storage.database import open_database
 
+    db = open_database(db_url)
+    click.get_current_context().call_on_close(db.dispose)
     try:
         done = initialise(
-            open_database(db_url),
+            db,
             key_file or default_key_file(db_url),
             policy_file or default_policy_file(db_url),
             coordinator_name=coordinator_name,
