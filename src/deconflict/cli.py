@@ -102,19 +102,46 @@ def init(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
-def serve(db_url: str, key_file: Path | None, host: str, port: int, log_level: str) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="worker processes; any number of them (and of serve commands) may share a database",
+)
+def serve(
+    db_url: str, key_file: Path | None, host: str, port: int, log_level: str, workers: int
+) -> None:
     """Serve the API and the web page."""
     import uvicorn
 
     from deconflict.api.app import create_app
+    from deconflict.settings import export_for_workers
 
     deployment = _deployment(db_url, key_file)
     try:
         deployment.key  # noqa: B018 - fail now, not at the first write, on an unusable key
     except (OSError, ValueError) as exc:
         _fail(f"cannot use the signing key {deployment.key_file}: {exc}")
+    click.echo(
+        f"deconflict {__version__} serving http://{host}:{port}/ on {db_url}"
+        + (f" with {workers} workers" if workers > 1 else ""),
+        err=True,
+    )
+    if workers > 1:
+        deployment.db.dispose()
+        export_for_workers(db_url, deployment.key_file)
+        uvicorn.run(
+            "deconflict.api.asgi:create",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            timeout_graceful_shutdown=5,
+        )
+        return
     app = create_app(deployment, settings=SETTINGS)
-    click.echo(f"deconflict {__version__} serving http://{host}:{port}/ on {db_url}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
 
 

@@ -77,3 +77,10 @@ def default_key_file(db_url: str) -> Path:
     if db_url.startswith("sqlite:///"):
         return Path(db_url.removeprefix("sqlite:///") + ".key")
     return Path("deconflict-log.key")
+
+
+def export_for_workers(db_url: str, key_file: Path) -> None:
+    """Hand the database and key to worker processes started by ``serve --workers``: they
+    build their app from the environment (``deconflict.api.asgi``)."""
+    os.environ["DECONFLICT_DB"] = db_url
+    os.environ["DECONFLICT_KEY_FILE"] = str(key_file)

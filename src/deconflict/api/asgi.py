@@ -1,0 +1,21 @@
+"""The app built from the environment, for ``deconflict serve --workers N`` and for running
+deconflict under any ASGI server: ``uvicorn --factory deconflict.api.asgi:create``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from deconflict.api.app import create_app
+from deconflict.deployment import Deployment
+from deconflict.errors import InvalidRequest
+from deconflict.settings import Settings, default_key_file
+from deconflict.storage.database import open_database
+
+
+def create() -> FastAPI:
+    settings = Settings.from_environment()
+    if not settings.db_url:
+        raise InvalidRequest("set DECONFLICT_DB to the database URL", field="DECONFLICT_DB")
+    key_file = settings.key_file or default_key_file(settings.db_url)
+    deployment = Deployment(open_database(settings.db_url), key_file, tile_url=settings.tile_url)
+    return create_app(deployment, settings=settings)
