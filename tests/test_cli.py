@@ -83,3 +83,44 @@ def test_policy_set_refuses_a_bad_policy_naming_the_field(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["policy", "set", "--db", db_url, str(bad)])
     assert result.exit_code == 1
     assert "separation" in result.stderr
+
+
+def test_every_command_works_on_both_backends(db_url: str, tmp_path: Path) -> None:
+    key = ["--key-file", str(tmp_path / "log.key")]
+    runner = CliRunner()
+    made = runner.invoke(main, ["init", "--db", db_url, *key, "--policy", str(tmp_path / "p.toml")])
+    assert made.exit_code == 0, made.output
+    assert (
+        runner.invoke(main, ["init", "--db", db_url, "--key-file", str(tmp_path / "k2")]).exit_code
+        == 1
+    )
+    shown = runner.invoke(main, ["policy", "show", "--db", db_url, *key])
+    assert shown.exit_code == 0 and "[separation.operation-operation]" in shown.stdout
+    scenario = tmp_path / "tiny.json"
+    scenario.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "name": "tiny",
+                "parties": [{"ref": "aid", "name": "Aid", "role": "humanitarian"}],
+                "steps": [
+                    {
+                        "as": "aid",
+                        "ref": "h1",
+                        "kind": "site",
+                        "category": "hospital",
+                        "volumes": [
+                            {
+                                "geometry": {"type": "Point", "coordinates": [36.3, 33.5]},
+                                "time": {"start": "+1d", "end": None},
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    loaded = runner.invoke(main, ["load", "--db", db_url, *key, str(scenario)])
+    assert loaded.exit_code == 0, loaded.output
+    verified = runner.invoke(main, ["verify", "--db", db_url])
+    assert verified.exit_code == 0, verified.output

@@ -32,7 +32,7 @@ from deconflict.conflicts import (
     pair_rule,
     volumes_conflict,
 )
-from deconflict.geometry import Shape, parse_geometry, within_m
+from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
 from deconflict.volumes import Volume, VolumeIn, build_volumes
 
@@ -957,12 +957,18 @@ class Workload:
         upper = None if rng.random() < 0.15 else (lower or 0.0) + rng.randrange(0, 3_000, 50)
         return vol(
             self.geometry(near),
-            buffer_m=0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000),
+            buffer_m=self.buffer_m(),
             lower_m=lower,
             upper_m=upper,
             start_h=rng.randrange(0, 48 * 4) / 4,  # on quarter hours, so windows touch
             hours=None if rng.random() < 0.15 else rng.randrange(1, 12 * 4) / 4,
         )
+
+    def buffer_m(self) -> float:
+        rng = self.rng
+        if rng.random() < 0.01:  # rare and wide: reaches across the whole region
+            return rng.uniform(50_000, 300_000)
+        return 0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000)
 
     def volumes(self) -> tuple[Volume, ...]:
         first = self.position()
@@ -1227,6 +1233,52 @@ def test_property_conflict_is_symmetric(pair: tuple[Subject, list[Doc], Subject]
         assert ab.reason == ba.reason
         assert ab.min_distance_m == pytest.approx(ba.min_distance_m, rel=1e-9, abs=1e-9)
         assert (ab.overlap_start, ab.overlap_end) == (ba.overlap_start, ba.overlap_end)
+
+
+def by_definition(policy: Policy, a: Subject, b: Subject) -> str | None:
+    """PRODUCT.md's "Conflict", restated without the module's helpers: the reason, or None."""
+    if a.owner == b.owner or {a.kind, b.kind} in ({"site"}, {"restriction"}):
+        return None
+    separation = policy.separation.get("-".join(sorted((a.kind, b.kind))))
+    if separation is None:
+        return None
+    reason = "separation"
+    if "restriction" in (a.kind, b.kind):
+        restriction, other = (a, b) if a.kind == "restriction" else (b, a)
+        restricts = restriction.restricts
+        if restricts is None or other.category in restricts.allowed_categories:
+            return None
+        everyone = not restricts.parties and not restricts.roles
+        if not (
+            everyone or other.owner in restricts.parties or other.owner_role in restricts.roles
+        ):
+            return None
+        reason = "restriction"
+    far_future = datetime.max.replace(tzinfo=UTC)
+    for v, w in itertools.product(a.volumes, b.volumes):
+        overlap = v.start < (w.end or far_future) and w.start < (v.end or far_future)
+        gaps = [v.lower_m - w.upper_m] if v.lower_m is not None and w.upper_m is not None else []
+        if w.lower_m is not None and v.upper_m is not None:
+            gaps.append(w.lower_m - v.upper_m)
+        vertical = all(gap <= separation.vertical_m for gap in gaps)
+        limit = v.buffer_m + w.buffer_m + separation.horizontal_m
+        if overlap and vertical and min_distance_m(v.shape, w.shape) <= limit:
+            return reason
+    return None
+
+
+@PROPERTY
+@given(pairs())
+def test_property_rule_matches_its_definition(pair: tuple[Subject, list[Doc], Subject]) -> None:
+    a, _, b = pair
+    for policy in (POLICY, custom_policy()):
+        found = conflict_between(policy, a, b)
+        assert (found and found.reason) == by_definition(policy, a, b)
+        if found is not None:  # the distance reported is that of a conflicting pair
+            widest = max(v.buffer_m for v in a.volumes) + max(w.buffer_m for w in b.volumes)
+            rule = pair_rule(policy, a, b)
+            assert rule is not None
+            assert found.min_distance_m <= (widest + rule[1]) * (1 + 1e-12)
 
 
 @PROPERTY

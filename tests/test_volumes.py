@@ -339,3 +339,29 @@ def test_altitude_gap_m(a: Volume, b: Volume, gap: float) -> None:
     else:
         assert within_vertical_separation(a, b, gap)
         assert not within_vertical_separation(a, b, gap - 0.5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: src/deconflict/volumes.py build_volumes (start=item.time.start.astimezone(UTC)) "
+        "raises OverflowError for an aware time whose UTC instant falls outside datetime's "
+        "range (years 1-9999); VolumeIn accepts it, so POST /v1/declarations answers 500 "
+        "instead of a 400 naming volumes[0].time.start"
+    ),
+)
+@pytest.mark.parametrize(
+    "start",
+    [
+        pytest.param("9999-12-31T23:00:00-02:00", id="after-year-9999-in-utc"),
+        pytest.param("0001-01-01T00:30:00+01:00", id="before-year-1-in-utc"),
+    ],
+)
+def test_times_outside_the_utc_range_are_refused_naming_the_field(start: str) -> None:
+    with pytest.raises((ValidationError, InvalidRequest)) as caught:
+        build_volumes([volume_in(time={"start": start})], LIMITS)
+    error = caught.value
+    if isinstance(error, ValidationError):
+        assert [e["loc"] for e in error.errors()] == [("time", "start")]
+    else:
+        assert error_field(error) == "volumes[0].time.start"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -31,7 +31,7 @@ key_option = click.option(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"deconflict: {message}", err=True)
     sys.exit(1)
 
@@ -41,7 +41,10 @@ def _deployment(db_url: str, key_file: Path | None) -> Any:
     from deconflict.deployment import Deployment
     from deconflict.storage.database import open_database
 
-    db = open_database(db_url)
+    try:
+        db = open_database(db_url)
+    except DeconflictError as exc:
+        _fail(exc.detail)
     # Close the pool when the command ends, also when it runs in-process (tests, scripts).
     click.get_current_context().call_on_close(db.dispose)
     if not is_initialised(db):
@@ -74,9 +77,9 @@ def init(
     from deconflict.bootstrap import default_policy_file, initialise
     from deconflict.storage.database import open_database
 
-    db = open_database(db_url)
-    click.get_current_context().call_on_close(db.dispose)
     try:
+        db = open_database(db_url)
+        click.get_current_context().call_on_close(db.dispose)
         done = initialise(
             db,
             key_file or default_key_file(db_url),
