@@ -366,6 +366,22 @@ DEFAULT_CASES = [
         ),
         id="restriction-reached-by-operation-buffer",
     ),
+    pytest.param(
+        no_conflict(
+            restriction("c", vol(HERE_SQUARE, lower_m=None, upper_m=1000)),
+            op("n", vol(point(*HERE), lower_m=1000.5, upper_m=2000)),
+        ),
+        id="restriction-operation-above-its-ceiling",
+    ),
+    pytest.param(
+        conflict(
+            restriction("c", vol(HERE_SQUARE, lower_m=None, upper_m=1000)),
+            op("n", vol(point(*HERE), lower_m=1000, upper_m=2000)),
+            "restriction",
+            0.0,
+        ),
+        id="restriction-operation-touching-its-ceiling",
+    ),
     # ---- owners
     pytest.param(
         no_conflict(op("n", vol(point(*HERE))), op("n", vol(point(*HERE)))),

@@ -299,3 +299,13 @@ def test_no_500_for_odd_but_valid_json(cast: dict[str, Actor]) -> None:
         answer = cast["north"].post("/v1/declarations", body)
         assert 400 <= answer.status_code < 500, (body, answer.text)
         problem_of(answer)
+
+
+def test_times_beyond_the_utc_range_are_a_400(cast: dict[str, Actor]) -> None:
+    """Regression: a valid RFC 3339 time past year 9999 in UTC once answered 500."""
+    answer = cast["north"].post(
+        "/v1/declarations",
+        with_volume(time={"start": "9999-12-31T23:00:00-02:00", "end": None}),
+    )
+    assert answer.status_code == 400, answer.text
+    assert "volumes[0].time.start" in [e["field"] for e in problem_of(answer)["errors"]]

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from deconflict import entries
 from deconflict.clock import Clock, system_clock
@@ -16,8 +16,9 @@ from deconflict.parties import Party, new_id, register_party
 from deconflict.policy import default_policy_text, parse_policy
 from deconflict.signing import generate_key, public_key_b64
 from deconflict.storage.database import Database
-from deconflict.storage.meta import SCHEMA_VERSION, get_meta, set_meta
-from deconflict.storage.schema import metadata, parties, policy_versions
+from deconflict.storage.meta import get_meta, set_meta
+from deconflict.storage.migrations import upgrade
+from deconflict.storage.schema import parties, policy_versions
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ def default_policy_file(db_url: str) -> Path:
 
 
 def is_initialised(db: Database) -> bool:
-    metadata.create_all(db.engine, tables=[metadata.tables["meta"]])
+    """Whether ``deconflict init`` ran on ``db``; looks without creating anything."""
     with db.read() as conn:
-        return get_meta(conn, "initialised") is not None
+        return inspect(conn).has_table("meta") and get_meta(conn, "initialised") is not None
 
 
 def initialise(
@@ -48,11 +49,14 @@ def initialise(
     *,
     coordinator_name: str = "Coordinator",
     clock: Clock = system_clock,
+    schema_revision: str = "head",
 ) -> Initialised:
     """Create the schema, the signing key, the policy and the coordinator party.
 
     ``clock`` stamps these first entries of the record (a demo that loads a back-dated
-    scenario initialises earlier still, so the record's times never go backwards)."""
+    scenario initialises earlier still, so the record's times never go backwards).
+    ``schema_revision`` is the migration to create the schema at: the head, except in tests
+    of ``deconflict migrate`` that need a deployment of an older revision."""
     if is_initialised(db):
         raise AlreadyInitialised(f"the database {db.url} is initialised already")
     if key_file.exists():
@@ -68,12 +72,11 @@ def initialise(
         policy_file.write_text(text, "utf-8")
         written = True
     parse_policy(text)
-    metadata.create_all(db.engine)
+    upgrade(db, schema_revision)
     key = generate_key(key_file)
     deployment = Deployment(db, key_file, clock=clock)
     with deployment.writing() as write:
         set_meta(write.conn, "initialised", write.at)
-        set_meta(write.conn, "schema_version", SCHEMA_VERSION)
         set_meta(write.conn, "log_public_key", public_key_b64(key))
         coordinator, token, _receipt, _secret = register_party(
             write, name=coordinator_name, role="coordinator", actor=None

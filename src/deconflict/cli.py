@@ -40,6 +40,7 @@ def _deployment(db_url: str, key_file: Path | None) -> Any:
     from deconflict.bootstrap import is_initialised
     from deconflict.deployment import Deployment
     from deconflict.storage.database import open_database
+    from deconflict.storage.migrations import schema_problem
 
     try:
         db = open_database(db_url)
@@ -49,6 +50,9 @@ def _deployment(db_url: str, key_file: Path | None) -> Any:
     click.get_current_context().call_on_close(db.dispose)
     if not is_initialised(db):
         _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
+    problem = schema_problem(db)
+    if problem is not None:
+        _fail(problem)
     return Deployment(db, key_file or default_key_file(db_url), tile_url=SETTINGS.tile_url)
 
 
@@ -96,6 +100,35 @@ def init(
         json.dumps(
             {"coordinator_token": done.coordinator_token, "log_public_key": done.log_public_key}
         )
+    )
+
+
+@main.command()
+@db_option
+def migrate(db_url: str) -> None:
+    """Upgrade the database's schema to this version of deconflict (a no-op when it is)."""
+    from deconflict.bootstrap import is_initialised
+    from deconflict.storage.database import open_database
+    from deconflict.storage.migrations import current_revision, head_revision, upgrade
+
+    try:
+        db = open_database(db_url)
+    except DeconflictError as exc:
+        _fail(exc.detail)
+    click.get_current_context().call_on_close(db.dispose)
+    if not is_initialised(db):
+        _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
+    before = current_revision(db)
+    if before == head_revision():
+        click.echo(f"the database {db_url} is at revision {before} already: nothing to do")
+        return
+    try:
+        upgrade(db)
+    except DeconflictError as exc:
+        _fail(exc.detail)
+    click.echo(
+        f"migrated {db_url} from revision {before or 'none (made before migrations)'} "
+        f"to {current_revision(db)}"
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deconflict.clock import format_time
 from deconflict.errors import InvalidRequest, TooLarge
@@ -40,6 +40,17 @@ class TimeIn(BaseModel):
 
     start: AwareDatetime
     end: AwareDatetime | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:00:00-02:00 is a valid RFC 3339 time but falls past year 9999 in UTC.
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("the time is out of range once converted to UTC") from exc
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeIn:

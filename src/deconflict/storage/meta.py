@@ -7,8 +7,6 @@ from sqlalchemy.engine import Connection
 
 from deconflict.storage.schema import meta
 
-SCHEMA_VERSION = "1"
-
 
 def get_meta(conn: Connection, key: str) -> str | None:
     return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()

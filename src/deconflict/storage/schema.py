@@ -23,7 +23,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# Key/value settings of the deployment: schema version, the policy (TOML), the change counter.
+# Key/value settings of the deployment: the policy in force, the change counter. (The schema
+# revision is not here but in Alembic's alembic_version table: storage/migrations.py.)
 meta = Table(
     "meta",
     metadata,
@@ -89,6 +90,12 @@ declaration_versions = Table(
     Column("log_index", BigInteger, nullable=True),
     UniqueConstraint("declaration_id", "version", name="uq_declaration_version"),
 )
+# The version a new one replaces, and the latest of each declaration, by log order.
+Index(
+    "ix_declaration_versions_log_order",
+    declaration_versions.c.declaration_id,
+    declaration_versions.c.log_index,
+)
 
 subscriptions = Table(
     "subscriptions",
@@ -100,6 +107,15 @@ subscriptions = Table(
     Column("salt", String(64), nullable=False),  # salt of the volumes commitment in the record
     Column("created_at", String(40), nullable=False),
     Column("deleted_at", String(40), nullable=True),
+)
+# Active subscriptions only: every write matches them, and deleted ones only accumulate.
+_active = subscriptions.c.deleted_at.is_(None)
+Index(
+    "ix_subscriptions_active",
+    subscriptions.c.party,
+    subscriptions.c.created_at,
+    postgresql_where=_active,
+    sqlite_where=_active,
 )
 
 notifications = Table(
@@ -131,6 +147,22 @@ notifications = Table(
     UniqueConstraint("recipient", "seq", name="uq_notification_recipient_seq"),
 )
 Index("ix_notifications_webhook_next", notifications.c.webhook_next_at)
+# The overdue views: unacknowledged notifications by age, of one owner or of all. Partial, so
+# they hold the backlog of unacknowledged notifications rather than the whole history.
+_unacknowledged = notifications.c.acknowledged_at.is_(None)
+Index(
+    "ix_notifications_overdue_by_owner",
+    notifications.c.declaration_owner,
+    notifications.c.created_at,
+    postgresql_where=_unacknowledged,
+    sqlite_where=_unacknowledged,
+)
+Index(
+    "ix_notifications_overdue",
+    notifications.c.created_at,
+    postgresql_where=_unacknowledged,
+    sqlite_where=_unacknowledged,
+)
 
 # Every policy the deployment has had, as the TOML text that was applied.
 policy_versions = Table(
