@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from support import Actor, Service, point, problem_of, square, volume
 from deconflict.storage import schema
+from support import Actor, Service, point, problem_of, square, volume
 
 # Damascus-like coordinates for a fictional theatre.
 HOSPITAL = point(36.30, 33.51)

@@ -9,11 +9,11 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from support import Actor, Service, point, problem_of, volume
 from deconflict import audit, merkle
 from deconflict.cli import main
 from deconflict.entries import check_declaration_opening
 from deconflict.signing import verify_head
+from support import Actor, Service, point, problem_of, volume
 
 
 def public_key(service: Service) -> str:

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from support import T0, FakeClock
 from deconflict.audit import verify_database
 from deconflict.bootstrap import default_policy_file, first_coordinator, initialise
 from deconflict.cli import main
@@ -38,6 +37,7 @@ from deconflict.scenario import (
 from deconflict.signing import public_key_b64
 from deconflict.storage.database import Database
 from server import free_port, stop, wait_until_up
+from support import T0, FakeClock
 
 THEATRE = (35.7, 32.3, 42.4, 37.3)  # west, south, east, north
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from support import Service
 from deconflict.api.web import content_security_policy
+from support import Service
 
 
 def test_page_and_assets_are_served_locally(service: Service) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from support import Service, make_service, point, problem_of, volume
 from deconflict.webhooks import deliver_due
+from support import Service, make_service, point, problem_of, volume
 
 
 class Receiver:
