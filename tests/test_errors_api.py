@@ -309,3 +309,47 @@ def test_times_beyond_the_utc_range_are_a_400(cast: dict[str, Actor]) -> None:
     )
     assert answer.status_code == 400, answer.text
     assert "volumes[0].time.start" in [e["field"] for e in problem_of(answer)["errors"]]
+
+
+def test_a_revocation_by_another_process_takes_effect_at_once(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    """The token cache of one process must not outlive a revocation made by another."""
+    from deconflict.deployment import Deployment
+    from deconflict.parties import get_party, revoke_party
+    from deconflict.storage.database import Database
+
+    assert cast["south"].get("/v1/declarations").status_code == 200  # now cached
+    other_db = Database(service.db_url)
+    other = Deployment(other_db, service.deployment.key_file)
+    try:
+        with other.writing() as write:
+            coordinator = get_party(write.conn, service.coordinator.id)
+            revoke_party(write, cast["south"].id, coordinator)
+    finally:
+        other_db.dispose()
+    assert cast["south"].get("/v1/declarations").status_code == 401
+
+
+def test_a_policy_change_by_another_process_takes_effect_at_once(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    from deconflict.bootstrap import apply_policy
+    from deconflict.deployment import Deployment
+    from deconflict.parties import get_party
+    from deconflict.storage.database import Database
+
+    cast["north"].declare_ok("operation", [volume(point(36.0, 34.0))])
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    other_db = Database(service.db_url)
+    other = Deployment(other_db, service.deployment.key_file)
+    try:
+        with other.writing() as write:
+            coordinator = get_party(write.conn, service.coordinator.id)
+            apply_policy(
+                write, text.replace("horizontal_m = 9260", "horizontal_m = 20000"), coordinator
+            )
+    finally:
+        other_db.dispose()
+    # ~14 km away: clear under the old policy, in conflict under the new one.
+    assert cast["south"].declare("operation", [volume(point(36.15, 34.0))]).status_code == 409

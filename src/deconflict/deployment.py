@@ -27,7 +27,7 @@ from deconflict.journal import Journal
 from deconflict.policy import Policy, parse_policy
 from deconflict.signing import load_key
 from deconflict.storage.database import Database
-from deconflict.storage.meta import get_meta
+from deconflict.storage.meta import read_counters
 from deconflict.storage.schema import declarations, parties, policy_versions
 from deconflict.volumes import volumes_from_json
 
@@ -61,6 +61,9 @@ class Deployment:
         self._key: Ed25519PrivateKey | None = None
         self.index = ConflictIndex()
         self._sync_lock = threading.Lock()
+        self._policy: tuple[str, Policy] | None = None
+        # Parties by token hash, valid while ``parties_seq`` has not moved.
+        self.token_cache: dict[str, tuple[int, Any]] = {}
         # Bumped after every write of this process, so event streams look at the database
         # at once after a local write (and every few seconds for other processes' writes).
         self.generation = 0
@@ -77,14 +80,19 @@ class Deployment:
     # -- policy -------------------------------------------------------------------------
 
     def policy(self, conn: Connection) -> Policy:
-        """The policy in force (parsed policies are cached by their text)."""
-        policy_id = get_meta(conn, "policy_id")
+        """The policy in force, cached until any process applies another one."""
+        policy_id = read_counters(conn).policy_id
         if policy_id is None:
             raise InvalidRequest("the database is not initialised: run `deconflict init`")
+        cached = self._policy
+        if cached is not None and cached[0] == policy_id:
+            return cached[1]
         text = conn.execute(
             select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
         ).scalar_one()
-        return parse_policy(text)
+        policy = parse_policy(text)
+        self._policy = (policy_id, policy)
+        return policy
 
     def current_policy(self) -> Policy:
         with self.db.read() as conn:
@@ -120,6 +128,8 @@ class Deployment:
 
     def sync_index(self, conn: Connection) -> None:
         """Apply every committed declaration change the index has not seen yet."""
+        if read_counters(conn).change_seq <= self.index.applied_seq:
+            return  # the usual case: one small query, nothing to replay
         with self._sync_lock:
             rows = conn.execute(
                 select(declarations, parties.c.role.label("owner_role"))

@@ -19,6 +19,7 @@ from deconflict import entries
 from deconflict.deployment import Deployment, Write
 from deconflict.errors import Forbidden, NotFound, Unauthorized
 from deconflict.policy import Role
+from deconflict.storage.meta import PARTIES_SEQ, increment
 from deconflict.storage.schema import parties
 
 
@@ -59,6 +60,7 @@ def register_party(
             created_by=actor or party.id,
         )
     )
+    increment(write.conn, PARTIES_SEQ)
     row = write.conn.execute(select(parties).where(parties.c.id == party.id)).mappings().one()
     entry = entries.party_registered_entry(row)
     index = write.journal.append(entry, entry_type="party.registered", subject=party.id)
@@ -110,6 +112,7 @@ def revoke_party(write: Write, party_id: str, actor: Party) -> dict[str, Any]:
         .where(parties.c.id == party_id, parties.c.revoked_at.is_(None))
         .values(revoked_at=write.at, revoked_by=actor.id)
     )
+    increment(write.conn, PARTIES_SEQ)
     row = write.conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one()
     entry = entries.party_revoked_entry(row)
     index = write.journal.append(entry, entry_type="party.revoked", subject=party_id)

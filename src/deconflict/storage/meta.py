@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.storage.schema import meta
+
+CHANGE_SEQ = "change_seq"
+POLICY_ID = "policy_id"
+PARTIES_SEQ = "parties_seq"
 
 
 def get_meta(conn: Connection, key: str) -> str | None:
@@ -19,8 +25,41 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
         conn.execute(update(meta).where(meta.c.key == key).values(value=value))
 
 
-def next_change_seq(conn: Connection) -> int:
-    """The next value of the global change counter; call only inside a write transaction."""
-    current = int(get_meta(conn, "change_seq") or "0")
-    set_meta(conn, "change_seq", str(current + 1))
+def increment(conn: Connection, key: str) -> int:
+    """Bump a counter kept in ``meta``; call only inside a write transaction."""
+    current = int(get_meta(conn, key) or "0")
+    set_meta(conn, key, str(current + 1))
     return current + 1
+
+
+def next_change_seq(conn: Connection) -> int:
+    """The next value of the global declaration change counter."""
+    return increment(conn, CHANGE_SEQ)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What a process checks before trusting its caches: one small query per request.
+
+    ``change_seq`` moves with every declaration change (the conflict index), ``policy_id``
+    with every policy change, ``parties_seq`` with every registration or revocation (the
+    token cache). Any process may have moved them."""
+
+    change_seq: int
+    policy_id: str | None
+    parties_seq: int
+
+
+def read_counters(conn: Connection) -> Counters:
+    values = dict(
+        conn.execute(
+            select(meta.c.key, meta.c.value).where(
+                meta.c.key.in_((CHANGE_SEQ, POLICY_ID, PARTIES_SEQ))
+            )
+        ).all()
+    )
+    return Counters(
+        change_seq=int(values.get(CHANGE_SEQ, 0)),
+        policy_id=values.get(POLICY_ID),
+        parties_seq=int(values.get(PARTIES_SEQ, 0)),
+    )
