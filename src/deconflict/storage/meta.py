@@ -50,14 +50,15 @@ class Counters:
     parties_seq: int
 
 
+# Plain SQL: this runs on every request, and SQLAlchemy's expression layer costs more than
+# the query itself (the statement is constant, so nothing is lost).
+_COUNTERS_SQL = (
+    f"SELECT key, value FROM meta WHERE key IN ('{CHANGE_SEQ}', '{POLICY_ID}', '{PARTIES_SEQ}')"
+)
+
+
 def read_counters(conn: Connection) -> Counters:
-    values = dict(
-        conn.execute(
-            select(meta.c.key, meta.c.value).where(
-                meta.c.key.in_((CHANGE_SEQ, POLICY_ID, PARTIES_SEQ))
-            )
-        ).all()
-    )
+    values = dict(conn.exec_driver_sql(_COUNTERS_SQL).all())
     return Counters(
         change_seq=int(values.get(CHANGE_SEQ, 0)),
         policy_id=values.get(POLICY_ID),
