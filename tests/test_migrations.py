@@ -165,6 +165,13 @@ def every_row(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+def init(db_url: str, tmp_path: Path) -> None:
+    # Every file in tmp_path: for PostgreSQL the default policy file is in the working folder.
+    files = ["--key-file", str(tmp_path / "log.key"), "--policy", str(tmp_path / "p.toml")]
+    made = CliRunner().invoke(main, ["init", "--db", db_url, *files])
+    assert made.exit_code == 0, made.output
+
+
 def migrate(db_url: str) -> Any:
     return CliRunner().invoke(main, ["migrate", "--db", db_url])
 
@@ -189,6 +196,7 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
         # Reading an inbox delivers its notifications, which is logged: read them all once.
         what_parties_see(client, made)
         seen_before = what_parties_see(client, made)
+    assert seen_before["overdue (owner)"] and seen_before["subscriptions"]["subscriptions"]
     if pre_migrations:
         make_pre_migrations(db_url)
     rows_before = every_row(db_url)
@@ -221,13 +229,10 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
 
 
 def test_migrate_on_an_up_to_date_database_changes_nothing(db_url: str, tmp_path: Path) -> None:
-    made = CliRunner().invoke(
-        main, ["init", "--db", db_url, "--key-file", str(tmp_path / "log.key")]
-    )
-    assert made.exit_code == 0, made.output
+    init(db_url, tmp_path)
     rows = every_row(db_url)
 
-    again = migrate(db_url)
+    again = CliRunner().invoke(main, ["migrate"], env={"DECONFLICT_DB": db_url})
 
     assert again.exit_code == 0, again.output
     assert f"at revision {head_revision()} already: nothing to do" in again.stdout
@@ -349,10 +354,7 @@ def test_revision_0001_differs_from_schema_py_by_the_new_indexes_only(db_url: st
 
 
 def test_init_creates_the_schema_at_the_head(db_url: str, tmp_path: Path) -> None:
-    made = CliRunner().invoke(
-        main, ["init", "--db", db_url, "--key-file", str(tmp_path / "log.key")]
-    )
-    assert made.exit_code == 0, made.output
+    init(db_url, tmp_path)
     with opened(db_url) as db:
         assert current_revision(db) == head_revision()
         with db.read() as conn:

@@ -288,7 +288,7 @@ def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> lis
         rows = conn.execute(
             select(notifications)
             .where(notifications.c.declaration_id == declaration_id)
-            .order_by(notifications.c.created_at, notifications.c.recipient)
+            .order_by(notifications.c.created_at, notifications.c.recipient, notifications.c.id)
         ).mappings()
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
         return [_delivery_json(row, deadline, now) for row in rows]
@@ -305,7 +305,9 @@ def overdue(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
         )
         if party.role != "coordinator":
             query = query.where(notifications.c.declaration_owner == party.id)
-        rows = conn.execute(query.order_by(notifications.c.created_at)).mappings()
+        rows = conn.execute(
+            query.order_by(notifications.c.created_at, notifications.c.id)
+        ).mappings()
         result = []
         for row in rows:
             delivery = _delivery_json(row, deadline, now)

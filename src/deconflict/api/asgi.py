@@ -10,6 +10,7 @@ from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest
 from deconflict.settings import Settings, default_key_file
 from deconflict.storage.database import open_database
+from deconflict.storage.migrations import schema_problem
 
 
 def create() -> FastAPI:
@@ -17,5 +18,9 @@ def create() -> FastAPI:
     if not settings.db_url:
         raise InvalidRequest("set DECONFLICT_DB to the database URL", field="DECONFLICT_DB")
     key_file = settings.key_file or default_key_file(settings.db_url)
-    deployment = Deployment(open_database(settings.db_url), key_file, tile_url=settings.tile_url)
+    db = open_database(settings.db_url)
+    problem = schema_problem(db)
+    if problem is not None:
+        raise InvalidRequest(problem, field="DECONFLICT_DB")
+    deployment = Deployment(db, key_file, tile_url=settings.tile_url)
     return create_app(deployment, settings=settings)

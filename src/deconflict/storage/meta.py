@@ -58,7 +58,7 @@ _COUNTERS_SQL = (
 
 
 def read_counters(conn: Connection) -> Counters:
-    values = dict(conn.exec_driver_sql(_COUNTERS_SQL).all())
+    values: dict[str, str] = {str(k): str(v) for k, v in conn.exec_driver_sql(_COUNTERS_SQL).all()}
     return Counters(
         change_seq=int(values.get(CHANGE_SEQ, 0)),
         policy_id=values.get(POLICY_ID),
