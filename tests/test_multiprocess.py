@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -67,9 +66,12 @@ def operation_volume(
 
 
 def grid_place(n: int) -> tuple[float, float]:
-    """The n-th place of a grid 0.25° apart (over 23 km), so that writes at different places
-    never conflict: two 1 km buffers plus 9,260 m of separation is 11.3 km."""
-    return 36.0 + 0.25 * (n % 24), 32.0 + 0.25 * (n // 24)
+    """The n-th place of a grid 0.25° apart between 60°S and 60°N (at least 13.9 km), so
+    that writes at different places never conflict: two 1 km buffers plus 9,260 m of
+    separation is 11.3 km."""
+    row, column = divmod(n, 1280)
+    assert row < 480, "the grid has 614,400 places"
+    return -160.0 + 0.25 * column, -60.0 + 0.25 * row
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -176,13 +178,6 @@ def assert_verifies(db_url: str) -> None:
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def run_concurrently(tasks: list[Callable[[], None]]) -> None:
-    """Run the tasks in threads; re-raise the first failure."""
-    with ThreadPoolExecutor(len(tasks)) as pool:
-        for future in [pool.submit(task) for task in tasks]:
-            future.result()
-
-
 # -- 1. awareness under blind conflicting writes ---------------------------------------
 
 PAIRS = 200
@@ -226,6 +221,8 @@ def test_blind_pairs_across_processes_have_exactly_one_winner(deployment: Initia
             assert [(m["id"], m["version"]) for m in lost.json()["missing"]] == [
                 (winner["id"], winner["version"])
             ], n
+        # Both processes won some pairs: the decisions really were taken in both.
+        assert len(winners_by_process) == 2, dict(winners_by_process)
 
         # Never both, seen from either process: exactly one active operation per place.
         for to in (a, b):
@@ -260,7 +257,8 @@ def test_per_recipient_seq_has_no_gaps_across_processes(deployment: Initialised)
     """Four writers, each alternating between the processes, concurrently make changes that
     notify a third party: two operators declare operations that conflict with the watcher's
     (and not with each other's: other altitudes or other hours), two aid organisations
-    declare sites broadcast to every operator. Every inbox is then 1..N with no gap and no
+    declare sites broadcast to every operator. The watcher follows its inbox through both
+    processes meanwhile and never misses a seq. Every inbox is then 1..N with no gap and no
     duplicate, one notification per accepted change, read the same through either process."""
     with two_servers(deployment) as servers:
         a, b = servers
@@ -300,14 +298,35 @@ def test_per_recipient_seq_has_no_gaps_across_processes(deployment: Initialised)
             # Far from every operation: sites conflict with nothing here.
             return operation_volume(41.0 + 0.01 * n, 36.5, buffer_m=100, upper_m=50)
 
-        run_concurrently(
-            [
-                partial(writer, "low", low["token"], "operation", low_volume),
-                partial(writer, "high", high["token"], "operation", high_volume),
-                partial(writer, "relief", relief["token"], "site", site_volume),
-                partial(writer, "water", water["token"], "site", site_volume),
-            ]
-        )
+        # Meanwhile the watcher follows its inbox through each process, as a client would,
+        # asking only for what comes after the last seq it saw: were a seq ever visible
+        # before a smaller one, the follower would skip the smaller one for good.
+        followed: dict[str, list[int]] = defaultdict(list)
+        writing = threading.Event()
+        writing.set()
+
+        def follow(to: Server) -> None:
+            while True:
+                done = not writing.is_set()
+                after = followed[to.base][-1] if followed[to.base] else 0
+                followed[to.base].extend(n["seq"] for n in inbox(to, watcher["token"], after))
+                if done:
+                    return
+
+        with ThreadPoolExecutor(6) as pool:
+            followers = [pool.submit(follow, to) for to in servers]
+            try:
+                for future in [
+                    pool.submit(writer, "low", low["token"], "operation", low_volume),
+                    pool.submit(writer, "high", high["token"], "operation", high_volume),
+                    pool.submit(writer, "relief", relief["token"], "site", site_volume),
+                    pool.submit(writer, "water", water["token"], "site", site_volume),
+                ]:
+                    future.result()
+            finally:
+                writing.clear()
+            for future in followers:
+                future.result()
 
         sites = accepted["relief"] + accepted["water"]
         expected = {
@@ -317,6 +336,8 @@ def test_per_recipient_seq_has_no_gaps_across_processes(deployment: Initialised)
             "low": sites,
             "high": sites,
         }
+        for base, seqs in followed.items():
+            assert seqs == list(range(1, len(expected["watcher"]) + 1)), (base, seqs)
         tokens = {"watcher": watcher["token"], "low": low["token"], "high": high["token"]}
         for name, token in tokens.items():
             read = read_whole_inbox(servers, token)
@@ -435,18 +456,19 @@ def test_accepted_writes_survive_kill_9_of_one_process(deployment: Initialised) 
         ]
         other = register(a.base, deployment.coordinator, "Late Wing", "operator")
         stop = threading.Event()
+        killing = threading.Event()
         killed = threading.Event()
         after_kill: list[str] = []
 
         def write_until_stopped(w: int, to: Server) -> None:
             n = 0
             while not stop.is_set():
-                place = grid_place(10_000 + w * 5_000 + n)
+                place = grid_place(w * 100_000 + n)
                 n += 1
                 try:
                     answer = to.declare(writers[w]["token"], [operation_volume(*place)])
                 except httpx.HTTPError:
-                    if to is a:
+                    if to is a and killing.is_set():
                         return  # the killed process
                     raise
                 assert answer.status_code == 201, answer.text
@@ -457,19 +479,26 @@ def test_accepted_writes_survive_kill_9_of_one_process(deployment: Initialised) 
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(write_until_stopped, w, to) for w, to in enumerate([a, a, b, b])]
-            deadline = time.monotonic() + 60
-            while (
-                time.monotonic() < deadline
-                and min(len(accepted[a.base]), len(accepted[b.base])) < 30
-            ):
-                time.sleep(0.02)
-            a.process.send_signal(signal.SIGKILL)
-            a.process.wait()
-            killed.set()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(after_kill) < 20:
-                time.sleep(0.02)
-            stop.set()
+
+            def wait_for(condition: Callable[[], bool]) -> None:
+                # Until the condition holds, or a writer that should run has stopped (it
+                # failed: its error is raised below), or a minute has passed.
+                running = futures[2:] if killing.is_set() else futures
+                deadline = time.monotonic() + 60
+                while not condition() and not any(f.done() for f in running):
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.02)
+
+            try:
+                wait_for(lambda: min(len(accepted[a.base]), len(accepted[b.base])) >= 30)
+                killing.set()
+                a.process.send_signal(signal.SIGKILL)
+                a.process.wait()
+                killed.set()
+                wait_for(lambda: len(after_kill) >= 20)
+            finally:
+                stop.set()
             for future in futures:
                 future.result()
         assert min(len(accepted[a.base]), len(accepted[b.base])) >= 30
@@ -557,4 +586,52 @@ def test_index_never_decides_on_stale_data(deployment: Initialised) -> None:
             assert check(q, *there) == []
             freed = q.declare(y["token"], [operation_volume(*there)])
             assert freed.status_code == 201, freed.text
+    assert_verifies(deployment.db_url)
+
+
+def test_policy_and_revocation_through_one_process_bind_the_other_at_once(
+    deployment: Initialised,
+) -> None:
+    """The policy and the parties are cached per process too: a wider separation put in
+    force through one process decides the other's next check and write, and a token revoked
+    through one process is refused by the other, at once."""
+    with two_servers(deployment) as (a, b):
+        coordinator = deployment.coordinator
+        x = register(a.base, coordinator, "Air Force X", "operator")
+        y = register(b.base, coordinator, "Air Force Y", "operator")
+        here, there = (38.0, 34.0), (38.33, 34.0)  # 30 km apart
+        mine = a.declare(x["token"], [operation_volume(*here)])
+        assert mine.status_code == 201, mine.text
+        checked = b.client.post(
+            "/v1/conflicts/check",
+            json={"kind": "operation", "volumes": [operation_volume(*there)]},
+            headers=bearer(y["token"]),
+        )
+        assert checked.json()["conflicts"] == []
+
+        toml = b.get("/v1/policy", coordinator)["toml"]
+        assert "horizontal_m = 9260" in toml
+        widened = a.client.put(
+            "/v1/policy",
+            content=toml.replace("horizontal_m = 9260", "horizontal_m = 50000"),
+            headers={**bearer(coordinator), "Content-Type": "text/plain"},
+        )
+        assert widened.status_code == 200, widened.text
+        checked = b.client.post(
+            "/v1/conflicts/check",
+            json={"kind": "operation", "volumes": [operation_volume(*there)]},
+            headers=bearer(y["token"]),
+        )
+        assert [c["declaration"]["id"] for c in checked.json()["conflicts"]] == [
+            mine.json()["declaration"]["id"]
+        ]
+        refused = b.declare(y["token"], [operation_volume(*there)])
+        assert refused.status_code == 409, refused.text
+
+        assert b.get("/v1/me", y["token"])["id"] == y["id"]
+        revoked = a.client.delete(f"/v1/parties/{y['id']}", headers=bearer(coordinator))
+        assert revoked.status_code == 200, revoked.text
+        assert b.client.get("/v1/me", headers=bearer(y["token"])).status_code == 401
+        late = b.declare(y["token"], [operation_volume(*there)], key=[])
+        assert late.status_code == 401, late.text
     assert_verifies(deployment.db_url)
