@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,14 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from check_latency import random_volume  # noqa: E402
+from check_latency import random_volume
 
-from deconflict.bootstrap import initialise  # noqa: E402
-from deconflict.deployment import Deployment  # noqa: E402
-from deconflict.parties import register_party  # noqa: E402
-from deconflict.storage.database import Database  # noqa: E402
-from deconflict.storage.meta import CHANGE_SEQ, set_meta  # noqa: E402
-from deconflict.storage.schema import declarations  # noqa: E402
+from deconflict.bootstrap import initialise
+from deconflict.deployment import Deployment
+from deconflict.parties import register_party
+from deconflict.storage.database import Database
+from deconflict.storage.meta import CHANGE_SEQ, set_meta
+from deconflict.storage.schema import declarations
 
 WRK_SCRIPT = """
 local bodies = {}
@@ -63,7 +63,7 @@ def populate(db_url: str, key_file: Path, policy: Path, stored: int) -> str:
     owners = []
     with deployment.writing() as write:
         for n in range(50):
-            party, token, _, _ = register_party(
+            party, _token, _, _ = register_party(
                 write, name=f"Operator {n}", role="operator", actor=None
             )
             owners.append(party.id)
