@@ -1,121 +1,175 @@
-"""How long one conflict check takes among N stored volumes, in-process.
+"""How long one conflict check takes among N stored volumes, in-process, on the shared workload.
 
-Prints a table; not a test. Usage: python benchmarks/check_latency.py [N ...]
-The workload resembles ../shared/bench's: circles, corridors and small polygons over a
-theatre the size of Syria, airborne and ground altitude bands, windows over 30 days.
+Prints a table; not a test. Usage (from the repository):
+
+    .venv/bin/python benchmarks/check_latency.py [N ...] [--verify K]
+
+The workload is ``../shared/bench/workload.py`` (seed 42), written as API.md Volume documents
+the way ``../shared/bench/export.py`` writes them. Stored volumes are operations of distinct
+owners under the default policy; each of the 1000 queries is a what-if operation check
+(``ConflictIndex.conflicting_ids``), timed from its Volume document to the list of ids, after
+100 warm-up queries. "load s" covers parsing the JSON lines and loading the index ("index s"
+the loading alone); "B/volume" is what the loaded index holds per volume, measured with
+tracemalloc on a second, untimed load. ``--verify K`` checks the first K queries against a
+brute force with ``geometry.within_m`` (pyproj's Geod).
 """
 
 from __future__ import annotations
 
-import math
-import statistics
+import argparse
+import gc
+import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from deconflict.conflicts import ConflictIndex, Subject
+from deconflict.conflicts import ConflictIndex, Declared
+from deconflict.geometry import parse_geometry, within_m
 from deconflict.policy import default_policy
-from deconflict.volumes import VolumeIn, build_volumes
+from deconflict.volume_store import columns_from_documents
 
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / ".." / "shared" / "bench"))
+import workload as W
 
-
-def random_volume(rng: np.random.Generator) -> dict[str, Any]:
-    lon, lat = rng.uniform(35.5, 42.5), rng.uniform(32.0, 37.5)
-    shape = rng.random()
-    if shape < 0.6:
-        geometry: dict[str, Any] = {"type": "Point", "coordinates": [lon, lat]}
-        buffer_m = float(rng.uniform(1000, 20000))
-    elif shape < 0.85:
-        steps = rng.integers(2, 7)
-        points = [[lon, lat]]
-        for _ in range(steps - 1):
-            lon, lat = lon + rng.uniform(-0.3, 0.3), lat + rng.uniform(-0.3, 0.3)
-            points.append([lon, lat])
-        geometry = {"type": "LineString", "coordinates": points}
-        buffer_m = float(rng.uniform(1000, 5000))
-    else:
-        count = int(rng.integers(4, 9))
-        radius = rng.uniform(0.01, 0.15)
-        ring = [
-            [
-                lon + radius * math.cos(2 * math.pi * k / count),
-                lat + radius * math.sin(2 * math.pi * k / count),
-            ]
-            for k in range(count)
-        ]
-        geometry = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-        buffer_m = float(rng.uniform(0, 2000))
-    if rng.random() < 0.7:
-        lower = float(rng.uniform(0, 8000))
-        altitude = {"lower_m": lower, "upper_m": min(lower + rng.uniform(300, 6000), 12000)}
-    else:
-        altitude = {"lower_m": None, "upper_m": float(rng.uniform(0, 100))}
-    start = BASE + timedelta(seconds=int(rng.integers(0, 30 * 86400)))
-    end = None if rng.random() < 0.05 else start + timedelta(minutes=float(rng.uniform(10, 720)))
-    return {
-        "geometry": geometry,
-        "buffer_m": buffer_m,
-        "altitude": altitude,
-        "time": {"start": start.isoformat(), "end": end.isoformat() if end else None},
-    }
+QUERIES = 1000
+WARM_UP = 100
 
 
-def subject(n: int, document: dict[str, Any]) -> Subject:
-    limits = default_policy().limits
-    volumes = build_volumes([VolumeIn.model_validate(document)], limits)
-    return Subject(
-        id=f"v{n}",
-        kind="operation",
-        owner=f"owner{n}",
-        owner_role="operator",
-        version=str(n),
-        category="",
-        restricts=None,
-        volumes=tuple(volumes),
-    )
+def json_lines(volumes: W.Volumes, prefix: str) -> list[str]:
+    """The workload as export.py writes it: one Volume document (plus an id) per line."""
+    import shapely
+
+    geometries = shapely.to_geojson(volumes.geoms)
+    starts, ends = W.t_iso(volumes.t0), W.t_iso(volumes.t1)
+    lines = []
+    for i in range(len(volumes)):
+        lower = float(volumes.alt_lo[i]) if np.isfinite(volumes.alt_lo[i]) else None
+        document = {
+            "id": f"{prefix}{abs(int(volumes.ids[i]))}",
+            "geometry": json.loads(geometries[i]),
+            "buffer_m": float(volumes.buf[i]),
+            "altitude": {"lower_m": lower, "upper_m": float(volumes.alt_hi[i])},
+            "time": {"start": starts[i], "end": ends[i] or None},
+        }
+        lines.append(json.dumps(document, separators=(",", ":")))
+    return lines
 
 
-def run(n: int, queries: int = 300) -> list[str]:
-    rng = np.random.default_rng(42)
-    documents = [random_volume(rng) for _ in range(n)]
-    probes = [subject(-k - 1, random_volume(rng)) for k in range(queries)]
-    index = ConflictIndex()
-    began = time.perf_counter()
-    for number, document in enumerate(documents):
-        index.put(subject(number, document))
-    load_s = time.perf_counter() - began
+def bytes_per_volume(stored: list[str]) -> float:
+    """What a loaded index holds, per volume (the JSON parsed on the way is freed)."""
+    ConflictIndex()  # the compiled kernels are loaded before measuring
+    gc.collect()
+    tracemalloc.start()
+    try:
+        index = ConflictIndex()
+        index.put_many((operation(doc), [doc]) for doc in map(json.loads, stored))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del index
+    return held / len(stored)
+
+
+def operation(document: dict[str, Any]) -> Declared:
+    return Declared(document["id"], "operation", "p" + document["id"], "operator", "1", "", None)
+
+
+def timed_checks(
+    index: ConflictIndex, queries: list[dict[str, Any]]
+) -> tuple[np.ndarray, list[list[str]]]:
+    """Each query as a what-if operation check, after the warm-up: seconds and answers."""
     policy = default_policy()
-    timings, found = [], []
-    for probe in probes:
+
+    def check(document: dict[str, Any]) -> list[str]:
+        asker = Declared(None, "operation", "p" + document["id"], "operator", "", "", None)
+        return index.conflicting_ids(policy, asker, [document])
+
+    for document in queries[:WARM_UP]:
+        check(document)
+    timings = np.empty(len(queries))
+    found = []
+    for number, document in enumerate(queries):
         began = time.perf_counter()
-        conflicts = index.conflicts_of(policy, probe)
-        timings.append((time.perf_counter() - began) * 1000)
-        found.append(len(conflicts))
-    timings.sort()
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+        ids = check(document)
+        timings[number] = time.perf_counter() - began
+        found.append(ids)
+    return timings, found
+
+
+def run(n: int, verify: int) -> list[str]:
+    stored = json_lines(W.dataset(n, 42), "v")
+    queries = [json.loads(line) for line in json_lines(W.queries(QUERIES, 42), "q")]
+    began = time.perf_counter()
+    documents = [json.loads(line) for line in stored]
+    parse_s = time.perf_counter() - began
+    index = ConflictIndex()
+    index.put_many((operation(doc), [doc]) for doc in documents)
+    load_s = time.perf_counter() - began
+    del documents
+    timings, found = timed_checks(index, queries)
+    if verify:
+        _verify(stored, queries[:verify], found[:verify])
+    del index
+    gc.collect()
+    per_volume = bytes_per_volume(stored)
     return [
         f"{n:,}",
         f"{load_s:.1f}",
-        f"{statistics.median(timings):.2f}",
-        f"{p99:.2f}",
-        f"{statistics.mean(found):.1f}",
+        f"{load_s - parse_s:.1f}",
+        f"{np.percentile(timings, 50) * 1e3:.3f}",
+        f"{np.percentile(timings, 99) * 1e3:.3f}",
+        f"{len(queries) / timings.sum():,.0f}",
+        f"{per_volume:,.0f}",
+        f"{np.mean([len(ids) for ids in found]):.2f}",
     ]
 
 
+def _verify(stored: list[str], queries: list[dict[str, Any]], found: list[list[str]]) -> None:
+    """Brute force: time and altitude with numpy, then geometry.within_m on every pair left."""
+    documents = [json.loads(line) for line in stored]
+
+    columns = columns_from_documents(documents)
+    shapes: dict[int, Any] = {}
+    for number, (query, ids) in enumerate(zip(queries, found, strict=True)):
+        q = columns_from_documents([query])
+        near = (
+            (columns.t0 < q.t1[0])
+            & (q.t0[0] < columns.t1)
+            & (np.maximum(q.lo[0] - columns.hi, columns.lo - q.hi[0]) <= W.SEP_V)
+        )
+        shape = parse_geometry(query["geometry"], "query")
+        expected = set()
+        for i in np.flatnonzero(near):
+            if i not in shapes:
+                shapes[i] = parse_geometry(documents[i]["geometry"], "stored")
+            if within_m(shape, shapes[i], q.buf[0] + columns.buf[i] + W.SEP_H):
+                expected.add(documents[i]["id"])
+        if expected != set(ids):
+            print(f"query {number}: engine {sorted(set(ids) - expected)} brute force "
+                  f"{sorted(expected - set(ids))}")  # fmt: skip
+    print(f"verified {len(queries)} queries against the brute force")
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
-    table = Table(title="One conflict check among N stored volumes (in-process)")
-    for column in ("N", "load s", "p50 ms", "p99 ms", "mean conflicts"):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--verify", type=int, default=0, metavar="K")
+    arguments = parser.parse_args()
+    table = Table(title="One what-if check among N stored volumes (in-process, workload seed 42)")
+    columns = ("N", "load s", "index s", "p50 ms", "p99 ms", "checks/s", "B/volume", "conflicts")
+    for column in columns:
         table.add_column(column, justify="right")
-    for n in sizes:
-        table.add_row(*run(n))
-    Console().print(table)
+    ConflictIndex()  # compile the kernels, or load them from numba's cache, as a service starts
+    for n in arguments.sizes:
+        table.add_row(*run(n, arguments.verify))
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

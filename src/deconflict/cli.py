@@ -346,3 +346,46 @@ def load(db_url: str, key_file: Path | None, scenario_file: Path) -> None:
         _fail("\n".join([f"{scenario_file}: {exc.detail}", *more]))
         return
     print_report(report, Console())
+
+
+@main.command()
+@click.option(
+    "--volumes",
+    "volumes_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help='JSON lines: one API.md Volume plus an "id" per line, stored as operations',
+)
+@click.option(
+    "--queries",
+    "queries_file",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="JSON lines in the same shape, each checked as a what-if operation",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="write the measures and every query's conflicting ids here as JSON",
+)
+def bench(volumes_file: Path, queries_file: Path, out_file: Path | None) -> None:
+    """Time what-if conflict checks against the service's own index, in-process.
+
+    Loads the volumes as operations of distinct owners under the default policy, checks
+    every query, and prints load time, p50/p99 latency, checks/s, memory per volume and
+    mean conflicts per query.
+    """
+    from rich.console import Console
+
+    from deconflict import bench as benchmark
+
+    try:
+        result = benchmark.run(volumes_file, queries_file, Console(stderr=True))
+    except benchmark.BenchFileError as exc:
+        _fail(str(exc))
+        return
+    Console().print(benchmark.table(result))
+    if out_file is not None:
+        out_file.write_text(json.dumps(result.to_json(), indent=1) + "\n", "utf-8")

@@ -8,34 +8,79 @@ sites never conflict with sites. A declaration conflicts with a restriction when
 restriction restricts its owner (by party, by role, or everyone when it names neither), its
 category is not allowed, and their volumes meet under the same rule.
 
-The index is an R-tree over 4-D boxes: the volume's reach on the unit sphere (x, y, z, padded
-by its buffer) and its time window. A query box is padded by the query's buffer and the widest
-separation, so the R-tree returns a superset of the conflicts and the exact rule decides.
+``ConflictIndex`` is the conflict engine (docs/architecture.md, "The conflict engine"): volumes
+in numpy columns (``volume_store``), a space-time grid (``spacetime_index``) and one compiled
+pass over the candidates (``candidate_pass``, ``spherical``) whose answers are those of the
+rule above, exactly. Its API:
+
+- ``put(subject)``, ``remove(id)``, ``get(id)``, ``len(index)``, ``volume_count()``,
+  ``applied_seq``: as the service keeps it equal to the committed state;
+- ``put_many(items)``: many declarations at once, each a ``Subject`` or a ``(Declared,
+  volume documents)`` pair; documents are API.md Volume objects as stored (already valid),
+  read without pydantic or shapely;
+- ``apply_rows(rows)``: declaration rows as stored (``state``, ``change_seq``, JSON
+  ``volumes`` and ``restricts``), the fast path of a restart;
+- ``conflicts_of(policy, subject)``: one ``Found`` per conflicting declaration;
+- ``conflicting_ids(policy, declared, volumes)``: the ids only, for what-if checks in bulk;
+- ``intersecting(area, start_s, end_s)``: declarations meeting an area in a window.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from rtree import index as rtree_index
+import numpy as np
+import numpy.typing as npt
 
+from deconflict.candidate_pass import (
+    AREA,
+    IDS,
+    LOCK,
+    MEASURE,
+    Hits,
+    Query,
+    Scratch,
+    area_rule_arrays,
+    rule_arrays,
+    run_query,
+)
 from deconflict.clock import format_time
-from deconflict.geometry import Shape, min_distance_m, reach_box, within_m
-from deconflict.policy import Policy
+from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
+from deconflict.policy import KINDS, Policy
+from deconflict.spacetime_index import BULK, Grid, Int32s, home_cells
+from deconflict.spherical import Floats, Ints
+from deconflict.volume_store import (
+    BUF,
+    DECL,
+    HI,
+    KO,
+    LO,
+    NEXT,
+    T0,
+    T1,
+    VCOUNT,
+    ColumnsBuilder,
+    VolumeColumns,
+    VolumeStore,
+    blocks_of,
+    columns_from_documents,
+    columns_of_volumes,
+    geojson_of_block,
+)
 from deconflict.volumes import (
     Volume,
     time_windows_overlap,
     within_vertical_separation,
 )
 
-# Times in the R-tree are hours since the epoch; open-ended windows reach this far.
-FAR_FUTURE_H = 1e9
+KIND_CODES: Final[dict[str, int]] = {kind: code for code, kind in enumerate(KINDS)}
 
 
 @dataclass(frozen=True)
@@ -70,9 +115,13 @@ class Restricts:
         )
 
 
-@dataclass(frozen=True, eq=False)
-class Subject:
-    """A declaration as far as the rule is concerned: stored, or one about to be made."""
+@dataclass(frozen=True, eq=False, slots=True)
+class Declared:
+    """What the rule needs of a declaration besides its volumes.
+
+    The index hands these out for declarations it holds only as columns (loaded in bulk);
+    ``Found.other`` is one, or the ``Subject`` that was put.
+    """
 
     id: str | None
     kind: str
@@ -81,6 +130,12 @@ class Subject:
     version: str
     category: str
     restricts: Restricts | None
+
+
+@dataclass(frozen=True, eq=False)
+class Subject(Declared):
+    """A declaration as far as the rule is concerned: stored, or one about to be made."""
+
     volumes: tuple[Volume, ...]
 
 
@@ -88,7 +143,7 @@ class Subject:
 class Found:
     """A conflict between the checked declaration and ``other``."""
 
-    other: Subject
+    other: Declared
     reason: str  # "separation" | "restriction"
     min_distance_m: float
     overlap_start: float
@@ -113,7 +168,7 @@ def _format_epoch(seconds: float) -> str:
     return format_time(datetime.fromtimestamp(seconds, UTC))
 
 
-def pair_rule(policy: Policy, a: Subject, b: Subject) -> tuple[str, float, float] | None:
+def pair_rule(policy: Policy, a: Declared, b: Declared) -> tuple[str, float, float] | None:
     """Which rule applies between two declarations: (reason, horizontal_m, vertical_m)."""
     if a.owner == b.owner or (a.id is not None and a.id == b.id):
         return None
@@ -166,124 +221,553 @@ def _found(
     )
 
 
-@dataclass
-class _Entry:
-    subject: Subject
-    keys: list[int] = field(default_factory=list)
+# --------------------------------------------------------------------------- queries
 
 
-def _box(shape: Shape, pad_m: float, start_s: float, end_s: float) -> tuple[float, ...]:
-    xmin, ymin, zmin, xmax, ymax, zmax = reach_box(shape, pad_m)
-    return (xmin, ymin, zmin, _hours(start_s), xmax, ymax, zmax, _hours(end_s))
+Item = Subject | tuple[Declared, Sequence[Mapping[str, Any]]]
+"""What ``put_many`` takes: a Subject, or a declaration with its stored volume documents."""
+
+# --------------------------------------------------------------------------- the index
 
 
 class ConflictIndex:
-    """Active declarations in an R-tree; insert and delete are O(log n).
+    """Active declarations in the conflict engine; a write costs O(cells touched).
 
     Thread-safe. The service keeps it equal to the committed database state (see
     ``Deployment.sync_index``); it never holds an uncommitted change.
     """
 
     def __init__(self) -> None:
-        properties = rtree_index.Property()
-        properties.dimension = 4
-        self._tree = rtree_index.Index(properties=properties, interleaved=True)
-        self._entries: dict[str, _Entry] = {}
-        self._volumes: dict[int, tuple[str, int]] = {}
-        self._boxes: dict[int, tuple[float, ...]] = {}
-        self._next_key = 0
         self._lock = threading.RLock()
+        self._store = VolumeStore()
+        self._grid = Grid()
+        self._scratch = Scratch()
+        self._slot_stamps: Int32s = np.zeros(0, np.int32)
+        self._decl_stamps: Int32s = np.zeros(0, np.int32)
+        self._stamp = 1
+        # Declarations, by slot; Python objects only for ids and versions.
+        self._slot_of: dict[str, int] = {}
+        self._ids: list[str | None] = []
+        self._vol_ids: npt.NDArray[np.object_] = np.empty(0, dtype=object)  # by volume slot
+        self._versions: list[str] = []
+        self._first = np.zeros(0, np.int64)  # first volume slot
+        self._codes = np.zeros((0, 4), np.int32)  # kind, owner, role, category
+        self._restricts: dict[int, Restricts] = {}
+        self._subjects: dict[int, Subject] = {}
+        self._free_decls: list[int] = []
+        self._names: dict[int, list[str]] = {1: [], 2: [], 3: []}
+        self._name_codes: dict[int, dict[str, int]] = {1: {}, 2: {}, 3: {}}
         self.applied_seq = 0
+        self._restrictions = 0  # restriction declarations held
+        self._rules: dict[tuple[int, str], tuple[Policy, tuple[Floats, Floats, Ints]]] = {}
+        _warm_up()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._slot_of)
+
+    @property
+    def stats(self) -> Ints:
+        """What the compiled pass read and decided, summed over queries (``STATS``)."""
+        return self._scratch.stats.sum(axis=0)  # type: ignore[no-any-return]
 
     def volume_count(self) -> int:
-        return len(self._volumes)
+        return len(self._store)
 
-    def get(self, declaration_id: str) -> Subject | None:
-        entry = self._entries.get(declaration_id)
-        return None if entry is None else entry.subject
+    # -- writes -------------------------------------------------------------------------
 
     def put(self, subject: Subject) -> None:
         """Insert or replace an active declaration."""
-        assert subject.id is not None
-        with self._lock:
-            self.remove(subject.id)
-            entry = _Entry(subject)
-            for number, volume in enumerate(subject.volumes):
-                key = self._next_key
-                self._next_key += 1
-                box = _box(volume.shape, volume.buffer_m, volume.start_s, volume.end_s)
-                self._tree.insert(key, box)
-                self._volumes[key] = (subject.id, number)
-                self._boxes[key] = box
-                entry.keys.append(key)
-            self._entries[subject.id] = entry
+        self.put_many([subject])
+
+    def put_documents(self, declared: Declared, volumes: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace a declaration from its stored volume documents (API.md Volume
+        objects, already validated): no pydantic, no shapely."""
+        self.put_many([(declared, volumes)])
+
+    def put_many(self, items: Iterable[Item], batch: int = 50_000) -> None:
+        """Insert or replace many declarations; much faster than ``put`` one by one."""
+        chunk: list[Item] = []
+        ids: set[str] = set()
+        added = 0
+        for item in items:
+            added += 1
+            declared = item if isinstance(item, Subject) else item[0]
+            assert declared.id is not None
+            if declared.id in ids or len(chunk) >= batch:
+                self._put_chunk(chunk)
+                chunk, ids = [], set()
+            chunk.append(item)
+            ids.add(declared.id)
+        if chunk:
+            self._put_chunk(chunk)
+        if added >= BULK:
+            with self._lock:
+                self._grid.compact()
 
     def remove(self, declaration_id: str) -> None:
         with self._lock:
-            entry = self._entries.pop(declaration_id, None)
-            if entry is None:
-                return
-            for key in entry.keys:
-                self._tree.delete(key, self._boxes.pop(key))
-                del self._volumes[key]
+            decl = self._slot_of.pop(declaration_id, None)
+            if decl is not None:
+                self._drop(decl)
 
-    def _candidates(self, volume: Volume, pad_m: float) -> Iterator[tuple[Subject, Volume]]:
-        box = _box(volume.shape, volume.buffer_m + pad_m, volume.start_s, volume.end_s)
-        for key in self._tree.intersection(box):
-            declaration_id, number = self._volumes[key]
-            subject = self._entries[declaration_id].subject
-            yield subject, subject.volumes[number]
+    def apply_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
+        ``owner_role``): active ones are put, others removed; advances ``applied_seq``."""
+        pending: list[Item] = []
+        for row in rows:
+            if row["state"] == "active":
+                pending.append((declared_of_row(row), json.loads(row["volumes"])))
+                if len(pending) >= 50_000:
+                    self.put_many(pending)
+                    pending = []
+            else:
+                self.put_many(pending)
+                pending = []
+                self.remove(row["id"])
+            self.applied_seq = max(self.applied_seq, row["change_seq"])
+        self.put_many(pending)
+
+    def _put_chunk(self, items: list[Item]) -> None:
+        builder = ColumnsBuilder()
+        counts: list[int] = []
+        with self._lock:
+            for item in items:
+                if isinstance(item, Subject):
+                    for v in item.volumes:
+                        builder.add(v.shape.geojson, v.buffer_m, v.lower_m, v.upper_m,
+                                    v.start_s, v.end_s)  # fmt: skip
+                    counts.append(len(item.volumes))
+                else:
+                    for document in item[1]:
+                        builder.add_document(document)
+                    counts.append(len(item[1]))
+            decls = self._new_decls(items)
+            decl_of_volume = np.repeat(decls, counts)
+            codes = self._codes[decl_of_volume].astype(np.int64)
+            # Slots in space-time order: the volumes a bucket holds lie near one another.
+            columns = builder.build()
+            lv = self._grid.levels
+            order = np.lexsort((columns.t0, home_cells(columns.blocks.caps, lv.band_h[0],
+                               lv.bands[0], lv.band_cells[0], lv.band_first[0])))  # fmt: skip
+            slots_in_order = self._store.add(
+                columns.take(order), (codes[:, 1] * 8 + codes[:, 0])[order], decl_of_volume[order]
+            )
+            slots = np.empty_like(slots_in_order)
+            slots[order] = slots_in_order
+            # Link each declaration's volumes, in their order, through column NEXT.
+            same = np.append(decl_of_volume[1:] == decl_of_volume[:-1], False)
+            self._store.table[slots, NEXT] = np.where(same, np.append(slots[1:], -1), -1)
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+            has = np.array(counts) > 0
+            self._first[decls[has]] = slots[starts[has]]
+            self._first[decls[~has]] = -1
+            self._grid.add(self._store.table, slots_in_order, self._store.rows, self._store.codes)
+            self._grow_stamps()
+            self._place_ids(slots_in_order)
+
+    def _place_ids(self, slots: Ints) -> None:
+        """Each volume slot's declaration id, for answers by id. The strings are made anew
+        here, in the slots' space-time order, so those of one query's conflicts lie near
+        one another in memory: at a million declarations, reaching ids scattered over the
+        heap costs more than the whole compiled pass."""
+        if len(self._vol_ids) < len(self._store.table):
+            grown = np.empty(len(self._store.table), dtype=object)
+            grown[: len(self._vol_ids)] = self._vol_ids
+            self._vol_ids = grown
+        ids, slot_of = self._ids, self._slot_of
+        placed: set[int] = set()
+        vol_ids: list[str | None] = []
+        for decl in self._store.table[slots, DECL].astype(np.int64).tolist():
+            if decl not in placed:
+                placed.add(decl)
+                old = ids[decl]
+                if old is not None:
+                    new = ids[decl] = old.encode().decode()
+                    del slot_of[old]  # the dict keeps its key object: give it the new one
+                    slot_of[new] = decl
+            vol_ids.append(ids[decl])
+        self._vol_ids[slots] = vol_ids
+
+    def _new_decls(self, items: list[Item]) -> Ints:
+        """Slots for the items' declarations (replacing any with the same id)."""
+        decls: list[int] = []
+        codes: list[tuple[int, int, int, int]] = []
+        code = self._code
+        for item in items:
+            declared = item if isinstance(item, Subject) else item[0]
+            assert declared.id is not None
+            old = self._slot_of.pop(declared.id, None)
+            if old is not None:
+                self._drop(old)
+            if self._free_decls:
+                decl = self._free_decls.pop()
+                self._ids[decl] = declared.id
+                self._versions[decl] = declared.version
+            else:
+                decl = len(self._ids)
+                self._ids.append(declared.id)
+                self._versions.append(declared.version)
+            codes.append(
+                (
+                    KIND_CODES[declared.kind],
+                    code(1, declared.owner),
+                    code(2, declared.owner_role),
+                    code(3, declared.category),
+                )
+            )
+            if declared.restricts is not None:
+                self._restricts[decl] = declared.restricts
+            self._restrictions += declared.kind == "restriction"
+            if isinstance(item, Subject):
+                self._subjects[decl] = item
+            self._slot_of[declared.id] = decl
+            decls.append(decl)
+        if len(self._ids) > len(self._first):
+            size = max(1024, 2 * len(self._ids))
+            self._first = np.resize(self._first, size)
+            grown = np.zeros((size, 4), np.int32)
+            grown[: len(self._codes)] = self._codes
+            self._codes = grown
+        result = np.array(decls, dtype=np.int64)
+        if codes:
+            self._codes[result] = codes
+        return result
+
+    def _code(self, field: int, name: str) -> int:
+        codes = self._name_codes[field]
+        code = codes.get(name)
+        if code is None:
+            code = codes[name] = len(self._names[field])
+            self._names[field].append(name)
+        return code
+
+    def _drop(self, decl: int) -> None:
+        self._restrictions -= int(self._codes[decl, 0]) == KIND_CODES["restriction"]
+        slots = np.array(self._volume_slots(decl), dtype=np.int64)
+        store = self._store
+        self._grid.remove(store.table, slots, store.rows, store.codes)
+        store.remove([int(s) for s in slots])
+        self._ids[decl] = None
+        self._versions[decl] = ""
+        self._restricts.pop(decl, None)
+        self._subjects.pop(decl, None)
+        self._free_decls.append(decl)
+
+    def _volume_slots(self, decl: int) -> list[int]:
+        slots = []
+        slot = int(self._first[decl])
+        while slot >= 0:
+            slots.append(slot)
+            slot = int(self._store.table[slot, NEXT])
+        return slots
+
+    def _grow_stamps(self) -> None:
+        if len(self._slot_stamps) < len(self._store.table):
+            self._slot_stamps = np.zeros(len(self._store.table), np.int32)
+        if len(self._decl_stamps) < len(self._first):
+            self._decl_stamps = np.zeros(len(self._first), np.int32)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, declaration_id: str) -> Subject | None:
+        """The declaration as a Subject (rebuilt from the columns if it was loaded in bulk:
+        same geometry, without consecutive duplicate positions)."""
+        with self._lock:
+            decl = self._slot_of.get(declaration_id)
+            if decl is None:
+                return None
+            subject = self._subjects.get(decl)
+            if subject is not None:
+                return subject
+            declared = self._declared(decl)
+            volumes = tuple(self._volume(slot) for slot in self._volume_slots(decl))
+        return Subject(**{f: getattr(declared, f) for f in Declared.__slots__}, volumes=volumes)
 
     def conflicts_of(self, policy: Policy, subject: Subject) -> list[Found]:
         """Every stored declaration that conflicts with ``subject``, one Found each."""
-        pad_m = policy.max_horizontal_m(subject.kind)
+        query = Query.of(columns_of_volumes(subject.volumes), volumes=subject.volumes)
+        rule = self._rule(policy, subject.kind)
         with self._lock:
-            pairs: dict[str, list[tuple[Volume, Volume]]] = {}
-            others: dict[str, Subject] = {}
-            for volume in subject.volumes:
-                for other, other_volume in self._candidates(volume, pad_m):
-                    assert other.id is not None
-                    pairs.setdefault(other.id, []).append((volume, other_volume))
-                    others[other.id] = other
-        found: list[Found] = []
-        for other_id, candidate_pairs in pairs.items():
-            other = others[other_id]
-            rule = pair_rule(policy, subject, other)
-            if rule is None:
-                continue
-            conflict = _found(subject, other, rule, candidate_pairs)
-            if conflict is not None:
-                found.append(conflict)
+            hits = self._run(query, rule, subject.owner, subject.id, MEASURE)
+            self._settle(query, hits, rule, measure=True)
+            table = self._store.table
+            by_decl: dict[int, list[float]] = {}
+            for slot, number, distance in zip(
+                hits.slots.tolist(), hits.queries.tolist(), hits.distances.tolist(), strict=True
+            ):
+                q = query.table[number]
+                start = max(q[T0], table[slot, T0])
+                end = min(q[T1], table[slot, T1])
+                decl = int(table[slot, DECL])
+                seen = by_decl.get(decl)
+                if seen is None:
+                    by_decl[decl] = [distance, start, end]
+                else:
+                    seen[0] = min(seen[0], distance)
+                    seen[1] = min(seen[1], start)
+                    seen[2] = max(seen[2], end)
+            found = []
+            for decl, (distance, start, end) in by_decl.items():
+                other = self._subjects.get(decl) or self._declared(decl)
+                reason = self._reason(policy, subject, other)
+                if reason is not None:
+                    found.append(Found(other, reason, distance, start, end))
         found.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
         return found
 
-    def intersecting(self, area: Shape | None, start_s: float, end_s: float) -> list[Subject]:
+    def conflicting_ids(
+        self,
+        policy: Policy,
+        declared: Declared,
+        volumes: Sequence[Mapping[str, Any]] | Sequence[Volume],
+    ) -> list[str]:
+        """The ids of the stored declarations that would conflict with ``declared`` having
+        these volumes (API.md Volume documents, trusted, or ``Volume`` objects): a what-if
+        check that measures nothing and builds no ``Found``."""
+        if volumes and isinstance(volumes[0], Volume):
+            vols: Any = volumes
+            query = Query.of(columns_of_volumes(vols), volumes=vols)
+        else:
+            docs: Any = volumes
+            query = Query.of(columns_from_documents(docs), documents=docs)
+        rule = self._rule(policy, declared.kind)
+        restriction = KIND_CODES["restriction"]
+        with self._lock:
+            hits = self._run(query, rule, declared.owner, declared.id, IDS)
+            repeats = hits.threaded or bool(hits.borderline.any())
+            self._settle(query, hits, rule, measure=False)
+            slots = hits.slots
+            decls = self._store.table[slots, DECL].astype(np.int64)
+            if repeats:  # else the pass reported each declaration once
+                decls, first = np.unique(decls, return_index=True)
+                slots = slots[first]
+            if declared.kind == "restriction":
+                checked = decls
+            elif self._restrictions:
+                checked = decls[self._codes[decls, 0] == restriction]
+            else:
+                checked = decls[:0]
+            if len(checked):  # restrictions restrict only some owners, roles and categories
+                refused = {
+                    int(d)
+                    for d in checked
+                    if pair_rule(policy, declared, self._subjects.get(d) or self._declared(d))
+                    is None
+                }
+                slots = slots[[d not in refused for d in decls.tolist()]]
+            return self._vol_ids[slots].tolist()  # type: ignore[no-any-return]
+
+    def intersecting(self, area: Shape | None, start_s: float, end_s: float) -> list[Declared]:
         """Active declarations with a volume meeting ``area`` (buffers counted) in the window."""
         with self._lock:
+            table = self._store.table[: self._store.high_water]
             if area is None:
-                box = (-2.0, -2.0, -2.0, _hours(start_s), 2.0, 2.0, 2.0, _hours(end_s))
-                keys = list(self._tree.intersection(box))
+                live = (table[:, VCOUNT] > 0) & (table[:, T0] < end_s) & (start_s < table[:, T1])
+                decls = set(table[live, DECL].astype(np.int64).tolist())
             else:
-                keys = list(self._tree.intersection(_box(area, 0.0, start_s, end_s)))
-            hits: dict[str, Subject] = {}
-            for key in keys:
-                declaration_id, number = self._volumes[key]
-                if declaration_id in hits:
-                    continue
-                subject = self._entries[declaration_id].subject
-                volume = subject.volumes[number]
-                if not (volume.start_s < end_s and start_s < volume.end_s):
-                    continue
-                if area is None or within_m(area, volume.shape, volume.buffer_m):
-                    hits[declaration_id] = subject
-        return list(hits.values())
+                blocks = blocks_of(area)
+                columns = VolumeColumns(
+                    blocks,
+                    np.array([start_s]),
+                    np.array([end_s]),
+                    np.array([-math.inf]),
+                    np.array([math.inf]),
+                    np.array([0.0]),
+                )
+                hits = self._run(Query.of(columns), area_rule_arrays(), None, None, AREA)
+                keep = ~hits.borderline
+                for i in np.flatnonzero(hits.borderline):
+                    slot = int(hits.slots[i])
+                    keep[i] = within_m(area, self._shape(slot), float(table[slot, BUF]))
+                decls = set(table[hits.slots[keep], DECL].astype(np.int64).tolist())
+            return [self._subjects.get(d) or self._declared(d) for d in decls]
+
+    # -- the compiled pass --------------------------------------------------------------
+
+    def _run(
+        self,
+        query: Query,
+        rule: tuple[Floats, Floats, Ints],
+        owner: str | None,
+        declaration_id: str | None,
+        mode: int,
+    ) -> Hits:
+        store, grid, lv = self._store, self._grid, self._grid.levels
+        owner_code = -1 if owner is None else self._name_codes[1].get(owner, -1)
+        q_decl = -1 if declaration_id is None else self._slot_of.get(declaration_id, -1)
+        scratch = self._scratch
+        scratch.grow(len(query.codes) + 1, store.max_block + 1, 0)
+        while True:
+            stamp = self._next_stamp(len(query.table))
+            with LOCK:
+                most = run_query(
+                    grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
+                    lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
+                    store.table, store.high_water, store.rows, store.codes,
+                    self._slot_stamps, self._decl_stamps, stamp,
+                    query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
+                    owner_code, q_decl, mode,
+                    scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
+                    scratch.plane_a,
+                    scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
+                    scratch.near, scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag,
+                    scratch.found, scratch.stats,
+                )  # fmt: skip
+            if most <= scratch.out_size:
+                break
+            scratch.grow(0, 0, most)
+        found = scratch.found
+        if len(found) == 1 or found[1] == 0:  # one thread: no duplicates
+            n = int(found[0])
+            return Hits(
+                scratch.out_slot[0, :n].copy(),
+                scratch.out_q[0, :n].copy(),
+                scratch.out_d[0, :n].copy(),
+                scratch.out_flag[0, :n] != 0,
+            )
+        parts = range(len(found))
+        slots = np.concatenate([scratch.out_slot[t, : found[t]] for t in parts])
+        queries = np.concatenate([scratch.out_q[t, : found[t]] for t in parts])
+        _, keep = np.unique(slots * (len(query.table) + 1) + queries, return_index=True)
+        return Hits(
+            slots[keep],
+            queries[keep],
+            np.concatenate([scratch.out_d[t, : found[t]] for t in parts])[keep],
+            np.concatenate([scratch.out_flag[t, : found[t]] for t in parts])[keep] != 0,
+            threaded=True,
+        )
+
+    def _next_stamp(self, count: int) -> int:
+        if self._stamp + count >= 2**31 - 1:
+            self._slot_stamps[:] = 0
+            self._decl_stamps[:] = 0
+            self._stamp = 1
+        stamp = self._stamp
+        self._stamp += count + 1
+        return stamp
+
+    def _settle(
+        self, query: Query, hits: Hits, rule: tuple[Floats, Floats, Ints], *, measure: bool
+    ) -> None:
+        """Decide the pairs the kernel left to ``geometry`` (within a hair of the limit)."""
+        if not hits.borderline.any():
+            return
+        table = self._store.table
+        keep = ~hits.borderline
+        for i in np.flatnonzero(hits.borderline):
+            slot = int(hits.slots[i])
+            number = int(hits.queries[i])
+            kind = int(table[slot, KO]) & 7
+            shape_q = query.shape(number)
+            shape_s = self._shape(slot)
+            limit = float(query.table[number, BUF]) + float(table[slot, BUF]) + rule[0][kind]
+            if within_m(shape_q, shape_s, limit):
+                keep[i] = True
+                if measure:
+                    hits.distances[i] = min_distance_m(shape_q, shape_s)
+        hits.slots = hits.slots[keep]
+        hits.queries = hits.queries[keep]
+        hits.distances = hits.distances[keep]
+        hits.borderline = hits.borderline[keep]
+
+    def _rule(self, policy: Policy, kind: str) -> tuple[Floats, Floats, Ints]:
+        """The rule's arrays for a query of ``kind`` (policies are parsed once per text, so
+        the same object comes back; keep it to be sure the id is not reused)."""
+        cached = self._rules.get((id(policy), kind))
+        if cached is None or cached[0] is not policy:
+            cached = (policy, rule_arrays(policy, kind))
+            self._rules[(id(policy), kind)] = cached
+        return cached[1]
+
+    def _reason(self, policy: Policy, subject: Declared, other: Declared) -> str | None:
+        if subject.kind != "restriction" and other.kind != "restriction":
+            return "separation"
+        rule = pair_rule(policy, subject, other)
+        return None if rule is None else rule[0]
+
+    # -- rebuilding objects -------------------------------------------------------------
+
+    def _declared(self, decl: int) -> Declared:
+        kind, owner, role, category = (int(c) for c in self._codes[decl])
+        return Declared(
+            id=self._ids[decl],
+            kind=KINDS[kind],
+            owner=self._names[1][owner],
+            owner_role=self._names[2][role],
+            version=self._versions[decl],
+            category=self._names[3][category],
+            restricts=self._restricts.get(decl),
+        )
+
+    def _shape(self, slot: int) -> Shape:
+        decl = int(self._store.table[slot, DECL])
+        subject = self._subjects.get(decl)
+        if subject is not None:
+            return subject.volumes[self._volume_slots(decl).index(slot)].shape
+        rows, codes = self._store.block(slot)
+        return parse_geometry(geojson_of_block(rows, codes), "stored")
+
+    def _volume(self, slot: int) -> Volume:
+        row = self._store.table[slot]
+        return Volume(
+            shape=self._shape(slot),
+            buffer_m=float(row[BUF]),
+            lower_m=None if math.isinf(row[LO]) else float(row[LO]),
+            upper_m=None if math.isinf(row[HI]) else float(row[HI]),
+            start=datetime.fromtimestamp(float(row[T0]), UTC),
+            end=None if math.isinf(row[T1]) else datetime.fromtimestamp(float(row[T1]), UTC),
+        )
 
 
-def _hours(seconds: float) -> float:
-    """Seconds since the epoch as R-tree hours; infinities become the far past or future."""
-    if math.isinf(seconds):
-        return FAR_FUTURE_H if seconds > 0 else -FAR_FUTURE_H
-    return seconds / 3600.0
+def declared_of_row(row: Mapping[str, Any]) -> Declared:
+    """The rule's view of a stored declaration row (joined with its owner's role)."""
+    restricts = row["restricts"]
+    return Declared(
+        id=row["id"],
+        kind=row["kind"],
+        owner=row["owner"],
+        owner_role=row["owner_role"],
+        version=row["version"],
+        category=row["category"],
+        restricts=Restricts.from_json(json.loads(restricts) if restricts else None),
+    )
+
+
+_warmed = False
+
+
+def _warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel once, before the first request."""
+    global _warmed
+    if _warmed:
+        return
+    _warmed = True
+    from deconflict.policy import default_policy
+
+    index = ConflictIndex.__new__(ConflictIndex)
+    ConflictIndex.__init__(index)  # _warmed is set: no recursion
+    doc = {
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [0.1, 0], [0, 0.1], [0, 0]]]},
+        "buffer_m": 10.0,
+        "altitude": {"lower_m": None, "upper_m": 100.0},
+        "time": {"start": "2026-01-01T00:00:00Z", "end": None},
+    }
+    line = {**doc, "geometry": {"type": "LineString", "coordinates": [[0, 0.2], [0.2, 0]]}}
+    point = {**doc, "geometry": {"type": "Point", "coordinates": [0.05, 0.05]}}
+    a = Declared("a", "operation", "p", "operator", "1", "", None)
+    b = Declared("b", "restriction", "q", "coordinator", "1", "", Restricts())
+    index.put_many([(a, [doc, line]), (b, [point])])
+    many = [(Declared(f"m{i}", "site", f"s{i}", "humanitarian", "1", "", None), [point])
+            for i in range(BULK)]  # fmt: skip
+    index.put_many(many)  # the grid's bulk path
+    policy = default_policy()
+    index.conflicting_ids(policy, Declared(None, "operation", "r", "operator", "", "", None), [doc])
+    query = index.get("a")
+    assert query is not None
+    index.conflicts_of(policy, Subject(**{**_fields(query), "id": None, "owner": "r"}))
+    index.intersecting(query.volumes[0].shape, 0.0, math.inf)
+    index.remove("a")
+
+
+def _fields(subject: Subject) -> dict[str, Any]:
+    return {f: getattr(subject, f) for f in (*Declared.__slots__, "volumes")}

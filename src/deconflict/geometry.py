@@ -911,3 +911,15 @@ def _chord_bulge_m(phi: float, dl: float) -> float:
 
 def _wrap_lon(lon: float) -> float:
     return lon - 360.0 if lon > 180.0 else lon
+
+
+# --------------------------------------------------------------------------- for the engine
+
+
+def enclosing_cap(xyz: Array) -> tuple[Array, float]:
+    """A near-smallest cap holding unit vectors ``(k, 3)``: its centre and angular radius.
+
+    The conflict engine (``volume_store``) encodes geometries without building a ``Shape``;
+    it uses this where its own quick cap would be too wide.
+    """
+    return _enclosing_cap(np.ascontiguousarray(xyz, dtype=np.float64))

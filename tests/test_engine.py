@@ -1,0 +1,698 @@
+"""Tests of the conflict engine (``ConflictIndex`` and its compiled parts) against brute force.
+
+The reference is the rule itself, pair by pair (``conflict_between``: ``geometry.within_m``,
+whose distances are pyproj ``Geod`` geodesics on WGS84 between the closest points), over
+declarations built the slow way (pydantic and shapely). The engine loads the same
+declarations from their stored JSON documents (``put_many``, ``apply_rows``) or as Subjects
+(``put``), and must find exactly the same conflicts, report the same distances (within 1e-4)
+and time overlaps, on random workloads around the antimeridian, both poles and mid-latitude:
+points, corridors, polygons with holes and MultiPolygons, touching edges, exact-limit
+distances, open-ended windows, unbounded altitudes and restrictions. Large workloads of
+points check the threaded and the read-everything paths against a vectorised Geod.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from pyproj import Geod
+
+from deconflict.candidate_pass import THREADS
+from deconflict.conflicts import (
+    ConflictIndex,
+    Declared,
+    Found,
+    Restricts,
+    Subject,
+    conflict_between,
+    geojson_of_block,
+)
+from deconflict.geometry import min_distance_m, parse_geometry, within_m
+from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
+from deconflict.spherical import vincenty_m
+from deconflict.volume_store import columns_from_documents, encode_geometries, seconds
+from deconflict.volumes import VolumeIn, build_volumes, volumes_from_json
+
+POLICY = default_policy()
+GEOD = Geod(ellps="WGS84")
+T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+CATEGORIES = ["combat", "transport", "surveillance"]
+Position = tuple[float, float]
+Doc = dict[str, Any]
+Item = tuple[Declared, list[Doc]]
+
+WIDE_POLICY = parse_policy(
+    """
+[separation.operation-operation]
+horizontal_m = 20000
+vertical_m = 600
+
+[separation.movement-movement]
+horizontal_m = 1000
+vertical_m = 100
+
+[separation.operation-site]
+horizontal_m = 500
+vertical_m = 0
+
+[separation.operation-restriction]
+horizontal_m = 300
+vertical_m = 0
+
+[visibility]
+operation = ["*"]
+site = ["*"]
+movement = ["*"]
+restriction = ["*"]
+"""
+)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def offset(origin: Position, azimuth: float, distance_m: float) -> Position:
+    lon, lat, _ = GEOD.fwd(origin[0], origin[1], azimuth, distance_m)
+    return (float(lon), float(lat))
+
+
+def quad(center: Position, radius_m: float, rotation: float) -> list[list[float]]:
+    corners = [list(offset(center, rotation + 90.0 * k, radius_m)) for k in range(4)]
+    return [*corners, corners[0]]
+
+
+def volume(
+    geometry: Doc,
+    *,
+    buffer_m: float = 0.0,
+    lower_m: float | None = 0.0,
+    upper_m: float | None = 3000.0,
+    start_h: float = 0.0,
+    hours: float | None = 4.0,
+) -> Doc:
+    """An API.md Volume document, as the service stores it."""
+    start = T0 + timedelta(hours=start_h)
+    end = None if hours is None else (start + timedelta(hours=hours))
+    return {
+        "geometry": geometry,
+        "buffer_m": buffer_m,
+        "altitude": {"lower_m": lower_m, "upper_m": upper_m},
+        "time": {
+            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": None if end is None else end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }
+
+
+def subject_of(declared: Declared, docs: Sequence[Doc]) -> Subject:
+    """The declaration built the slow way: pydantic, parse_geometry, shapely."""
+    volumes = build_volumes([VolumeIn.model_validate(d) for d in docs], POLICY.limits)
+    fields = {name: getattr(declared, name) for name in Declared.__slots__}
+    return Subject(**fields, volumes=tuple(volumes))
+
+
+REGIONS: dict[str, Position] = {
+    "mid-latitude": (10.0, 45.0),
+    "antimeridian": (180.0, -17.0),
+    "north-pole": (30.0, 89.2),
+    "south-pole": (-120.0, -89.4),
+}
+
+
+class Workload:
+    """Seeded random declarations of every kind around one centre, as stored documents."""
+
+    def __init__(self, seed: int, center: Position, radius_m: float = 120_000.0) -> None:
+        self.rng = random.Random(seed)
+        self.center = center
+        self.radius_m = radius_m
+        self.serial = itertools.count()
+
+    def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
+        rng = self.rng
+        if near is None and rng.random() < 0.03 and abs(self.center[1]) > 80:
+            return (rng.uniform(-180, 180), 90.0 if self.center[1] > 0 else -90.0)
+        origin = near or self.center
+        reach = self.radius_m if radius_m is None else radius_m
+        return offset(origin, rng.uniform(-180, 180), reach * math.sqrt(rng.random()))
+
+    def geometry(self, near: Position) -> Doc:
+        rng = self.rng
+        shape = rng.choice(["Point", "Point", "LineString", "Polygon", "Holed", "MultiPolygon"])
+        if shape == "Point":
+            return {"type": "Point", "coordinates": list(near)}
+        if shape == "LineString":  # a corridor; around lon 180 they cross the antimeridian
+            positions = [near]
+            for _ in range(rng.randint(1, 4)):
+                positions.append(
+                    offset(positions[-1], rng.uniform(-180, 180), rng.uniform(300, 25_000))
+                )
+            if rng.random() < 0.2:  # a repeated position, as clients send them
+                positions.insert(1, positions[0])
+            return {"type": "LineString", "coordinates": [list(p) for p in positions]}
+        size = rng.uniform(400, 12_000)
+        shell = quad(near, size, rng.uniform(0, 90))
+        if shape == "Polygon":
+            return {"type": "Polygon", "coordinates": [shell]}
+        if shape == "Holed":
+            return {"type": "Polygon", "coordinates": [shell, quad(near, size / 3, 0.0)[::-1]]}
+        other = quad(self.position(near, 25_000), rng.uniform(300, 6_000), rng.uniform(0, 90))
+        return {"type": "MultiPolygon", "coordinates": [[shell], [other]]}
+
+    def buffer_m(self) -> float:
+        rng = self.rng
+        if rng.random() < 0.01:
+            return rng.uniform(50_000, 250_000)  # rare and wide
+        return 0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000)
+
+    def volume(self, near: Position) -> Doc:
+        rng = self.rng
+        lower = None if rng.random() < 0.15 else float(rng.randrange(0, 6_000, 50))
+        upper = None if rng.random() < 0.15 else (lower or 0.0) + rng.randrange(0, 3_000, 50)
+        return volume(
+            self.geometry(near),
+            buffer_m=self.buffer_m(),
+            lower_m=lower,
+            upper_m=upper,
+            start_h=rng.randrange(0, 48 * 4) / 4,  # on quarter hours: windows touch
+            hours=None if rng.random() < 0.15 else rng.randrange(1, 12 * 4) / 4,
+        )
+
+    def item(self, declaration_id: str | None = None, kind: str | None = None) -> Item:
+        rng = self.rng
+        if kind is None:
+            kind = rng.choices(["operation", "site", "movement", "restriction"], [45, 20, 20, 15])[
+                0
+            ]
+        owner = f"{kind}-owner-{rng.randrange(5)}"
+        restricts = None
+        if kind == "restriction":
+            who = rng.choice(["everyone", "parties", "roles"])
+            restricts = Restricts(
+                parties=tuple(f"operation-owner-{i}" for i in range(2)) if who == "parties" else (),
+                roles=("humanitarian",) if who == "roles" else (),
+                allowed_categories=tuple(rng.sample(CATEGORIES, rng.randint(0, 1))),
+            )
+        first = self.position()
+        count = 1 if rng.random() < 0.7 else rng.randint(2, 3)
+        docs = [
+            self.volume(first if n == 0 else self.position(first, 30_000)) for n in range(count)
+        ]
+        declared = Declared(
+            id=declaration_id or f"d-{next(self.serial)}",
+            kind=kind,
+            owner=owner,
+            owner_role=DECLARED_BY[kind],  # type: ignore[index]
+            version=f"v-{rng.getrandbits(32)}",
+            category=rng.choice(CATEGORIES),
+            restricts=restricts,
+        )
+        return declared, docs
+
+
+def brute_force(policy: Policy, query: Subject, stored: Sequence[Subject]) -> dict[str, Found]:
+    found = {}
+    for other in stored:
+        conflict = conflict_between(policy, query, other)
+        if conflict is not None:
+            found[other.id or ""] = conflict
+    return found
+
+
+def assert_agrees(
+    policy: Policy, index: ConflictIndex, query: Subject, stored: Sequence[Subject]
+) -> int:
+    """The index answers exactly as the brute force; returns the number of conflicts."""
+    expected = brute_force(policy, query, stored)
+    found = index.conflicts_of(policy, query)
+    assert {f.other.id for f in found} == set(expected), query.id
+    assert len(found) == len(expected)
+    for f in found:
+        e = expected[f.other.id or ""]
+        assert f.reason == e.reason
+        assert (f.other.kind, f.other.owner, f.other.version) == (
+            e.other.kind,
+            e.other.owner,
+            e.other.version,
+        )
+        assert f.min_distance_m == pytest.approx(e.min_distance_m, rel=1e-4, abs=1e-3)
+        assert (f.overlap_start, f.overlap_end) == (e.overlap_start, e.overlap_end)
+    assert [f.min_distance_m for f in found] == sorted(f.min_distance_m for f in found)
+    declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
+    ids = index.conflicting_ids(policy, declared, list(query.volumes))
+    assert sorted(ids) == sorted(expected)
+    return len(found)
+
+
+def load_documents(items: Sequence[Item]) -> ConflictIndex:
+    index = ConflictIndex()
+    index.put_many(items)
+    return index
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+@pytest.mark.parametrize(
+    ("region", "policy_name"),
+    [pytest.param(r, "default", id=f"{r}-default") for r in REGIONS]
+    + [pytest.param("antimeridian", "wide", id="antimeridian-wide")],
+)
+def test_engine_agrees_with_brute_force(region: str, policy_name: str) -> None:
+    policy = POLICY if policy_name == "default" else WIDE_POLICY
+    workload = Workload(seed=len(region) * 7 + len(policy_name), center=REGIONS[region])
+    items = [workload.item() for _ in range(400)]
+    index = load_documents(items)  # the fast path: documents, no pydantic, no shapely
+    stored = [subject_of(*item) for item in items]
+    assert (len(index), index.volume_count()) == (400, sum(len(d) for _, d in items))
+    queries = stored[:100] + [subject_of(*workload.item()) for _ in range(30)]
+    conflicts = sum(assert_agrees(policy, index, q, stored) for q in queries)
+    assert conflicts >= 100, "the workload must be dense enough to test something"
+
+
+def test_bulk_load_equals_incremental_load() -> None:
+    workload = Workload(seed=11, center=REGIONS["antimeridian"])
+    items = [workload.item() for _ in range(200)]
+    bulk = load_documents(items)
+    one_by_one = ConflictIndex()
+    for item in items:
+        one_by_one.put(subject_of(*item))
+    for declared, docs in [workload.item() for _ in range(30)] + items[:20]:
+        query = subject_of(declared, docs)
+        a = bulk.conflicts_of(POLICY, query)
+        b = one_by_one.conflicts_of(POLICY, query)
+        assert [(f.other.id, f.reason, f.overlap_start, f.overlap_end) for f in a] == [
+            (f.other.id, f.reason, f.overlap_start, f.overlap_end) for f in b
+        ]
+        for fa, fb in zip(a, b, strict=True):
+            assert fa.min_distance_m == pytest.approx(fb.min_distance_m, rel=1e-9, abs=1e-9)
+
+
+def test_removals_and_updates_keep_agreeing() -> None:
+    workload = Workload(seed=5, center=REGIONS["mid-latitude"])
+    items = {d.id or "": (d, docs) for d, docs in (workload.item() for _ in range(250))}
+    index = load_documents(list(items.values()))
+    rng = random.Random(9)
+    for declaration_id in rng.sample(sorted(items), 60):  # withdrawals
+        index.remove(declaration_id)
+        del items[declaration_id]
+    for declaration_id in rng.sample(sorted(items), 60):  # updates: same id, new volumes
+        declared, _ = items[declaration_id]
+        _, docs = workload.item(declaration_id, kind=declared.kind)
+        items[declaration_id] = (declared, docs)
+        index.put_documents(declared, docs)
+    for declared, docs in (workload.item() for _ in range(30)):  # some one by one
+        index.put(subject_of(declared, docs))
+        items[declared.id or ""] = (declared, docs)
+    index.remove("never-stored")
+    stored = [subject_of(*item) for item in items.values()]
+    assert len(index) == len(stored)
+    assert index.volume_count() == sum(len(s.volumes) for s in stored)
+    for query in stored[:25] + [subject_of(*workload.item()) for _ in range(15)]:
+        assert_agrees(POLICY, index, query, stored)
+
+
+def test_stored_rows_restart_the_index() -> None:
+    """``apply_rows`` reads declaration rows as stored: JSON text, states, change_seq."""
+    workload = Workload(seed=3, center=REGIONS["north-pole"])
+    items = [workload.item() for _ in range(120)]
+    rows = []
+    for seq, (declared, docs) in enumerate(items, start=1):
+        rows.append(
+            {
+                "id": declared.id,
+                "kind": declared.kind,
+                "owner": declared.owner,
+                "owner_role": declared.owner_role,
+                "version": declared.version,
+                "category": declared.category,
+                "restricts": json.dumps(declared.restricts.to_json())
+                if declared.restricts
+                else None,
+                "volumes": json.dumps(docs),
+                "state": "active" if seq % 10 else "withdrawn",
+                "change_seq": seq,
+            }
+        )
+    index = ConflictIndex()
+    index.apply_rows(rows)
+    assert index.applied_seq == len(rows)
+    active = [
+        subject_of(*item) for item, row in zip(items, rows, strict=True) if row["state"] == "active"
+    ]
+    assert len(index) == len(active)
+    for query in active[:20]:
+        assert_agrees(POLICY, index, query, active)
+    # A declaration loaded from rows comes back as a Subject with the same geometry.
+    again = index.get(active[0].id or "")
+    assert again is not None and again.version == active[0].version
+    for v, w in zip(again.volumes, active[0].volumes, strict=True):
+        assert (v.start_s, v.end_s, v.lower_m, v.upper_m, v.buffer_m) == (
+            w.start_s,
+            w.end_s,
+            w.lower_m,
+            w.upper_m,
+            w.buffer_m,
+        )
+        probe = parse_geometry({"type": "Point", "coordinates": [30.0, 88.9]}, "probe")
+        assert min_distance_m(v.shape, probe) == pytest.approx(min_distance_m(w.shape, probe))
+
+
+# --------------------------------------------------------------------------- exact cases
+
+
+HERE: Position = (179.99, 0.0)  # beside the antimeridian
+
+
+def op(declaration_id: str, owner: str, *docs: Doc) -> Item:
+    return Declared(declaration_id, "operation", owner, "operator", "1", "combat", None), list(docs)
+
+
+def site(declaration_id: str, owner: str, *docs: Doc) -> Item:
+    return Declared(declaration_id, "site", owner, "humanitarian", "1", "aid", None), list(docs)
+
+
+def point(position: Position) -> Doc:
+    return {"type": "Point", "coordinates": list(position)}
+
+
+def geodesic_m(a: Position, b: Position) -> float:
+    return float(GEOD.inv(a[0], a[1], b[0], b[1])[2])
+
+
+ACROSS = (-179.985, 0.004)  # 1.8 km from HERE, across lon 180
+D_ACROSS = geodesic_m(HERE, ACROSS)
+POLAR_A, POLAR_B = (0.0, 89.95), (180.0, 89.95)  # 11 km apart, across the pole
+D_POLAR = geodesic_m(POLAR_A, POLAR_B)
+
+EXACT_CASES = [
+    pytest.param(
+        op("a", "n", volume(point(HERE), buffer_m=D_ACROSS / 2)),
+        site("b", "s", volume(point(ACROSS), buffer_m=D_ACROSS / 2)),
+        True,
+        id="buffers-touching-exactly-across-the-antimeridian",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(HERE), buffer_m=D_ACROSS / 2 - 0.001)),
+        site("b", "s", volume(point(ACROSS), buffer_m=D_ACROSS / 2)),
+        False,
+        id="buffers-a-millimetre-short-across-the-antimeridian",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(POLAR_A), buffer_m=D_POLAR / 2)),
+        site("b", "s", volume(point(POLAR_B), buffer_m=D_POLAR / 2)),
+        True,
+        id="buffers-touching-exactly-across-the-pole",
+    ),
+    pytest.param(
+        op("a", "n", volume({"type": "Polygon", "coordinates": [quad((0.0, 90.0), 9_000, 0)]})),
+        site("b", "s", volume(point((77.0, 89.99)))),
+        True,
+        id="polygon-around-the-pole-holds-a-point",
+    ),
+    pytest.param(
+        op(
+            "a",
+            "n",
+            volume(
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[179.9, -0.1], [-179.9, -0.1], [-179.9, 0.1], [179.9, 0.1], [179.9, -0.1]]
+                    ],
+                }
+            ),
+        ),
+        site(
+            "b",
+            "s",
+            volume(
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [-179.9, -0.1],
+                            [-179.8, -0.1],
+                            [-179.8, 0.1],
+                            [-179.9, 0.1],
+                            [-179.9, -0.1],
+                        ]
+                    ],
+                }
+            ),
+        ),
+        True,
+        id="polygons-sharing-an-edge-east-of-the-antimeridian",
+    ),
+    pytest.param(
+        op(
+            "a",
+            "n",
+            volume({"type": "LineString", "coordinates": [[179.95, -0.05], [-179.95, 0.05]]}),
+        ),
+        site(
+            "b",
+            "s",
+            volume({"type": "LineString", "coordinates": [[179.95, 0.05], [-179.95, -0.05]]}),
+        ),
+        True,
+        id="corridors-crossing-on-the-antimeridian",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(HERE), lower_m=None, upper_m=None, hours=None)),
+        site("b", "s", volume(point(HERE), lower_m=50_000, upper_m=None, start_h=24 * 365)),
+        True,
+        id="unbounded-altitude-and-open-ended-meet-a-year-later",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(HERE), start_h=0, hours=4)),
+        site("b", "s", volume(point(HERE), start_h=4, hours=None)),
+        False,
+        id="windows-touching-do-not-overlap",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(HERE), lower_m=0, upper_m=1000)),
+        op("b", "s", volume(point(HERE), lower_m=1300, upper_m=2000)),
+        True,
+        id="vertical-separation-exactly-300m",
+    ),
+    pytest.param(
+        op("a", "n", volume(point(HERE), lower_m=0, upper_m=1000)),
+        op("b", "s", volume(point(HERE), lower_m=1300.001, upper_m=2000)),
+        False,
+        id="vertical-separation-a-millimetre-more",
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "stored", "conflicts"), EXACT_CASES)
+def test_exact_cases(query: Item, stored: Item, conflicts: bool) -> None:
+    reference = conflict_between(POLICY, subject_of(*query), subject_of(*stored))
+    assert (reference is not None) == conflicts
+    index = load_documents([stored])  # bulk loaded: no Shape kept
+    found = index.conflicts_of(POLICY, subject_of(*query))
+    assert [f.other.id for f in found] == (["b"] if conflicts else [])
+    if reference is not None:
+        assert found[0].min_distance_m == pytest.approx(
+            reference.min_distance_m, rel=1e-4, abs=1e-3
+        )
+    assert index.conflicting_ids(POLICY, query[0], query[1]) == (["b"] if conflicts else [])
+
+
+# --------------------------------------------------------------------------- large workloads
+
+
+def points_workload(n: int, seed: int, spread_m: float) -> tuple[list[Item], np.ndarray]:
+    """Many stored points (all operations of distinct owners) and their numbers."""
+    rng = np.random.default_rng(seed)
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, 37.0),
+        np.full(n, 34.0),
+        rng.uniform(0, 360, n),
+        spread_m * np.sqrt(rng.random(n)),
+    )
+    buf = rng.uniform(5000, 15000, n).round()  # each in several cells
+    lo = rng.integers(0, 5000, n).astype(float)
+    hi = lo + 500
+    start_h = rng.integers(0, 96, n) / 4
+    open_ended = rng.random(n) < 0.3
+    items = [
+        op(
+            f"p{i}",
+            f"o{i}",
+            volume(
+                point((float(lon[i]), float(lat[i]))),
+                buffer_m=float(buf[i]),
+                lower_m=float(lo[i]),
+                upper_m=float(hi[i]),
+                start_h=float(start_h[i]),
+                hours=None if open_ended[i] else 6.0,
+            ),
+        )
+        for i in range(n)
+    ]
+    table = np.column_stack((lon, lat, buf, lo, hi, start_h, np.where(open_ended, np.inf, 6.0)))
+    return items, table
+
+
+def expected_points(table: np.ndarray, query: Doc) -> set[str]:
+    """Brute force for stored points: the rule with Geod.inv on every pair."""
+    lon, lat = query["geometry"]["coordinates"]
+    n = len(table)
+    _, _, d = GEOD.inv(np.full(n, lon), np.full(n, lat), table[:, 0], table[:, 1])
+    q_start = (seconds(query["time"]["start"]) - T0.timestamp()) / 3600
+    q_end = (
+        math.inf
+        if query["time"]["end"] is None
+        else ((seconds(query["time"]["end"]) - T0.timestamp()) / 3600)
+    )
+    limit = query["buffer_m"] + table[:, 2] + 9260.0
+    within = np.where(d < 1e-3, 0.0, d) <= limit
+    time = (table[:, 5] < q_end) & (q_start < table[:, 5] + table[:, 6])
+    lower, upper = query["altitude"]["lower_m"], query["altitude"]["upper_m"]
+    lower = -math.inf if lower is None else lower
+    upper = math.inf if upper is None else upper
+    gap = np.maximum(lower - table[:, 4], table[:, 3] - upper)
+    return {f"p{i}" for i in np.flatnonzero(within & time & (gap <= 300.0))}
+
+
+def test_threaded_and_exhaustive_scans_agree_with_brute_force() -> None:
+    items, table = points_workload(30_000, seed=1, spread_m=40_000)
+    index = load_documents(items)
+    queries = [
+        volume(point((37.0, 34.0)), buffer_m=30_000, lower_m=0, upper_m=9000, hours=None),
+        volume(point((37.1, 34.1)), buffer_m=5_000, lower_m=1000, upper_m=2000, start_h=12),
+        volume(point((36.9, 33.9)), buffer_m=200_000, lower_m=None, upper_m=None, hours=None),
+    ]
+    for number, query in enumerate(queries):
+        ids = index.conflicting_ids(POLICY, op(None, "q", query)[0], [query])  # type: ignore[arg-type]
+        assert len(ids) == len(set(ids))
+        assert set(ids) == expected_points(table, query), number
+    if THREADS > 1:
+        assert index.stats[9] >= 1, "the first query reads enough entries to use threads"
+    assert index.stats[8] >= 1, "the last query reaches every cell: it reads every slot"
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def test_vincenty_agrees_with_pyproj() -> None:
+    rng = np.random.default_rng(4)
+    lon1 = rng.uniform(-180, 180, 3000)
+    lat1 = np.concatenate(
+        (rng.uniform(-90, 90, 2000), rng.uniform(85, 90, 500), rng.uniform(-90, -85, 500))
+    )
+    lon2, lat2, _ = GEOD.fwd(
+        lon1, lat1, rng.uniform(0, 360, 3000), rng.uniform(0.01, 2_000_000, 3000)
+    )
+    _, _, expected = GEOD.inv(lon1, lat1, lon2, lat2)
+    for a, b, c, d, e in zip(lon1, lat1, lon2, lat2, expected, strict=True):
+        got = vincenty_m(math.radians(a), math.radians(b), math.radians(c), math.radians(d))
+        assert got == pytest.approx(e, rel=1e-11, abs=1e-6)
+
+
+MESSY = [
+    pytest.param({"type": "Point", "coordinates": [180.0, 0.0]}, id="point-on-180"),
+    pytest.param({"type": "Point", "coordinates": [12.0, 90.0]}, id="point-at-the-pole"),
+    pytest.param(
+        {
+            "type": "LineString",
+            "coordinates": [[1, 1], [1, 1], [2, 2], [2, 2.0000000000001], [3, 1]],
+        },
+        id="line-with-repeated-positions",
+    ),
+    pytest.param(
+        {"type": "Polygon", "coordinates": [[[-180, 0], [179, 0], [179, 1], [-180, 1], [180, 0]]]},
+        id="ring-closed-on-the-other-side-of-180",
+    ),
+    pytest.param(
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [[0, 0], [0, 0], [4, 0], [4, 4], [0, 4], [0, 0]],
+                [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]],
+            ],
+        },
+        id="polygon-with-hole-and-repeat",
+    ),
+    pytest.param(
+        {
+            "type": "MultiPolygon",
+            "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6], [5, 5]]]],
+        },
+        id="multipolygon",
+    ),
+]
+
+
+@pytest.mark.parametrize("geometry", MESSY)
+def test_encoding_keeps_the_vertices_geometry_keeps(geometry: Doc) -> None:
+    blocks = encode_geometries([geometry])
+    shape = parse_geometry(geometry, "g")
+    kept = blocks.rows[blocks.codes != 3][:, 3:5]  # the rows of vertices, not headers
+    expected = np.vstack([part.xyz for part in shape._parts])
+    assert len(kept) == len(expected)
+    rebuilt = parse_geometry(geojson_of_block(blocks.rows, blocks.codes), "rebuilt")
+    probe = parse_geometry({"type": "Point", "coordinates": [3.0, 2.5]}, "probe")
+    assert min_distance_m(rebuilt, probe) == pytest.approx(min_distance_m(shape, probe))
+    # The cap holds the geometry: every vertex is within its radius of its centre.
+    cx, cy, cz, radius = blocks.caps[0, :4]
+    angles = np.arccos(np.clip(expected @ np.array([cx, cy, cz]), -1, 1))
+    assert (angles <= radius + 1e-9).all()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-01T06:00:00Z",
+        "2026-03-01T06:00:00.123456Z",
+        "2026-03-01T08:00:00+02:00",
+        "1969-12-31T23:59:59.5Z",
+        "9999-12-31T23:00:00Z",
+    ],
+)
+def test_times_read_as_datetime_reads_them(text: str) -> None:
+    assert seconds(text) == datetime.fromisoformat(text).timestamp()
+
+
+def test_documents_read_as_the_service_reads_them() -> None:
+    workload = Workload(seed=2, center=REGIONS["mid-latitude"])
+    docs = [doc for _, d in (workload.item() for _ in range(50)) for doc in d]
+    columns = columns_from_documents(docs)
+    volumes = volumes_from_json(docs)
+    assert columns.t0.tolist() == [v.start_s for v in volumes]
+    assert columns.t1.tolist() == [v.end_s for v in volumes]
+    assert columns.buf.tolist() == [v.buffer_m for v in volumes]
+    assert columns.lo.tolist() == [-math.inf if v.lower_m is None else v.lower_m for v in volumes]
+    assert columns.hi.tolist() == [math.inf if v.upper_m is None else v.upper_m for v in volumes]
+
+
+def test_intersecting_after_a_bulk_load() -> None:
+    workload = Workload(seed=8, center=REGIONS["south-pole"])
+    items = [workload.item() for _ in range(150)]
+    index = load_documents(items)
+    stored = [subject_of(*item) for item in items]
+    rng = random.Random(1)
+    for _ in range(15):
+        area = parse_geometry(workload.geometry(workload.position()), "area")
+        start = (T0 + timedelta(hours=rng.randrange(0, 48))).timestamp()
+        end = start + 3600 * rng.randrange(1, 24)
+        expected = {
+            s.id
+            for s in stored
+            if any(
+                v.start_s < end and start < v.end_s and within_m(area, v.shape, v.buffer_m)
+                for v in s.volumes
+            )
+        }
+        assert {s.id for s in index.intersecting(area, start, end)} == expected
+    everything = {s.id for s in index.intersecting(None, -math.inf, math.inf)}
+    assert everything == {s.id for s in stored}
