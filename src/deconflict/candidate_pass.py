@@ -8,27 +8,23 @@ the entry's own rounded copies of the window and altitude band, then each stored
 separations), owner and declaration, the vertical separation, the gap between the two caps,
 the stored cap against the query's actual geometry (exact for stored points), and last the
 distance decision of ``spherical.decide`` on the two geometries. When the groups hold more
-entries than there are stored volumes, it reads every volume once instead. A query volume
-with many entries to read is scanned by ``THREADS`` threads, each taking every other group.
+entries than there are stored volumes, it reads every volume once instead.
 
 Modes: ``IDS`` stops at the first conflicting pair of a declaration (a stamp per
 declaration) and measures nothing; ``MEASURE`` reports every conflicting pair with the
 distance ``geometry.min_distance_m`` would give; ``AREA`` is ``intersecting``: the query is an
 area, the limit is the stored volume's buffer, and kinds, owners and altitudes do not matter.
 Pairs the kernel cannot decide (``spherical.BORDER``) are reported with flag 1 for the caller
-to decide with ``geometry``. With threads, a slot may be reported twice (the stamps are
-shared without locks); callers remove duplicates.
+to decide with ``geometry``.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -49,7 +45,6 @@ from deconflict.spherical import (
     BORDER,
     EARTH_MIN_RADIUS_M,
     NO,
-    NUMBA_CONFIG,
     SLACK,
     TOUCH_M,
     YES,
@@ -63,6 +58,7 @@ from deconflict.spherical import (
     kernel,
     near_elements,
     point_bounds,
+    prefetch,
     project,
     radii_bounds,
 )
@@ -91,21 +87,13 @@ IDS: Final = 0
 MEASURE: Final = 1
 AREA: Final = 2
 
-STATS: Final = 10
+STATS: Final = 9
 """``stats`` counts: entries read, distinct slots, in the window, past the kind, owner and
 altitude tests, past the caps, conflicting, groups visited, pairs measured, query volumes
-that read every slot, query volumes scanned by several threads."""
+that read every slot."""
 
-PARALLEL_ENTRIES: Final = 20_000
-"""A query volume with more entries than this to read is scanned by several threads."""
-
-# Numba's "workqueue" threads survive a fork (the service's workers, benchmarks); they must
-# not be entered by two threads at once, hence LOCK around every call of run_query. A layer
-# chosen with NUMBA_THREADING_LAYER wins.
-if NUMBA_CONFIG.THREADING_LAYER == "default":
-    NUMBA_CONFIG.THREADING_LAYER = "workqueue"
-THREADS: Final = max(1, min(2, int(NUMBA_CONFIG.NUMBA_NUM_THREADS)))
-LOCK: Final = threading.Lock()
+BATCH: Final = 64  # candidates whose memory is fetched together (see scan)
+ROW_BYTES: Final = 8 * COLUMNS
 
 _SHORT_CHORD: Final = 1e-7
 _SHORT_SLACK: Final = 1e-6
@@ -158,9 +146,9 @@ def _emit(slot: int, qi: int, distance: float, border: bool, out_slot: Ints, out
 
 @kernel
 def scan(
-    # what to read: the entry ranges visits[first::step] (pairs of begin and end), or with
-    # ``full`` the slots [first, step)
-    visits: Ints, first: int, step: int, nv: int, full: bool,
+    # what to read: the entry ranges in visits[:nv] (pairs of begin and end), or with
+    # ``full`` every slot below high_water
+    visits: Ints, nv: int, full: bool, high_water: int,
     bounds: Float32s, slots: Int32s,
     # the store
     vol: Floats, vrows: Floats, vcodes: Codes, slot_stamp: Int32s, decl_stamp: Int32s,
@@ -172,132 +160,137 @@ def scan(
     widest_v: float,
     # scratch and output
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
+    batch: Ints, pending: Floats,
     out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
 ) -> int:  # fmt: skip
     """Test the entries of some groups (or a range of slots) against one query volume;
-    returns the new number of outputs."""
+    returns the new number of outputs.
+
+    Candidates go in batches of ``BATCH``: their rows are prefetched while the batch is
+    gathered, and the vertex blocks of those that need the full geometry while the batch's
+    cheap tests run, so the cache misses of a batch overlap instead of queueing.
+    """
     q_t0, q_t1, q_lo, q_hi = q[T0], q[T1], q[LO], q[HI]
     q_buf, q_cr, q_cx, q_cy, q_cz = q[BUF], q[CR], q[CX], q[CY], q[CZ]
     q_zlo, q_zhi = q[ZLO], q[ZHI]
-    passes = range(0, 1) if full else range(first, nv, 2 * step)
+    vol_at, rows_at, codes_at = vol.ctypes.data, vrows.ctypes.data, vcodes.ctypes.data
+    slot_stamps_at = slot_stamp.ctypes.data
+    passes = range(0, 1) if full else range(0, nv, 2)
     for v in passes:
         if full:
-            e, end = first, step
+            e, end = 0, high_water
         else:
             e, end = visits[v], visits[v + 1]
         begin = e
         while e < end:
-            if full:
-                slot = e
-                e += 1
-                if vol[slot, VCOUNT] == 0:
+            # 1. A batch of distinct slots whose entries pass the window and altitude.
+            nb = 0
+            while e < end and nb < BATCH:
+                if full:
+                    slot = e
+                    e += 1
+                else:
+                    # The entry's copies, rounded outwards, reject without the row.
+                    e += 1
+                    if not (
+                        q_t0 < bounds[e - 1, 1]
+                        and q_lo - bounds[e - 1, 3] <= widest_v
+                        and bounds[e - 1, 2] - q_hi <= widest_v
+                    ):
+                        continue
+                    if e + 15 < end:  # the stamp of an entry a little ahead
+                        prefetch(slot_stamps_at + 4 * int(slots[e + 15]))
+                    slot = slots[e - 1]
+                    if slot_stamp[slot] == qstamp:
+                        continue
+                    slot_stamp[slot] = qstamp
+                batch[nb] = slot
+                nb += 1
+                prefetch(vol_at + slot * ROW_BYTES)
+                prefetch(vol_at + slot * ROW_BYTES + 64)
+            # 2. The rule's cheap tests, the caps, the stored cap against the query.
+            if mode != MEASURE:
+                stamps_at = decl_stamp.ctypes.data
+                for b in range(nb):
+                    prefetch(stamps_at + 4 * int(vol[batch[b], DECL]))
+            ng = 0
+            for b in range(nb):
+                slot = batch[b]
+                if full and vol[slot, VCOUNT] == 0:
                     continue
-            else:
-                # The entry's copies, rounded outwards, reject without the row.
-                e += 1
-                if not (
-                    q_t0 < bounds[e - 1, 1]
-                    and q_lo - bounds[e - 1, 3] <= widest_v
-                    and bounds[e - 1, 2] - q_hi <= widest_v
-                ):
+                stats[1] += 1
+                if not (vol[slot, T0] < q_t1 and q_t0 < vol[slot, T1]):
                     continue
-                slot = slots[e - 1]
-                if slot_stamp[slot] == qstamp:
+                stats[2] += 1
+                decl = int(vol[slot, DECL])
+                if mode == AREA:
+                    limit = vol[slot, BUF]
+                else:
+                    owner_kind = int(vol[slot, KO])
+                    kind = owner_kind & 7
+                    if eligible[kind] == 0 or owner_kind >> 3 == q_owner or decl == q_decl:
+                        continue
+                    if max(q_lo - vol[slot, HI], vol[slot, LO] - q_hi) > sep_v[kind]:
+                        continue
+                    limit = q_buf + vol[slot, BUF] + sep_h[kind]
+                if mode != MEASURE and decl_stamp[decl] == stamp:
+                    continue  # the declaration is already in conflict
+                stats[3] += 1
+                # The caps: the geometries are farther apart than the caps' gap.
+                floor = max(limit, TOUCH_M)
+                zlo = min(q_zlo, vol[slot, ZLO])
+                zhi = max(q_zhi, vol[slot, ZHI])
+                margin = floor / EARTH_MIN_RADIUS_M + SLACK
+                m_min, n_max = radii_bounds(zlo - margin, zhi + margin)
+                no_angle = floor / m_min + 3.0 * SLACK
+                sx, sy, sz, s_cr = vol[slot, CX], vol[slot, CY], vol[slot, CZ], vol[slot, CR]
+                dx, dy, dz = q_cx - sx, q_cy - sy, q_cz - sz
+                if math.sqrt(dx * dx + dy * dy + dz * dz) > q_cr + s_cr + no_angle:
+                    continue  # a chord never exceeds its angle
+                # The stored cap against the query's own geometry: every point of the
+                # stored geometry lies within s_cr of its cap's centre (exact for points).
+                yes_angle = max(limit, TOUCH_M * (1.0 - 1e-9)) / n_max - 3.0 * SLACK
+                stop = -1.0 if mode == MEASURE else yes_angle - s_cr
+                lower, upper = point_bounds(sx, sy, sz, qrows, rings_a, nra, parts_a, npa,
+                                            sides_a, nea, plane_a, stop)  # fmt: skip
+                if lower - s_cr > no_angle:
                     continue
-                slot_stamp[slot] = qstamp
-            stats[1] += 1
-            # The rule's cheap tests: time, kind, owner, altitude.
-            if not (vol[slot, T0] < q_t1 and q_t0 < vol[slot, T1]):
-                continue
-            stats[2] += 1
-            decl = int(vol[slot, DECL])
-            if mode == AREA:
-                limit = vol[slot, BUF]
-            else:
-                owner_kind = int(vol[slot, KO])
-                kind = owner_kind & 7
-                if eligible[kind] == 0 or owner_kind >> 3 == q_owner or decl == q_decl:
+                stats[4] += 1
+                if mode != MEASURE and upper + s_cr <= yes_angle:
+                    n = _emit(slot, qi, np.nan, False, out_slot, out_q, out_d, out_flag, n,
+                              stats)  # fmt: skip
+                    decl_stamp[decl] = stamp
                     continue
-                if max(q_lo - vol[slot, HI], vol[slot, LO] - q_hi) > sep_v[kind]:
-                    continue
-                limit = q_buf + vol[slot, BUF] + sep_h[kind]
-            if mode != MEASURE and decl_stamp[decl] == stamp:
-                continue  # the declaration is already in conflict
-            stats[3] += 1
-            # The caps: the geometries are farther apart than the caps' gap.
-            floor = max(limit, TOUCH_M)
-            zlo = min(q_zlo, vol[slot, ZLO])
-            zhi = max(q_zhi, vol[slot, ZHI])
-            margin = floor / EARTH_MIN_RADIUS_M + SLACK
-            m_min, n_max = radii_bounds(zlo - margin, zhi + margin)
-            no_angle = floor / m_min + 3.0 * SLACK
-            sx, sy, sz, s_cr = vol[slot, CX], vol[slot, CY], vol[slot, CZ], vol[slot, CR]
-            dx, dy, dz = q_cx - sx, q_cy - sy, q_cz - sz
-            if math.sqrt(dx * dx + dy * dy + dz * dz) > q_cr + s_cr + no_angle:
-                continue  # a chord never exceeds its angle
-            # The stored cap against the query's own geometry: every point of the stored
-            # geometry lies within s_cr of its cap's centre (exact for stored points).
-            yes_angle = max(limit, TOUCH_M * (1.0 - 1e-9)) / n_max - 3.0 * SLACK
-            stop = -1.0 if mode == MEASURE else yes_angle - s_cr
-            lower, upper = point_bounds(sx, sy, sz, qrows, rings_a, nra, parts_a, npa,
-                                        sides_a, nea, plane_a, stop)  # fmt: skip
-            if lower - s_cr > no_angle:
-                continue
-            stats[4] += 1
-            if mode != MEASURE and upper + s_cr <= yes_angle:
-                n = _emit(slot, qi, np.nan, False, out_slot, out_q, out_d, out_flag, n, stats)
-                decl_stamp[decl] = stamp
-                continue
-            # The geometries themselves, near the candidate (the ellipsoid's radii differ by
-            # under 1 %: every pair measured lies within 1.01 no_angle).
-            reach = s_cr + 1.01 * no_angle + 4.0 * SLACK
-            n, sure = _geometry(
-                slot, qi, limit, zlo, zhi, mode, reach, vol, vrows, vcodes,
-                qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
-                rings_b, parts_b, ends_b, sides_b, near,
-                out_slot, out_q, out_d, out_flag, n, stats,
-            )  # fmt: skip
-            if sure and mode != MEASURE:
-                decl_stamp[decl] = stamp
+                # The geometries are needed: fetch the block, compare only the query's
+                # elements near the candidate (the ellipsoid's radii differ by under 1 %:
+                # every pair measured lies within 1.01 no_angle).
+                start = int(vol[slot, VOFF])
+                prefetch(codes_at + start)
+                prefetch(rows_at + start * 40)
+                prefetch(rows_at + start * 40 + 64)
+                batch[BATCH + ng] = slot
+                pending[ng, 0] = limit
+                pending[ng, 1] = zlo
+                pending[ng, 2] = zhi
+                pending[ng, 3] = s_cr + 1.01 * no_angle + 4.0 * SLACK
+                ng += 1
+            # 3. The geometries themselves.
+            for g in range(ng):
+                slot = batch[BATCH + g]
+                decl = int(vol[slot, DECL])
+                if mode != MEASURE and decl_stamp[decl] == stamp:
+                    continue  # another volume of the declaration conflicted meanwhile
+                n, sure = _geometry(
+                    slot, qi, pending[g, 0], pending[g, 1], pending[g, 2], mode, pending[g, 3],
+                    vol, vrows, vcodes,
+                    qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
+                    rings_b, parts_b, ends_b, sides_b, near,
+                    out_slot, out_q, out_d, out_flag, n, stats,
+                )  # fmt: skip
+                if sure and mode != MEASURE:
+                    decl_stamp[decl] = stamp
         stats[0] += e - begin
     return n
-
-
-def _scan_in_threads(
-    visits: Ints, nv: int, full: bool, high_water: int, bounds: Float32s, slots: Int32s,
-    vol: Floats, vrows: Floats, vcodes: Codes, slot_stamp: Int32s, decl_stamp: Int32s,
-    stamp: int, qstamp: int,
-    q: Floats, qi: int, qrows: Floats, rings_a: Ints, nra: int, parts_a: Ints, npa: int,
-    ends_a: Ints, sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
-    sep_h: Floats, sep_v: Floats, eligible: Ints, q_owner: int, q_decl: int, mode: int,
-    widest_v: float,
-    rings_b: Any, parts_b: Any, ends_b: Any, sides_b: Any, near: Any,
-    out_slot: Any, out_q: Any, out_d: Any, out_flag: Any, found: Ints, stats: Any,
-) -> None:  # fmt: skip
-    """``scan`` by every thread at once: thread t reads ranges t, t + T, ... (or its share
-    of the slots), with its own scratch, outputs and counts."""
-    threads = len(found)
-    for t in numba.prange(threads):
-        if full:
-            first, step = high_water * t // threads, high_water * (t + 1) // threads
-        else:
-            first, step = 2 * t, threads
-        found[t] = scan(
-            visits, first, step, nv, full, bounds, slots,
-            vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, qstamp,
-            q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
-            sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
-            rings_b[t], parts_b[t], ends_b[t], sides_b[t], near[t],
-            out_slot[t], out_q[t], out_d[t], out_flag[t], found[t], stats[t],
-        )  # fmt: skip
-
-
-try:
-    scan_in_threads = numba.njit(parallel=True, nogil=True, error_model="numpy", cache=True)(
-        _scan_in_threads
-    )
-except RuntimeError:  # no writable cache directory (see spherical.compiled)
-    scan_in_threads = numba.njit(parallel=True, nogil=True, error_model="numpy")(_scan_in_threads)
 
 
 @compiled
@@ -370,17 +363,16 @@ def run_query(
     # the query and its rule
     qvol: Floats, qrows: Floats, qcodes: Codes, sep_h: Floats, sep_v: Floats,
     eligible: Ints, q_owner: int, q_decl: int, mode: int,
-    # scratch (query, then per thread) and outputs (per thread)
+    # scratch and output
     rings_a: Ints, parts_a: Ints, ends_a: Ints, sides_a: Floats, plane_a: Floats,
-    rings_b: Any, parts_b: Any, ends_b: Any, sides_b: Any, near: Any,
-    out_slot: Any, out_q: Any, out_d: Any, out_flag: Any, found: Ints, stats: Any,
+    rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints, batch: Ints,
+    pending: Floats,
+    out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, stats: Ints,
 ) -> int:  # fmt: skip
     """Every stored slot in conflict with a query volume (see the module's docstring).
 
-    Outputs, scratch and ``stats`` have one row per thread; ``found[t]`` says how many
-    results thread t produced. Returns the largest; when it exceeds the output rows, only
-    that many fit and the caller runs the query again with bigger ones (and a new
-    ``stamp``).
+    Returns the number of results; when it exceeds the output arrays, only that many fit
+    and the caller runs the query again with bigger ones (and a new ``stamp``).
     """
     widest = 0.0
     widest_v = 0.0
@@ -390,7 +382,7 @@ def run_query(
             widest_v = max(widest_v, sep_v[kind])
     if mode == AREA:
         widest_v = np.inf  # altitudes do not matter
-    found[:] = 0
+    n = 0
     cells = np.empty(256, np.int64)
     visits = np.empty(256, np.int64)
     for qi in range(len(qvol)):
@@ -406,30 +398,17 @@ def run_query(
             span_s, qrows, qcodes, start, count, pad, q[T0], q[T1], cells, visits,
         )  # fmt: skip
         full = entries > 2 * high_water  # cheaper to read every slot once
-        qstamp = stamp + qi
-        stats[0, 8] += full
-        if len(found) > 1 and min(entries, high_water) > PARALLEL_ENTRIES:
-            stats[0, 9] += 1
-            scan_in_threads(
-                visits, nv, full, high_water, bounds, slots,
-                vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, qstamp,
-                q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
-                short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
-                rings_b, parts_b, ends_b, sides_b, near,
-                out_slot, out_q, out_d, out_flag, found, stats,
-            )  # fmt: skip
-        else:
-            stop = high_water if full else 1  # (no conditional inside a long call: numba)
-            found[0] = scan(
-                visits, 0, stop, nv, full, bounds, slots,
-                vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, qstamp,
-                q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
-                short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
-                rings_b[0], parts_b[0], ends_b[0], sides_b[0], near[0],
-                out_slot[0], out_q[0], out_d[0], out_flag[0], found[0], stats[0],
-            )  # fmt: skip
-        stats[0, 6] += nv // 2
-    return int(found.max())
+        n = scan(
+            visits, nv, full, high_water, bounds, slots,
+            vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, stamp + qi,
+            q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
+            short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
+            rings_b, parts_b, ends_b, sides_b, near, batch, pending,
+            out_slot, out_q, out_d, out_flag, n, stats,
+        )  # fmt: skip
+        stats[6] += nv // 2
+        stats[8] += full
+    return n
 
 
 @compiled
@@ -509,18 +488,17 @@ def rule_arrays(policy: Policy, kind: str) -> tuple[Floats, Floats, Ints]:
 
 
 class Scratch:
-    """Work arrays of the compiled pass, grown as needed (used under the index's lock):
-    the query's, then one set per thread."""
+    """Work arrays of the compiled pass, grown as needed (used under the index's lock)."""
 
     def __init__(self) -> None:
         self.rows_a = self.rows_b = 0
         self.out_size = 0
-        self.found = np.zeros(THREADS, np.int64)
-        self.stats = np.zeros((THREADS, STATS), np.int64)
+        self.stats = np.zeros(STATS, np.int64)
+        self.batch = np.zeros(2 * BATCH, np.int64)
+        self.pending = np.zeros((BATCH, 4))
         self.grow(64, 64, 1024)
 
     def grow(self, rows_a: int, rows_b: int, out: int) -> None:
-        t = THREADS
         if rows_a > self.rows_a:
             self.rows_a = 2 * rows_a
             self.rings_a = np.zeros((self.rows_a, 4), np.int64)
@@ -528,19 +506,19 @@ class Scratch:
             self.ends_a = np.zeros((self.rows_a, 2), np.int64)
             self.sides_a = np.zeros((self.rows_a, 9))
             self.plane_a = np.zeros((self.rows_a, 6))
-            self.near = np.zeros((THREADS, 2, self.rows_a), np.int64)
+            self.near = np.zeros((2, self.rows_a), np.int64)
         if rows_b > self.rows_b:
             self.rows_b = 2 * rows_b
-            self.rings_b = np.zeros((t, self.rows_b, 4), np.int64)
-            self.parts_b = np.zeros((t, self.rows_b, 4), np.int64)
-            self.ends_b = np.zeros((t, self.rows_b, 2), np.int64)
-            self.sides_b = np.zeros((t, self.rows_b, 9))
+            self.rings_b = np.zeros((self.rows_b, 4), np.int64)
+            self.parts_b = np.zeros((self.rows_b, 4), np.int64)
+            self.ends_b = np.zeros((self.rows_b, 2), np.int64)
+            self.sides_b = np.zeros((self.rows_b, 9))
         if out > self.out_size:
             self.out_size = 2 * out
-            self.out_slot = np.zeros((t, self.out_size), np.int64)
-            self.out_q = np.zeros((t, self.out_size), np.int64)
-            self.out_d = np.zeros((t, self.out_size))
-            self.out_flag = np.zeros((t, self.out_size), np.int8)
+            self.out_slot = np.zeros(self.out_size, np.int64)
+            self.out_q = np.zeros(self.out_size, np.int64)
+            self.out_d = np.zeros(self.out_size)
+            self.out_flag = np.zeros(self.out_size, np.int8)
 
 
 @dataclass
@@ -551,7 +529,6 @@ class Hits:
     queries: Ints
     distances: Floats
     borderline: npt.NDArray[np.bool_]  # left to geometry.within_m by the kernel
-    threaded: bool = False  # scanned by several threads (duplicates removed)
 
 
 def area_rule_arrays() -> tuple[Floats, Floats, Ints]:

@@ -17,16 +17,18 @@ rule above, exactly. Its API:
   ``applied_seq``: as the service keeps it equal to the committed state;
 - ``put_many(items)``: many declarations at once, each a ``Subject`` or a ``(Declared,
   volume documents)`` pair; documents are API.md Volume objects as stored (already valid),
-  read without pydantic or shapely;
+  read without pydantic or shapely (``put_documents`` for one);
 - ``apply_rows(rows)``: declaration rows as stored (``state``, ``change_seq``, JSON
   ``volumes`` and ``restricts``), the fast path of a restart;
 - ``conflicts_of(policy, subject)``: one ``Found`` per conflicting declaration;
 - ``conflicting_ids(policy, declared, volumes)``: the ids only, for what-if checks in bulk;
-- ``intersecting(area, start_s, end_s)``: declarations meeting an area in a window.
+- ``intersecting(area, start_s, end_s)``: declarations meeting an area in a window;
+- ``stats``: counts of what the compiled pass read and decided, for benchmarks.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import math
@@ -42,7 +44,6 @@ import numpy.typing as npt
 from deconflict.candidate_pass import (
     AREA,
     IDS,
-    LOCK,
     MEASURE,
     Hits,
     Query,
@@ -268,7 +269,7 @@ class ConflictIndex:
     @property
     def stats(self) -> Ints:
         """What the compiled pass read and decided, summed over queries (``STATS``)."""
-        return self._scratch.stats.sum(axis=0)  # type: ignore[no-any-return]
+        return self._scratch.stats.copy()
 
     def volume_count(self) -> int:
         return len(self._store)
@@ -289,20 +290,29 @@ class ConflictIndex:
         chunk: list[Item] = []
         ids: set[str] = set()
         added = 0
-        for item in items:
-            added += 1
-            declared = item if isinstance(item, Subject) else item[0]
-            assert declared.id is not None
-            if declared.id in ids or len(chunk) >= batch:
+        # A load makes millions of small objects while the caller often holds millions of
+        # parsed documents: every full collection would walk them all (a quarter of the
+        # load's time at 1M). Nothing here makes cycles, so the collector waits.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for item in items:
+                added += 1
+                declared = item if isinstance(item, Subject) else item[0]
+                assert declared.id is not None
+                if declared.id in ids or len(chunk) >= batch:
+                    self._put_chunk(chunk)
+                    chunk, ids = [], set()
+                chunk.append(item)
+                ids.add(declared.id)
+            if chunk:
                 self._put_chunk(chunk)
-                chunk, ids = [], set()
-            chunk.append(item)
-            ids.add(declared.id)
-        if chunk:
-            self._put_chunk(chunk)
-        if added >= BULK:
-            with self._lock:
-                self._grid.compact()
+            if added >= BULK:
+                with self._lock:
+                    self._grid.compact()
+        finally:
+            if collecting:
+                gc.enable()
 
     def remove(self, declaration_id: str) -> None:
         with self._lock:
@@ -392,38 +402,45 @@ class ConflictIndex:
         """Slots for the items' declarations (replacing any with the same id)."""
         decls: list[int] = []
         codes: list[tuple[int, int, int, int]] = []
+        slot_of, ids, versions, free = self._slot_of, self._ids, self._versions, self._free_decls
+        owners, roles, categories = (self._name_codes[f] for f in (1, 2, 3))
         code = self._code
         for item in items:
             declared = item if isinstance(item, Subject) else item[0]
-            assert declared.id is not None
-            old = self._slot_of.pop(declared.id, None)
+            identifier = declared.id
+            assert identifier is not None
+            old = slot_of.pop(identifier, None)
             if old is not None:
                 self._drop(old)
-            if self._free_decls:
-                decl = self._free_decls.pop()
-                self._ids[decl] = declared.id
-                self._versions[decl] = declared.version
+            if free:
+                decl = free.pop()
+                ids[decl] = identifier
+                versions[decl] = declared.version
             else:
-                decl = len(self._ids)
-                self._ids.append(declared.id)
-                self._versions.append(declared.version)
+                decl = len(ids)
+                ids.append(identifier)
+                versions.append(declared.version)
+            owner = owners.get(declared.owner)
+            role = roles.get(declared.owner_role)
+            category = categories.get(declared.category)
             codes.append(
                 (
                     KIND_CODES[declared.kind],
-                    code(1, declared.owner),
-                    code(2, declared.owner_role),
-                    code(3, declared.category),
+                    code(1, declared.owner) if owner is None else owner,
+                    code(2, declared.owner_role) if role is None else role,
+                    code(3, declared.category) if category is None else category,
                 )
             )
             if declared.restricts is not None:
                 self._restricts[decl] = declared.restricts
-            self._restrictions += declared.kind == "restriction"
+            if declared.kind == "restriction":
+                self._restrictions += 1
             if isinstance(item, Subject):
                 self._subjects[decl] = item
-            self._slot_of[declared.id] = decl
+            slot_of[identifier] = decl
             decls.append(decl)
-        if len(self._ids) > len(self._first):
-            size = max(1024, 2 * len(self._ids))
+        if len(ids) > len(self._first):
+            size = max(1024, 2 * len(ids))
             self._first = np.resize(self._first, size)
             grown = np.zeros((size, 4), np.int32)
             grown[: len(self._codes)] = self._codes
@@ -534,7 +551,7 @@ class ConflictIndex:
         restriction = KIND_CODES["restriction"]
         with self._lock:
             hits = self._run(query, rule, declared.owner, declared.id, IDS)
-            repeats = hits.threaded or bool(hits.borderline.any())
+            repeats = bool(hits.borderline.any())
             self._settle(query, hits, rule, measure=False)
             slots = hits.slots
             decls = self._store.table[slots, DECL].astype(np.int64)
@@ -599,42 +616,27 @@ class ConflictIndex:
         scratch.grow(len(query.codes) + 1, store.max_block + 1, 0)
         while True:
             stamp = self._next_stamp(len(query.table))
-            with LOCK:
-                most = run_query(
-                    grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
-                    lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
-                    store.table, store.high_water, store.rows, store.codes,
-                    self._slot_stamps, self._decl_stamps, stamp,
-                    query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
-                    owner_code, q_decl, mode,
-                    scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
-                    scratch.plane_a,
-                    scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
-                    scratch.near, scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag,
-                    scratch.found, scratch.stats,
-                )  # fmt: skip
-            if most <= scratch.out_size:
+            n = run_query(
+                grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
+                lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
+                store.table, store.high_water, store.rows, store.codes,
+                self._slot_stamps, self._decl_stamps, stamp,
+                query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
+                owner_code, q_decl, mode,
+                scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
+                scratch.plane_a,
+                scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
+                scratch.near, scratch.batch, scratch.pending,
+                scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
+            )  # fmt: skip
+            if n <= scratch.out_size:
                 break
-            scratch.grow(0, 0, most)
-        found = scratch.found
-        if len(found) == 1 or found[1] == 0:  # one thread: no duplicates
-            n = int(found[0])
-            return Hits(
-                scratch.out_slot[0, :n].copy(),
-                scratch.out_q[0, :n].copy(),
-                scratch.out_d[0, :n].copy(),
-                scratch.out_flag[0, :n] != 0,
-            )
-        parts = range(len(found))
-        slots = np.concatenate([scratch.out_slot[t, : found[t]] for t in parts])
-        queries = np.concatenate([scratch.out_q[t, : found[t]] for t in parts])
-        _, keep = np.unique(slots * (len(query.table) + 1) + queries, return_index=True)
+            scratch.grow(0, 0, n)
         return Hits(
-            slots[keep],
-            queries[keep],
-            np.concatenate([scratch.out_d[t, : found[t]] for t in parts])[keep],
-            np.concatenate([scratch.out_flag[t, : found[t]] for t in parts])[keep] != 0,
-            threaded=True,
+            scratch.out_slot[:n].copy(),
+            scratch.out_q[:n].copy(),
+            scratch.out_d[:n].copy(),
+            scratch.out_flag[:n] != 0,
         )
 
     def _next_stamp(self, count: int) -> int:

@@ -33,11 +33,14 @@ import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -108,6 +111,28 @@ def _compile(function: F, options: dict[str, Any]) -> F:
         return numba.njit(cache=True, **options)(function)  # type: ignore[no-any-return]
     except RuntimeError:
         return numba.njit(**options)(function)  # type: ignore[no-any-return]
+
+
+@intrinsic
+def _prefetch(typingctx: Any, address: Any) -> Any:
+    del typingctx
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        function_type = ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32])
+        function = builder.module.declare_intrinsic("llvm.prefetch.p0", fnty=function_type)
+        pointer = builder.inttoptr(args[0], byte_pointer)
+        builder.call(function, [pointer, int32(0), int32(3), int32(1)])  # read, keep, data
+        return context.get_dummy_value()
+
+    return types.void(types.intp), codegen
+
+
+prefetch = cast(Callable[[int], None], _prefetch)
+"""Ask the processor to bring the cache line at an address (an integer) in, from compiled
+code: the candidate pass reads rows scattered over hundreds of megabytes, and issuing the
+loads of a batch of candidates together overlaps their latencies."""
 
 
 # Row codes of an encoded geometry.

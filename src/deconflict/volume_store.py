@@ -311,7 +311,7 @@ def _volume_caps(rows: Floats, codes: Codes, offsets: Ints) -> Floats:
 # --------------------------------------------------------------------------- times and docs
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_ALTITUDE: Final[Mapping[str, Any]] = {}
 
 
 def seconds(text: str) -> float:
@@ -384,17 +384,19 @@ class ColumnsBuilder:
         """An API.md Volume document (``geometry``, ``buffer_m``, ``altitude``, ``time``),
         trusted to be valid."""
         time = document["time"]
-        self.t0.append(seconds(time["start"]))
+        start = datetime.fromisoformat(time["start"])
+        self.t0.append(start.timestamp() if start.tzinfo is not None else seconds(time["start"]))
         end = time.get("end")
         self.t1.append(math.inf if end is None else seconds(end))
-        altitude = document.get("altitude") or {}
+        altitude = document.get("altitude") or _NO_ALTITUDE
         lower = altitude.get("lower_m")
         upper = altitude.get("upper_m")
         self.lo.append(-math.inf if lower is None else float(lower))
         self.hi.append(math.inf if upper is None else float(upper))
         self.buf.append(float(document.get("buffer_m", 0.0)))
-        flatten(document["geometry"], self.lons, self.lats, self.codes)
-        self.offsets.append(len(self.codes))
+        codes = self.codes
+        flatten(document["geometry"], self.lons, self.lats, codes)
+        self.offsets.append(len(codes))
 
     def add(self, geometry: Mapping[str, Any], buffer_m: float, lower_m: float | None,
             upper_m: float | None, start_s: float, end_s: float) -> None:  # fmt: skip
