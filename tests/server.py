@@ -36,12 +36,24 @@ def init_db(tmp: Path, name: str = "served.db") -> tuple[str, str]:
 
 @contextmanager
 def serving(
-    db_url: str, *, env: dict[str, str] | None = None
+    db_url: str, *, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A ``deconflict serve`` subprocess; yields its base URL and the process."""
+    """A ``deconflict serve`` subprocess; yields its base URL and the process. One worker
+    unless told otherwise, so that the process a test kills is the one serving."""
     port = free_port()
     process = subprocess.Popen(
-        [*DECONFLICT, "serve", "--db", db_url, "--port", str(port), "--log-level", "warning"],
+        [
+            *DECONFLICT,
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

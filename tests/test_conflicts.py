@@ -16,12 +16,12 @@ import math
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyproj import Geod
 
 from deconflict.conflicts import (
     ConflictIndex,
@@ -32,25 +32,29 @@ from deconflict.conflicts import (
     pair_rule,
     volumes_conflict,
 )
-from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
+from deconflict.geometry import min_distance_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
-from deconflict.volumes import Volume, VolumeIn, build_volumes
+from support import (
+    Doc,
+    Position,
+    RandomVolumes,
+    assert_index_agrees,
+    assert_intersecting_agrees,
+    build,
+    geodesic_m,
+    intersecting_by_brute_force,
+    offset,
+    point,
+    quad,
+    volume,
+)
 
 POLICY = default_policy()
-LIMITS = POLICY.limits
-GEOD = Geod(ellps="WGS84")
 T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
 EVERYONE = Restricts()
 
-Position = tuple[float, float]
-Doc = dict[str, Any]
-
 
 # --------------------------------------------------------------------------- builders
-
-
-def point(lon: float, lat: float) -> Doc:
-    return {"type": "Point", "coordinates": [lon, lat]}
 
 
 def line(*positions: Position) -> Doc:
@@ -71,45 +75,8 @@ def multipolygon(*rings: list[list[list[float]]]) -> Doc:
     return {"type": "MultiPolygon", "coordinates": list(rings)}
 
 
-def offset(origin: Position, azimuth: float, distance_m: float) -> Position:
-    """The point ``distance_m`` from ``origin`` along the geodesic at ``azimuth`` (degrees)."""
-    lon, lat, _ = GEOD.fwd(origin[0], origin[1], azimuth, distance_m)
-    return (float(lon), float(lat))
-
-
-def geodesic_m(a: Position, b: Position) -> float:
-    return float(GEOD.inv(a[0], a[1], b[0], b[1])[2])
-
-
-def quad(center: Position, radius_m: float, rotation: float = 0.0) -> list[list[list[float]]]:
-    """Rings of a square whose corners are ``radius_m`` from ``center`` (may surround a pole)."""
-    corners = [list(offset(center, rotation + 90.0 * k, radius_m)) for k in range(4)]
-    return [[*corners, corners[0]]]
-
-
-def vol(
-    geometry: Doc,
-    *,
-    buffer_m: float = 0.0,
-    lower_m: float | None = 0.0,
-    upper_m: float | None = 3000.0,
-    start_h: float = 0.0,
-    hours: float | None = 4.0,
-) -> Doc:
-    """A Volume document starting ``start_h`` hours after T0, lasting ``hours`` (None: open)."""
-    start = T0 + timedelta(hours=start_h)
-    end = None if hours is None else (start + timedelta(hours=hours)).isoformat()
-    return {
-        "geometry": geometry,
-        "buffer_m": buffer_m,
-        "altitude": {"lower_m": lower_m, "upper_m": upper_m},
-        "time": {"start": start.isoformat(), "end": end},
-    }
-
-
-def build(docs: Sequence[Doc]) -> tuple[Volume, ...]:
-    items = [VolumeIn.model_validate(doc) for doc in docs]
-    return tuple(build_volumes(items, LIMITS))
+# A Volume document starting ``start_h`` hours after this module's T0, lasting ``hours``.
+vol = partial(volume, start=T0)
 
 
 _numbers = itertools.count()
@@ -593,7 +560,7 @@ DEFAULT_CASES = [
     ),
     pytest.param(
         conflict(
-            op("n", vol({"type": "Polygon", "coordinates": quad(NORTH_POLE, 11_000.0)})),
+            op("n", vol({"type": "Polygon", "coordinates": [quad(NORTH_POLE, 11_000.0)]})),
             site("r", vol(point(*NORTH_POLE))),
             "separation",
             0.0,
@@ -602,7 +569,7 @@ DEFAULT_CASES = [
     ),
     pytest.param(
         conflict(
-            op("n", vol({"type": "Polygon", "coordinates": quad(NORTH_POLE, 11_000.0)})),
+            op("n", vol({"type": "Polygon", "coordinates": [quad(NORTH_POLE, 11_000.0)]})),
             site("r", vol(point(-135.0, 89.95))),
             "separation",
             0.0,
@@ -611,7 +578,7 @@ DEFAULT_CASES = [
     ),
     pytest.param(
         no_conflict(
-            op("n", vol({"type": "Polygon", "coordinates": quad(NORTH_POLE, 11_000.0)})),
+            op("n", vol({"type": "Polygon", "coordinates": [quad(NORTH_POLE, 11_000.0)]})),
             site("r", vol(point(45.0, 89.8))),
         ),
         id="pole-polygon-surrounding-it-point-outside",
@@ -933,20 +900,19 @@ COORDINATORS = ["coordinator-0", "coordinator-1"]
 CATEGORIES = ["combat", "non-combat", "transport", "surveillance"]
 
 
-class Workload:
+class Workload(RandomVolumes):
     """Seeded random declarations of mixed kinds and owners around one centre."""
 
     def __init__(self, seed: int, center: Position) -> None:
-        self.rng = random.Random(seed)
-        self.center = center
-        self.serial = itertools.count()
+        super().__init__(seed, center, T0)
 
-    def position(self, near: Position | None = None, radius_m: float = REGION_RADIUS_M) -> Position:
+    def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
         rng = self.rng
         origin = near or self.center
         if near is None and rng.random() < 0.03:
             return (rng.uniform(-180, 180), 90.0 if origin[1] > 0 else -90.0)
-        return offset(origin, rng.uniform(-180, 180), radius_m * math.sqrt(rng.random()))
+        reach = REGION_RADIUS_M if radius_m is None else radius_m
+        return offset(origin, rng.uniform(-180, 180), reach * math.sqrt(rng.random()))
 
     def geometry(self, near: Position) -> Doc:
         rng = self.rng
@@ -961,38 +927,12 @@ class Workload:
                 )
             return line(*positions)
         if shape == "Polygon":
-            rings = quad(near, rng.uniform(300, 15_000), rng.uniform(0, 90))
-            return {"type": "Polygon", "coordinates": rings}
-        parts = [quad(near, rng.uniform(300, 8_000), rng.uniform(0, 90))]
-        parts.append(quad(self.position(near, 20_000), rng.uniform(300, 8_000), rng.uniform(0, 90)))
+            ring = quad(near, rng.uniform(300, 15_000), rng.uniform(0, 90))
+            return {"type": "Polygon", "coordinates": [ring]}
+        parts = [[quad(near, rng.uniform(300, 8_000), rng.uniform(0, 90))]]
+        other = quad(self.position(near, 20_000), rng.uniform(300, 8_000), rng.uniform(0, 90))
+        parts.append([other])
         return multipolygon(*parts)
-
-    def volume(self, near: Position) -> Doc:
-        rng = self.rng
-        lower = None if rng.random() < 0.15 else float(rng.randrange(0, 6_000, 50))
-        upper = None if rng.random() < 0.15 else (lower or 0.0) + rng.randrange(0, 3_000, 50)
-        return vol(
-            self.geometry(near),
-            buffer_m=self.buffer_m(),
-            lower_m=lower,
-            upper_m=upper,
-            start_h=rng.randrange(0, 48 * 4) / 4,  # on quarter hours, so windows touch
-            hours=None if rng.random() < 0.15 else rng.randrange(1, 12 * 4) / 4,
-        )
-
-    def buffer_m(self) -> float:
-        rng = self.rng
-        if rng.random() < 0.01:  # rare and wide: reaches across the whole region
-            return rng.uniform(50_000, 300_000)
-        return 0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000)
-
-    def volumes(self) -> tuple[Volume, ...]:
-        first = self.position()
-        count = 1 if self.rng.random() < 0.7 else self.rng.randint(2, 3)
-        docs = [
-            self.volume(first if n == 0 else self.position(first, 30_000)) for n in range(count)
-        ]
-        return build(docs)
 
     def restricts(self) -> Restricts:
         rng = self.rng
@@ -1016,7 +956,7 @@ class Workload:
             version=f"v-{rng.getrandbits(32)}",
             category=rng.choice(CATEGORIES),
             restricts=self.restricts() if kind == "restriction" else None,
-            volumes=self.volumes(),
+            volumes=build(self.volumes()),
         )
 
     def updated(self, old: Subject) -> Subject:
@@ -1028,32 +968,12 @@ class Workload:
         )
 
 
-def brute_force(policy: Policy, query: Subject, stored: Sequence[Subject]) -> dict[str, Found]:
-    found: dict[str, Found] = {}
-    for other in stored:
-        conflict = conflict_between(policy, query, other)
-        if conflict is not None:
-            assert other.id is not None
-            found[other.id] = conflict
-    return found
-
-
-def assert_index_agrees(
+def assert_agrees(
     policy: Policy, index: ConflictIndex, query: Subject, stored: Sequence[Subject]
 ) -> int:
-    """The index's answer equals the brute force's; returns how many conflicts there were."""
-    expected = brute_force(policy, query, stored)
-    found = index.conflicts_of(policy, query)
-    ids = [f.other.id for f in found]
-    assert len(ids) == len(set(ids)), "one Found per declaration"
-    assert set(ids) == set(expected), query.id
-    for f in found:
-        e = expected[f.other.id or ""]
-        assert f.other is e.other
-        assert f.reason == e.reason
-        assert f.min_distance_m == pytest.approx(e.min_distance_m, rel=1e-6, abs=1e-9)
-        assert (f.overlap_start, f.overlap_end) == (e.overlap_start, e.overlap_end)
-    assert [f.min_distance_m for f in found] == sorted(f.min_distance_m for f in found)
+    """The index's answer equals the brute force's, naming the very Subjects stored; returns
+    how many conflicts there were."""
+    found = assert_index_agrees(policy, index, query, stored, same=id, rel=1e-6, abs_m=1e-9)
     return len(found)
 
 
@@ -1063,7 +983,7 @@ def assert_index_agrees_for_all(
     assert len(index) == len(stored)
     assert index.volume_count() == sum(len(s.volumes) for s in stored.values())
     others = list(stored.values())
-    return sum(assert_index_agrees(policy, index, q, others) for q in [*others, *extra])
+    return sum(assert_agrees(policy, index, q, others) for q in [*others, *extra])
 
 
 @pytest.mark.parametrize(
@@ -1120,21 +1040,6 @@ def test_index_get_put_remove() -> None:
     index.remove("a")
 
 
-def intersecting_by_brute_force(
-    stored: Sequence[Subject], area: Shape | None, start_s: float, end_s: float
-) -> set[str | None]:
-    return {
-        s.id
-        for s in stored
-        if any(
-            v.start_s < end_s
-            and start_s < v.end_s
-            and (area is None or within_m(area, v.shape, v.buffer_m))
-            for v in s.volumes
-        )
-    }
-
-
 @pytest.mark.parametrize("region", list(REGIONS))
 def test_intersecting_agrees_with_brute_force(region: str) -> None:
     workload = Workload(seed=len(region), center=REGIONS[region])
@@ -1142,15 +1047,7 @@ def test_intersecting_agrees_with_brute_force(region: str) -> None:
     stored = [workload.subject() for _ in range(300)]
     for s in stored:
         index.put(s)
-    rng = random.Random(3)
-    hits = 0
-    for _ in range(25):
-        area = parse_geometry(workload.geometry(workload.position()), "area")
-        start = (T0 + timedelta(hours=rng.randrange(0, 48))).timestamp()
-        end = start + 3600 * rng.randrange(1, 24)
-        expected = intersecting_by_brute_force(stored, area, start, end)
-        assert {s.id for s in index.intersecting(area, start, end)} == expected
-        hits += len(expected)
+    hits = assert_intersecting_agrees(index, stored, workload, random.Random(3), rounds=25)
     start = T0.timestamp() + 3600 * 10
     everything = {s.id for s in index.intersecting(None, start, math.inf)}
     assert everything == intersecting_by_brute_force(stored, None, start, math.inf)
@@ -1177,10 +1074,10 @@ def geometries(draw: st.DrawFn, centre: Position) -> Doc:
         return line(here, offset(here, draw(azimuths), draw(st.floats(100, 10_000))))
     size = st.floats(100, 5_000)
     rotation = st.floats(0, 90)
-    first = quad(here, draw(size), draw(rotation))
+    first = [quad(here, draw(size), draw(rotation))]
     if shape == "Polygon":
         return {"type": "Polygon", "coordinates": first}
-    second = quad(offset(here, draw(azimuths), draw(distances)), draw(size), draw(rotation))
+    second = [quad(offset(here, draw(azimuths), draw(distances)), draw(size), draw(rotation))]
     return multipolygon(first, second)
 
 

@@ -13,39 +13,47 @@ points check large scans and the read-everything path against a vectorised Geod.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 import pytest
-from pyproj import Geod
 
 from deconflict.conflicts import (
     ConflictIndex,
     Declared,
-    Found,
     Restricts,
     Subject,
     conflict_between,
     geojson_of_block,
 )
-from deconflict.geometry import min_distance_m, parse_geometry, within_m
+from deconflict.geometry import min_distance_m, parse_geometry
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
 from deconflict.spherical import vincenty_m
 from deconflict.volume_store import columns_from_documents, encode_geometries, seconds
-from deconflict.volumes import VolumeIn, build_volumes, volumes_from_json
+from deconflict.volumes import volumes_from_json
+from support import (
+    GEOD,
+    Doc,
+    Position,
+    RandomVolumes,
+    assert_index_agrees,
+    assert_intersecting_agrees,
+    build,
+    geodesic_m,
+    offset,
+    point,
+    quad,
+)
+from support import volume as volume_doc
 
 POLICY = default_policy()
-GEOD = Geod(ellps="WGS84")
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 CATEGORIES = ["combat", "transport", "surveillance"]
-Position = tuple[float, float]
-Doc = dict[str, Any]
 Item = tuple[Declared, list[Doc]]
 
 WIDE_POLICY = parse_policy(
@@ -78,44 +86,14 @@ restriction = ["*"]
 # --------------------------------------------------------------------------- builders
 
 
-def offset(origin: Position, azimuth: float, distance_m: float) -> Position:
-    lon, lat, _ = GEOD.fwd(origin[0], origin[1], azimuth, distance_m)
-    return (float(lon), float(lat))
-
-
-def quad(center: Position, radius_m: float, rotation: float) -> list[list[float]]:
-    corners = [list(offset(center, rotation + 90.0 * k, radius_m)) for k in range(4)]
-    return [*corners, corners[0]]
-
-
-def volume(
-    geometry: Doc,
-    *,
-    buffer_m: float = 0.0,
-    lower_m: float | None = 0.0,
-    upper_m: float | None = 3000.0,
-    start_h: float = 0.0,
-    hours: float | None = 4.0,
-) -> Doc:
-    """An API.md Volume document, as the service stores it."""
-    start = T0 + timedelta(hours=start_h)
-    end = None if hours is None else (start + timedelta(hours=hours))
-    return {
-        "geometry": geometry,
-        "buffer_m": buffer_m,
-        "altitude": {"lower_m": lower_m, "upper_m": upper_m},
-        "time": {
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end": None if end is None else end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-    }
+# An API.md Volume document in the stored form (times in Z), ``start_h`` hours after T0.
+volume = partial(volume_doc, start=T0)
 
 
 def subject_of(declared: Declared, docs: Sequence[Doc]) -> Subject:
     """The declaration built the slow way: pydantic, parse_geometry, shapely."""
-    volumes = build_volumes([VolumeIn.model_validate(d) for d in docs], POLICY.limits)
     fields = {name: getattr(declared, name) for name in Declared.__slots__}
-    return Subject(**fields, volumes=tuple(volumes))
+    return Subject(**fields, volumes=build(docs))
 
 
 REGIONS: dict[str, Position] = {
@@ -126,14 +104,14 @@ REGIONS: dict[str, Position] = {
 }
 
 
-class Workload:
+class Workload(RandomVolumes):
     """Seeded random declarations of every kind around one centre, as stored documents."""
 
+    widest_buffer_m = 250_000.0
+
     def __init__(self, seed: int, center: Position, radius_m: float = 120_000.0) -> None:
-        self.rng = random.Random(seed)
-        self.center = center
+        super().__init__(seed, center, T0)
         self.radius_m = radius_m
-        self.serial = itertools.count()
 
     def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
         rng = self.rng
@@ -166,25 +144,6 @@ class Workload:
         other = quad(self.position(near, 25_000), rng.uniform(300, 6_000), rng.uniform(0, 90))
         return {"type": "MultiPolygon", "coordinates": [[shell], [other]]}
 
-    def buffer_m(self) -> float:
-        rng = self.rng
-        if rng.random() < 0.01:
-            return rng.uniform(50_000, 250_000)  # rare and wide
-        return 0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000)
-
-    def volume(self, near: Position) -> Doc:
-        rng = self.rng
-        lower = None if rng.random() < 0.15 else float(rng.randrange(0, 6_000, 50))
-        upper = None if rng.random() < 0.15 else (lower or 0.0) + rng.randrange(0, 3_000, 50)
-        return volume(
-            self.geometry(near),
-            buffer_m=self.buffer_m(),
-            lower_m=lower,
-            upper_m=upper,
-            start_h=rng.randrange(0, 48 * 4) / 4,  # on quarter hours: windows touch
-            hours=None if rng.random() < 0.15 else rng.randrange(1, 12 * 4) / 4,
-        )
-
     def item(self, declaration_id: str | None = None, kind: str | None = None) -> Item:
         rng = self.rng
         if kind is None:
@@ -200,11 +159,7 @@ class Workload:
                 roles=("humanitarian",) if who == "roles" else (),
                 allowed_categories=tuple(rng.sample(CATEGORIES, rng.randint(0, 1))),
             )
-        first = self.position()
-        count = 1 if rng.random() < 0.7 else rng.randint(2, 3)
-        docs = [
-            self.volume(first if n == 0 else self.position(first, 30_000)) for n in range(count)
-        ]
+        docs = self.volumes()
         declared = Declared(
             id=declaration_id or f"d-{next(self.serial)}",
             kind=kind,
@@ -217,37 +172,22 @@ class Workload:
         return declared, docs
 
 
-def brute_force(policy: Policy, query: Subject, stored: Sequence[Subject]) -> dict[str, Found]:
-    found = {}
-    for other in stored:
-        conflict = conflict_between(policy, query, other)
-        if conflict is not None:
-            found[other.id or ""] = conflict
-    return found
+def declared_as(subject: Subject) -> tuple[str, str, str]:
+    """What a declaration loaded from documents keeps of the Subject it was built as."""
+    return (subject.kind, subject.owner, subject.version)
 
 
 def assert_agrees(
     policy: Policy, index: ConflictIndex, query: Subject, stored: Sequence[Subject]
 ) -> int:
-    """The index answers exactly as the brute force; returns the number of conflicts."""
-    expected = brute_force(policy, query, stored)
-    found = index.conflicts_of(policy, query)
-    assert {f.other.id for f in found} == set(expected), query.id
-    assert len(found) == len(expected)
-    for f in found:
-        e = expected[f.other.id or ""]
-        assert f.reason == e.reason
-        assert (f.other.kind, f.other.owner, f.other.version) == (
-            e.other.kind,
-            e.other.owner,
-            e.other.version,
-        )
-        assert f.min_distance_m == pytest.approx(e.min_distance_m, rel=1e-4, abs=1e-3)
-        assert (f.overlap_start, f.overlap_end) == (e.overlap_start, e.overlap_end)
-    assert [f.min_distance_m for f in found] == sorted(f.min_distance_m for f in found)
+    """The index answers exactly as the brute force, by ``conflicts_of`` and by
+    ``conflicting_ids``; returns the number of conflicts."""
+    found = assert_index_agrees(
+        policy, index, query, stored, same=declared_as, rel=1e-4, abs_m=1e-3
+    )
     declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
     ids = index.conflicting_ids(policy, declared, list(query.volumes))
-    assert sorted(ids) == sorted(expected)
+    assert sorted(ids) == sorted(f.other.id for f in found)
     return len(found)
 
 
@@ -379,14 +319,6 @@ def site(declaration_id: str, owner: str, *docs: Doc) -> Item:
     return Declared(declaration_id, "site", owner, "humanitarian", "1", "aid", None), list(docs)
 
 
-def point(position: Position) -> Doc:
-    return {"type": "Point", "coordinates": list(position)}
-
-
-def geodesic_m(a: Position, b: Position) -> float:
-    return float(GEOD.inv(a[0], a[1], b[0], b[1])[2])
-
-
 ACROSS = (-179.985, 0.004)  # 1.8 km from HERE, across lon 180
 D_ACROSS = geodesic_m(HERE, ACROSS)
 POLAR_A, POLAR_B = (0.0, 89.95), (180.0, 89.95)  # 11 km apart, across the pole
@@ -394,26 +326,26 @@ D_POLAR = geodesic_m(POLAR_A, POLAR_B)
 
 EXACT_CASES = [
     pytest.param(
-        op("a", "n", volume(point(HERE), buffer_m=D_ACROSS / 2)),
-        site("b", "s", volume(point(ACROSS), buffer_m=D_ACROSS / 2)),
+        op("a", "n", volume(point(*HERE), buffer_m=D_ACROSS / 2)),
+        site("b", "s", volume(point(*ACROSS), buffer_m=D_ACROSS / 2)),
         True,
         id="buffers-touching-exactly-across-the-antimeridian",
     ),
     pytest.param(
-        op("a", "n", volume(point(HERE), buffer_m=D_ACROSS / 2 - 0.001)),
-        site("b", "s", volume(point(ACROSS), buffer_m=D_ACROSS / 2)),
+        op("a", "n", volume(point(*HERE), buffer_m=D_ACROSS / 2 - 0.001)),
+        site("b", "s", volume(point(*ACROSS), buffer_m=D_ACROSS / 2)),
         False,
         id="buffers-a-millimetre-short-across-the-antimeridian",
     ),
     pytest.param(
-        op("a", "n", volume(point(POLAR_A), buffer_m=D_POLAR / 2)),
-        site("b", "s", volume(point(POLAR_B), buffer_m=D_POLAR / 2)),
+        op("a", "n", volume(point(*POLAR_A), buffer_m=D_POLAR / 2)),
+        site("b", "s", volume(point(*POLAR_B), buffer_m=D_POLAR / 2)),
         True,
         id="buffers-touching-exactly-across-the-pole",
     ),
     pytest.param(
         op("a", "n", volume({"type": "Polygon", "coordinates": [quad((0.0, 90.0), 9_000, 0)]})),
-        site("b", "s", volume(point((77.0, 89.99)))),
+        site("b", "s", volume(point(77.0, 89.99))),
         True,
         id="polygon-around-the-pole-holds-a-point",
     ),
@@ -466,26 +398,26 @@ EXACT_CASES = [
         id="corridors-crossing-on-the-antimeridian",
     ),
     pytest.param(
-        op("a", "n", volume(point(HERE), lower_m=None, upper_m=None, hours=None)),
-        site("b", "s", volume(point(HERE), lower_m=50_000, upper_m=None, start_h=24 * 365)),
+        op("a", "n", volume(point(*HERE), lower_m=None, upper_m=None, hours=None)),
+        site("b", "s", volume(point(*HERE), lower_m=50_000, upper_m=None, start_h=24 * 365)),
         True,
         id="unbounded-altitude-and-open-ended-meet-a-year-later",
     ),
     pytest.param(
-        op("a", "n", volume(point(HERE), start_h=0, hours=4)),
-        site("b", "s", volume(point(HERE), start_h=4, hours=None)),
+        op("a", "n", volume(point(*HERE), start_h=0, hours=4)),
+        site("b", "s", volume(point(*HERE), start_h=4, hours=None)),
         False,
         id="windows-touching-do-not-overlap",
     ),
     pytest.param(
-        op("a", "n", volume(point(HERE), lower_m=0, upper_m=1000)),
-        op("b", "s", volume(point(HERE), lower_m=1300, upper_m=2000)),
+        op("a", "n", volume(point(*HERE), lower_m=0, upper_m=1000)),
+        op("b", "s", volume(point(*HERE), lower_m=1300, upper_m=2000)),
         True,
         id="vertical-separation-exactly-300m",
     ),
     pytest.param(
-        op("a", "n", volume(point(HERE), lower_m=0, upper_m=1000)),
-        op("b", "s", volume(point(HERE), lower_m=1300.001, upper_m=2000)),
+        op("a", "n", volume(point(*HERE), lower_m=0, upper_m=1000)),
+        op("b", "s", volume(point(*HERE), lower_m=1300.001, upper_m=2000)),
         False,
         id="vertical-separation-a-millimetre-more",
     ),
@@ -528,7 +460,7 @@ def points_workload(n: int, seed: int, spread_m: float) -> tuple[list[Item], np.
             f"p{i}",
             f"o{i}",
             volume(
-                point((float(lon[i]), float(lat[i]))),
+                point(float(lon[i]), float(lat[i])),
                 buffer_m=float(buf[i]),
                 lower_m=float(lo[i]),
                 upper_m=float(hi[i]),
@@ -567,9 +499,9 @@ def test_large_and_exhaustive_scans_agree_with_brute_force() -> None:
     items, table = points_workload(30_000, seed=1, spread_m=40_000)
     index = load_documents(items)
     queries = [
-        volume(point((37.0, 34.0)), buffer_m=30_000, lower_m=0, upper_m=9000, hours=None),
-        volume(point((37.1, 34.1)), buffer_m=5_000, lower_m=1000, upper_m=2000, start_h=12),
-        volume(point((36.9, 33.9)), buffer_m=200_000, lower_m=None, upper_m=None, hours=None),
+        volume(point(37.0, 34.0), buffer_m=30_000, lower_m=0, upper_m=9000, hours=None),
+        volume(point(37.1, 34.1), buffer_m=5_000, lower_m=1000, upper_m=2000, start_h=12),
+        volume(point(36.9, 33.9), buffer_m=200_000, lower_m=None, upper_m=None, hours=None),
     ]
     for number, query in enumerate(queries):
         ids = index.conflicting_ids(POLICY, op(None, "q", query)[0], [query])  # type: ignore[arg-type]
@@ -677,19 +609,6 @@ def test_intersecting_after_a_bulk_load() -> None:
     items = [workload.item() for _ in range(150)]
     index = load_documents(items)
     stored = [subject_of(*item) for item in items]
-    rng = random.Random(1)
-    for _ in range(15):
-        area = parse_geometry(workload.geometry(workload.position()), "area")
-        start = (T0 + timedelta(hours=rng.randrange(0, 48))).timestamp()
-        end = start + 3600 * rng.randrange(1, 24)
-        expected = {
-            s.id
-            for s in stored
-            if any(
-                v.start_s < end and start < v.end_s and within_m(area, v.shape, v.buffer_m)
-                for v in s.volumes
-            )
-        }
-        assert {s.id for s in index.intersecting(area, start, end)} == expected
+    assert_intersecting_agrees(index, stored, workload, random.Random(1), rounds=15)
     everything = {s.id for s in index.intersecting(None, -math.inf, math.inf)}
     assert everything == {s.id for s in stored}

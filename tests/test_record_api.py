@@ -89,6 +89,32 @@ def test_heads_grow_consistently(cast: dict[str, Actor], service: Service) -> No
     )
 
 
+def test_out_of_range_log_requests_name_the_field_at_fault(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    """A 400 problem naming the parameter, the log size checked before the other parameter."""
+    cast["relief"].declare_ok("site", [volume(point(36.3, 33.5))])
+    size = service.client.get("/v1/log/head").json()["size"]
+    for url, field in [
+        ("/v1/log/entries?start=2&end=1", "end"),
+        ("/v1/log/entries?start=-1&end=1", "start"),
+        (f"/v1/log/proof/inclusion?index=0&size={size + 1}", "size"),
+        (f"/v1/log/proof/inclusion?index={size + 5}&size={size + 1}", "size"),
+        (f"/v1/log/proof/inclusion?index={size}&size={size}", "index"),
+        ("/v1/log/proof/inclusion?index=-1&size=1", "index"),
+        ("/v1/log/proof/inclusion?index=0&size=0", "size"),
+        (f"/v1/log/proof/consistency?first=1&second={size + 1}", "second"),
+        (f"/v1/log/proof/consistency?first={size + 2}&second={size + 1}", "second"),
+        (f"/v1/log/proof/consistency?first={size}&second={size - 1}", "first"),
+        ("/v1/log/proof/consistency?first=0&second=1", "first"),
+    ]:
+        answer = service.client.get(url)
+        assert answer.status_code == 400, url
+        problem = problem_of(answer)
+        assert problem["code"] == "invalid_request", url
+        assert [error["field"] for error in problem["errors"]] == [field], url
+
+
 def test_the_log_holds_no_coordinates_metadata_or_comments(
     cast: dict[str, Actor], service: Service
 ) -> None:

@@ -2,4 +2,7 @@
 
 from deconflict.cli import main
 
-main()
+# Guarded: ``serve --workers`` starts its processes with multiprocessing's "spawn", which
+# imports the parent's main module again in each of them.
+if __name__ == "__main__":
+    main()

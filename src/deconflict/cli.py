@@ -140,20 +140,22 @@ def migrate(db_url: str) -> None:
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--workers",
-    default=1,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 64),
-    help="worker processes; any number of them (and of serve commands) may share a database",
+    help="worker processes (default: one per core, at most 4); any number of them, and of "
+    "serve commands, may share a database",
 )
 def serve(
-    db_url: str, key_file: Path | None, host: str, port: int, log_level: str, workers: int
+    db_url: str, key_file: Path | None, host: str, port: int, log_level: str, workers: int | None
 ) -> None:
     """Serve the API and the web page."""
     import uvicorn
 
     from deconflict.api.app import create_app
+    from deconflict.serving import default_workers, serve_workers
     from deconflict.settings import export_for_workers
 
+    workers = workers or default_workers()
     deployment = _deployment(db_url, key_file)
     try:
         deployment.key  # noqa: B018 - fail now, not at the first write, on an unusable key
@@ -167,16 +169,11 @@ def serve(
     if workers > 1:
         deployment.db.dispose()
         export_for_workers(db_url, deployment.key_file)
-        uvicorn.run(
-            "deconflict.api.asgi:create",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=log_level,
-            timeout_graceful_shutdown=5,
-        )
-        return
+        try:
+            code = serve_workers(host, port, workers, log_level)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc}")
+        sys.exit(code)
     app = create_app(deployment, settings=SETTINGS)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
 

@@ -320,7 +320,7 @@ class ConflictIndex:
             if decl is not None:
                 self._drop(decl)
 
-    def apply_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def apply_rows(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
         ``owner_role``): active ones are put, others removed; advances ``applied_seq``."""
         pending: list[Item] = []
@@ -721,7 +721,7 @@ class ConflictIndex:
         )
 
 
-def declared_of_row(row: Mapping[str, Any]) -> Declared:
+def declared_of_row(row: Mapping[Any, Any]) -> Declared:
     """The rule's view of a stored declaration row (joined with its owner's role)."""
     restricts = row["restricts"]
     return Declared(

@@ -21,15 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import Clock, format_timestamp, system_clock
-from deconflict.conflicts import ConflictIndex, Restricts, Subject
+from deconflict.conflicts import ConflictIndex, Declared, Subject, declared_of_row
 from deconflict.errors import InvalidRequest
 from deconflict.journal import Journal
 from deconflict.policy import Policy, parse_policy
 from deconflict.signing import load_key
 from deconflict.storage.database import Database
-from deconflict.storage.meta import read_counters
+from deconflict.storage.meta import Counters, peek_counters, read_counters
 from deconflict.storage.schema import declarations, parties, policy_versions
 from deconflict.volumes import volumes_from_json
+
+# Where ``reading()`` keeps the counters it read, for the rest of its transaction.
+_COUNTERS = "deconflict.counters"
 
 
 @dataclass
@@ -62,8 +65,11 @@ class Deployment:
         self.index = ConflictIndex()
         self._sync_lock = threading.Lock()
         self._policy: tuple[str, Policy] | None = None
-        # Parties by token hash, valid while ``parties_seq`` has not moved.
-        self.token_cache: dict[str, tuple[int, Any]] = {}
+        # Parties by token hash, valid while ``parties_seq`` has not moved (only tokens
+        # that authenticated are kept, so it holds at most one entry per party).
+        self.token_cache: dict[str, Any] = {}
+        self._parties_seq = -1
+        self._parties_lock = threading.Lock()
         # Bumped after every write of this process, so event streams look at the database
         # at once after a local write (and every few seconds for other processes' writes).
         self.generation = 0
@@ -81,7 +87,15 @@ class Deployment:
 
     def policy(self, conn: Connection) -> Policy:
         """The policy in force, cached until any process applies another one."""
-        policy_id = read_counters(conn).policy_id
+        return self._policy_for(conn, self.counters(conn))
+
+    def counters(self, conn: Connection) -> Counters:
+        """The counters as this transaction sees them (read once by ``reading()``)."""
+        counters: Counters | None = conn.info.get(_COUNTERS)
+        return counters if counters is not None else read_counters(conn)
+
+    def _policy_for(self, conn: Connection, counters: Counters) -> Policy:
+        policy_id = counters.policy_id
         if policy_id is None:
             raise InvalidRequest("the database is not initialised: run `deconflict init`")
         cached = self._policy
@@ -97,6 +111,50 @@ class Deployment:
     def current_policy(self) -> Policy:
         with self.db.read() as conn:
             return self.policy(conn)
+
+    def known_policy(self) -> Policy | None:
+        """The policy as this process last saw it, without asking the database (``None``
+        before it has seen one): for guards that run before a request is read, such as the
+        body limit, and must not block."""
+        cached = self._policy
+        return cached[1] if cached is not None else None
+
+    def fresh(self) -> tuple[Counters, Policy]:
+        """The counters and the policy in force, with the index up to date: for a request
+        that needs nothing else from the database. When no cache is stale (the usual case)
+        this is one statement, outside any transaction."""
+        counters = peek_counters(self.db)
+        cached = self._policy
+        if (
+            counters.change_seq > self.index.applied_seq
+            or cached is None
+            or cached[0] != counters.policy_id
+        ):
+            with self.reading() as conn:
+                return conn.info[_COUNTERS], self.policy(conn)
+        return counters, cached[1]
+
+    # -- parties ------------------------------------------------------------------------
+
+    def cached_party(self, counters: Counters, token_hash: str) -> tuple[Any | None, int]:
+        """The party of a token seen before, while no party was registered or revoked since
+        (by any process), else ``None``; and the ``parties_seq`` this answer rests on, for
+        ``remember_party``."""
+        seq = counters.parties_seq
+        with self._parties_lock:
+            if seq > self._parties_seq:
+                self.token_cache.clear()
+                self._parties_seq = seq
+            elif seq < self._parties_seq:
+                return None, seq  # an older snapshot than the cache's: ask the database
+            return self.token_cache.get(token_hash), seq
+
+    def remember_party(self, token_hash: str, party: Any, seq: int) -> None:
+        """Cache a party read at ``parties_seq == seq``, unless the cache has moved on (a
+        concurrent request saw a registration or a revocation since)."""
+        with self._parties_lock:
+            if seq == self._parties_seq:
+                self.token_cache[token_hash] = party
 
     # -- transactions -------------------------------------------------------------------
 
@@ -120,40 +178,45 @@ class Deployment:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
+        """A read transaction, with the index, the policy and the token cache brought up to
+        date first; the counters are read once for all of them."""
         with self.db.read() as conn:
-            self.sync_index(conn)
-            yield conn
+            counters = read_counters(conn)
+            self._sync_to(conn, counters)
+            # Kept for this transaction only (conn.info outlives it, in the pool).
+            conn.info[_COUNTERS] = counters
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_COUNTERS, None)
 
     # -- the index ----------------------------------------------------------------------
 
     def sync_index(self, conn: Connection) -> None:
         """Apply every committed declaration change the index has not seen yet."""
-        if read_counters(conn).change_seq <= self.index.applied_seq:
+        self._sync_to(conn, read_counters(conn))
+
+    def _sync_to(self, conn: Connection, counters: Counters) -> None:
+        if counters.change_seq <= self.index.applied_seq:
             return  # the usual case: one small query, nothing to replay
         with self._sync_lock:
+            # Streamed: a restart replays every stored declaration, a million rows and
+            # more, which need not all sit in memory at once.
             rows = conn.execute(
                 select(declarations, parties.c.role.label("owner_role"))
                 .join(parties, parties.c.id == declarations.c.owner)
                 .where(declarations.c.change_seq > self.index.applied_seq)
                 .order_by(declarations.c.change_seq)
+                .execution_options(stream_results=True, yield_per=10_000)
             ).mappings()
-            for row in rows:
-                if row["state"] == "active":
-                    self.index.put(subject_from_row(row))
-                else:
-                    self.index.remove(row["id"])
-                self.index.applied_seq = max(self.index.applied_seq, row["change_seq"])
+            # The rows were validated when they were written: the index reads their
+            # JSON directly, without pydantic or shapely.
+            self.index.apply_rows(rows)
 
 
 def subject_from_row(row: Any) -> Subject:
-    """The rule's view of a stored declaration row (joined with its owner's role)."""
-    return Subject(
-        id=row["id"],
-        kind=row["kind"],
-        owner=row["owner"],
-        owner_role=row["owner_role"],
-        version=row["version"],
-        category=row["category"],
-        restricts=Restricts.from_json(json.loads(row["restricts"]) if row["restricts"] else None),
-        volumes=tuple(volumes_from_json(json.loads(row["volumes"]))),
-    )
+    """The rule's full view of a stored declaration row (joined with its owner's role),
+    shapes included: for comparing a declaration's versions."""
+    declared = declared_of_row(row)
+    fields = {name: getattr(declared, name) for name in Declared.__slots__}
+    return Subject(**fields, volumes=tuple(volumes_from_json(json.loads(row["volumes"]))))

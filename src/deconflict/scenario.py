@@ -24,9 +24,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich import box
@@ -501,6 +502,10 @@ class LoadReport:
     overdue: int = 0
 
 
+# A declare step and an update step send different bodies through the same awareness loop.
+_Body = TypeVar("_Body", DeclarationIn, DeclarationUpdate)
+
+
 @dataclass
 class _Made:
     id: str
@@ -557,51 +562,55 @@ class _Loader:
             self._acknowledge(number, party, step)
 
     def _declare(self, number: int, party: Party, step: DeclareStep) -> None:
-        body = DeclarationIn(
-            kind=step.kind,
-            volumes=step.volumes,
-            category=step.category,
-            metadata=step.metadata,
-            restricts=self._restricts(step.restricts),
-        )
-        result = self._aware(
-            number,
-            step.ref,
-            step.acknowledge_conflicts,
-            lambda key: create_declaration(
-                self.deployment, party, body.model_copy(update={"key": key})
-            ),
-        )
-        if result is None:
+        body = DeclarationIn(kind=step.kind, **self._content(step))
+        create = partial(create_declaration, self.deployment, party)
+        declaration = self._write(number, step.ref, step, body, create)
+        if declaration is None:
             return
-        declaration = result["declaration"]
         self.made[step.ref] = _Made(declaration["id"], declaration["version"])
         self.report.declarations[step.ref] = declaration["id"]
         self.report.declared[step.kind] = self.report.declared.get(step.kind, 0) + 1
-        self._note_late_notice(step.ref, declaration)
 
     def _update(self, number: int, party: Party, step: UpdateStep) -> None:
         made = self._made(number, "update", step.update)
-        body = DeclarationUpdate(
-            version=made.version,
-            volumes=step.volumes,
-            category=step.category,
-            metadata=step.metadata,
-            restricts=self._restricts(step.restricts),
-        )
+        body = DeclarationUpdate(version=made.version, **self._content(step))
+        update = partial(update_declaration, self.deployment, party, made.id)
+        declaration = self._write(number, step.update, step, body, update)
+        if declaration is None:
+            return
+        made.version = declaration["version"]
+        self.report.updated += 1
+
+    def _content(self, step: DeclareStep | UpdateStep) -> dict[str, Any]:
+        """The fields a declare step and an update step both send, party refs made ids."""
+        return {
+            "volumes": step.volumes,
+            "category": step.category,
+            "metadata": step.metadata,
+            "restricts": self._restricts(step.restricts),
+        }
+
+    def _write(
+        self,
+        number: int,
+        ref: str,
+        step: DeclareStep | UpdateStep,
+        body: _Body,
+        service: Callable[[_Body], dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        """Send ``body`` through ``service`` minding awareness (``_aware``, with the key of
+        each attempt); the declaration written, or None when the step was refused."""
         result = self._aware(
             number,
-            step.update,
+            ref,
             step.acknowledge_conflicts,
-            lambda key: update_declaration(
-                self.deployment, party, made.id, body.model_copy(update={"key": key})
-            ),
+            lambda key: service(body.model_copy(update={"key": key})),
         )
         if result is None:
-            return
-        made.version = result["declaration"]["version"]
-        self.report.updated += 1
-        self._note_late_notice(step.update, result["declaration"])
+            return None
+        declaration: dict[str, Any] = result["declaration"]
+        self._note_late_notice(ref, declaration)
+        return declaration
 
     def _aware(
         self,

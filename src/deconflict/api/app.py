@@ -74,8 +74,15 @@ def create_app(
 
 
 def _body_limit(deployment: Deployment) -> int:
-    try:
-        return deployment.current_policy().limits.body_bytes
-    except Exception:
-        # Before `init` there is no policy; the documented default still protects the parser.
-        return DEFAULT_BODY_LIMIT
+    # The policy this process last saw: this runs on the event loop before the body is read,
+    # and must not wait for the database. Every request brings the cache up to date, so a
+    # change made by another process applies from the next request on.
+    policy = deployment.known_policy()
+    if policy is None:
+        try:
+            policy = deployment.current_policy()  # once, before any request has read it
+        except Exception:
+            # Before `init` there is no policy; the documented default still protects the
+            # parser.
+            return DEFAULT_BODY_LIMIT
+    return policy.limits.body_bytes

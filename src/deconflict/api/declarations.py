@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict import declarations
-from deconflict.api.deps import blocking, caller, deployment_of
+from deconflict.api.deps import bearer, blocking, caller, deployment_of
 from deconflict.parties import Party
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
 
@@ -100,6 +100,8 @@ async def conflicts(
 
 
 @router.post("/conflicts/check")
-async def check(body: CheckIn, request: Request, party: Party = Depends(caller)) -> dict[str, Any]:
-    found = await blocking(declarations.check_conflicts, deployment_of(request), party, body)
+async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -> dict[str, Any]:
+    # The hottest route: the token is checked with the conflicts, in one trip to a worker
+    # thread (a trip costs about as much as the check itself at 100,000 stored volumes).
+    found = await blocking(declarations.authenticated_check, deployment_of(request), token, body)
     return {"conflicts": found}

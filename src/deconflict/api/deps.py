@@ -9,6 +9,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from deconflict.deployment import Deployment
+from deconflict.errors import Unauthorized
 from deconflict.parties import Party, authenticate
 
 T = TypeVar("T")
@@ -25,6 +26,15 @@ def bearer_token(request: Request) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
+
+
+async def bearer(request: Request) -> str:
+    """The bearer token, not yet checked (401 when there is none); for routes that check it
+    together with their own work, in one trip to a worker thread."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("send `Authorization: Bearer <token>`")
+    return token
 
 
 async def caller(request: Request) -> Party:

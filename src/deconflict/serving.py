@@ -1,0 +1,137 @@
+"""``deconflict serve --workers N``: N processes, each with its own listening socket.
+
+uvicorn's own ``workers`` option shares one listening socket among its processes, and an
+asyncio server accepts every connection waiting on it at once: whichever process wakes first
+takes all of a burst of connections, and clients that keep their connections open (every
+HTTP client library, every reverse proxy) then talk to one process while the others idle.
+Here each process binds the port with ``SO_REUSEPORT``, so the kernel spreads connections
+evenly over the processes. The parent process only starts the workers, starts a new one when
+one dies, and stops them all on SIGINT or SIGTERM.
+
+Written here because neither uvicorn nor Starlette offers it; gunicorn's ``reuse_port`` also
+shares one socket among its workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
+from types import FrameType
+
+
+def default_workers() -> int:
+    """One process per core, at most four: each holds its own copy of the conflict index."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` that other processes of this user may bind too; the
+    kernel shares incoming connections among them."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this worker (SIGTERM: a graceful stop) when the parent process
+    dies, even by SIGKILL, so no worker is left holding the port. Linux only, through libc's
+    ``prctl`` (the standard library has no binding for it)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the line above
+        sys.exit(0)
+
+
+def _worker(parent: int, host: str, port: int, log_level: str, ready: EventType) -> None:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # the index is loaded and the socket listens
+                ready.set()
+
+    _die_with(parent)
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(
+        "deconflict.api.asgi:create",
+        factory=True,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
+    Server(config).run(sockets=[sock])
+
+
+def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
+    """Run ``workers`` processes serving the app built from the environment
+    (``deconflict.api.asgi``) until SIGINT or SIGTERM; returns an exit code."""
+    # Fail here, once and clearly, on an address that cannot be bound.
+    listening_socket(host, port).close()
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    exit_code = 0
+
+    def start() -> tuple[BaseProcess, EventType]:
+        ready = context.Event()
+        process = context.Process(
+            target=_worker, args=(os.getpid(), host, port, log_level, ready), daemon=False
+        )
+        process.start()
+        return process, ready
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = dict(start() for _ in range(workers))
+    announced = False
+    try:
+        while not stopping.wait(0.5):
+            if not announced and all(ready.is_set() for ready in processes.values()):
+                # Said once every worker listens: until then, a client connecting may be
+                # held by a worker still loading the index.
+                print(f"all {workers} workers are serving", file=sys.stderr, flush=True)
+                announced = True
+            for process, ready in list(processes.items()):
+                if process.is_alive():
+                    continue
+                del processes[process]
+                code = process.exitcode or 0
+                if not ready.is_set():
+                    # It would only die again (a bad database URL, not enough memory).
+                    print(f"a worker exited at start-up (code {code}); stopping", file=sys.stderr)
+                    exit_code = code or 1
+                    stopping.set()
+                    break
+                print(f"a worker exited (code {code}); starting another", file=sys.stderr)
+                replacement, replacement_ready = start()
+                processes[replacement] = replacement_ready
+    finally:
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid or 0, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return exit_code
