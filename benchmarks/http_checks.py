@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None, help="default: serve's own")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         db_url = f"sqlite:///{tmp / 'bench.db'}"

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,10 +61,31 @@ def serving(
     )
     base = f"http://127.0.0.1:{port}"
     try:
+        if workers > 1:
+            wait_for_all_workers(process)
         wait_until_up(base, process)
         yield base, process
     finally:
         stop(process)
+
+
+def wait_for_all_workers(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Wait for ``serve --workers N`` to say every worker listens."""
+    assert process.stderr is not None
+    said: list[bytes] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            said.append(line)
+            if b"workers are serving" in line:
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if reader.is_alive() or process.poll() is not None:
+        raise RuntimeError(f"the workers did not come up: {b''.join(said).decode()}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -632,6 +632,12 @@ def test_policy_and_revocation_through_one_process_bind_the_other_at_once(
         revoked = a.client.delete(f"/v1/parties/{y['id']}", headers=bearer(coordinator))
         assert revoked.status_code == 200, revoked.text
         assert b.client.get("/v1/me", headers=bearer(y["token"])).status_code == 401
+        unchecked = b.client.post(  # the check route has its own, faster way to the cache
+            "/v1/conflicts/check",
+            json={"kind": "operation", "volumes": [operation_volume(*there)]},
+            headers=bearer(y["token"]),
+        )
+        assert unchecked.status_code == 401, unchecked.text
         late = b.declare(y["token"], [operation_volume(*there)], key=[])
         assert late.status_code == 401, late.text
     assert_verifies(deployment.db_url)
