@@ -7,6 +7,7 @@ Python client would take the CPU the server needs on a 2-core machine.
     python benchmarks/http_checks.py --stored 100000 --seconds 20
     python benchmarks/http_checks.py --stored 1000000 --seconds 10     # restart at 1M
     python benchmarks/http_checks.py --workers 1                        # other than the default
+    python benchmarks/http_checks.py --db postgresql:///empty_db        # on PostgreSQL
 
 The workload is issue 6's (``../shared/bench/workload.py``, seed 42): the N stored volumes
 are ``dataset(N)`` and the request bodies its 1000 ``queries``, each a what-if operation.
@@ -116,13 +117,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None, help="default: serve's own")
+    parser.add_argument(
+        "--db", default=None, help="an empty database to use (default: a SQLite file)"
+    )
     args = parser.parse_args()
     console = Console(width=150)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        db_url = f"sqlite:///{tmp / 'bench.db'}"
+        db_url = args.db or f"sqlite:///{tmp / 'bench.db'}"
         console.print(f"storing {args.stored:,} operations …")
         token = populate(db_url, tmp / "log.key", tmp / "policy.toml", args.stored)
         bodies = tmp / "bodies.jsonl"

@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -64,6 +65,7 @@ import shapely
 from pyproj import Geod
 
 from deconflict.errors import InvalidGeometry, TooLarge
+from deconflict.spherical import gilbert_direction
 
 Array = npt.NDArray[np.float64]
 
@@ -143,8 +145,13 @@ class Shape:
     radius_rad: float
     _parts: tuple[_Part, ...] = field(repr=False)
     _center: tuple[float, float, float] = field(repr=False)  # as floats, for within_m's fast path
-    # Central angle from each of +x, +y, +z, -x, -y, -z to the geometry: makes reach_box O(1).
-    _axis_angles: tuple[float, ...] = field(repr=False)
+
+    @cached_property
+    def _axis_angles(self) -> tuple[float, ...]:
+        """Central angle from each of +x, +y, +z, -x, -y, -z to the geometry: makes
+        reach_box O(1). Computed when first asked: a conflict check never asks, and these
+        six distances were a fifth of its parsing."""
+        return tuple(min(_point_angle(part, axis) for part in self._parts) for axis in _AXES)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -185,7 +192,6 @@ def parse_geometry(
     try:
         parts = tuple(_build_parts(kind, coordinates, path, field))
         center, radius = _shape_cap(parts)
-        axis_angles = tuple(min(_point_angle(part, axis) for part in parts) for axis in _AXES)
     except (InvalidGeometry, TooLarge):
         raise
     except (shapely.errors.ShapelyError, ValueError, ArithmeticError) as exc:
@@ -195,9 +201,7 @@ def parse_geometry(
             f"the geometry spans more than {max_radius_m:g} m from its centre", field=field
         )
     geojson = {"type": kind, "coordinates": coordinates}
-    return Shape(
-        geojson, str(kind), vertex_count, center, radius, parts, _as_tuple(center), axis_angles
-    )
+    return Shape(geojson, str(kind), vertex_count, center, radius, parts, _as_tuple(center))
 
 
 def _read_coordinates(kind: str, value: object, path: str) -> Any:
@@ -479,14 +483,7 @@ def _enclosing_cap(xyz: Array) -> tuple[Array, float]:
     the points in the gnomonic plane of that centre (Welzl) gives a near-optimal one. The
     radius is measured exactly from the centre chosen, so approximations only cost tightness.
     """
-    w = xyz.mean(axis=0)
-    for _ in range(16):
-        nearest = xyz[int(np.argmin(xyz @ w))]
-        step = w - nearest
-        gap = float(w @ step)
-        if gap <= 1e-15:
-            break
-        w = w - min(1.0, gap / float(step @ step)) * step
+    w = gilbert_direction(np.ascontiguousarray(xyz, dtype=np.float64))
     norm = float(np.linalg.norm(w))
     if norm < 1e-9:  # the points surround the origin: no cap narrower than a hemisphere
         return xyz[0].copy(), math.pi
