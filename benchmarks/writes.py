@@ -205,7 +205,19 @@ def serving(db_url: str, tmp: Path, number: int, public_key: str) -> Iterator[st
         log_file = tmp / f"serve-{number}-{attempt}.log"
         with log_file.open("wb") as log:
             process = subprocess.Popen(
-                [*DECONFLICT, "serve", "--db", db_url, "--port", str(port), "--log-level", "error"],
+                # One worker each: the table counts processes.
+                [
+                    *DECONFLICT,
+                    "serve",
+                    "--db",
+                    db_url,
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "error",
+                    "--workers",
+                    "1",
+                ],  # fmt: skip
                 env={**os.environ, "DECONFLICT_KEY_FILE": str(tmp / "log.key")},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
