@@ -217,7 +217,7 @@ def serving(db_url: str, tmp: Path, number: int, public_key: str) -> Iterator[st
                     "error",
                     "--workers",
                     "1",
-                ],  # fmt: skip
+                ],
                 env={**os.environ, "DECONFLICT_KEY_FILE": str(tmp / "log.key")},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
