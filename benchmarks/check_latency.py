@@ -10,8 +10,9 @@ owners under the default policy; each of the 1000 queries is a what-if operation
 (``ConflictIndex.conflicting_ids``), timed from its Volume document to the list of ids, after
 100 warm-up queries. "load s" covers parsing the JSON lines and loading the index ("index s"
 the loading alone); "B/volume" is what the loaded index holds per volume, measured with
-tracemalloc on a second, untimed load. ``--verify K`` checks the first K queries against a
-brute force with ``geometry.within_m`` (pyproj's Geod).
+tracemalloc on a second, untimed load. "put µs" and "remove µs" are the median time to put
+one new declaration into the loaded index, as a write does, and to remove it. ``--verify K``
+checks the first K queries against a brute force with ``geometry.within_m`` (pyproj's Geod).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import workload as W
 
 QUERIES = 1000
 WARM_UP = 100
+WRITES = 500
 
 
 def json_lines(volumes: W.Volumes, prefix: str) -> list[str]:
@@ -114,6 +116,7 @@ def run(n: int, verify: int) -> list[str]:
     load_s = time.perf_counter() - began
     del documents
     timings, found = timed_checks(index, queries)
+    put_us, remove_us = timed_writes(index, queries)
     if verify:
         _verify(stored, queries[:verify], found[:verify])
     del index
@@ -128,7 +131,26 @@ def run(n: int, verify: int) -> list[str]:
         f"{len(queries) / timings.sum():,.0f}",
         f"{per_volume:,.0f}",
         f"{np.mean([len(ids) for ids in found]):.2f}",
+        f"{put_us:.0f}",
+        f"{remove_us:.0f}",
     ]
+
+
+def timed_writes(index: ConflictIndex, queries: list[dict[str, Any]]) -> tuple[float, float]:
+    """Median microseconds to put one new declaration into the loaded index (as a write
+    does after its commit) and to remove it again: issue 6 asks that a write cost
+    O(log n), so these should barely grow with N."""
+    puts, removes = [], []
+    for number, document in enumerate(queries[:WRITES]):
+        declared = operation({**document, "id": f"w{number}"})
+        began = time.perf_counter()
+        index.put_documents(declared, [document])
+        puts.append(time.perf_counter() - began)
+    for number in range(min(WRITES, len(queries))):
+        began = time.perf_counter()
+        index.remove(f"w{number}")
+        removes.append(time.perf_counter() - began)
+    return float(np.median(puts)) * 1e6, float(np.median(removes)) * 1e6
 
 
 def _verify(stored: list[str], queries: list[dict[str, Any]], found: list[list[str]]) -> None:
@@ -163,7 +185,8 @@ def main() -> None:
     parser.add_argument("--verify", type=int, default=0, metavar="K")
     arguments = parser.parse_args()
     table = Table(title="One what-if check among N stored volumes (in-process, workload seed 42)")
-    columns = ("N", "load s", "index s", "p50 ms", "p99 ms", "checks/s", "B/volume", "conflicts")
+    columns = ("N", "load s", "index s", "p50 ms", "p99 ms", "checks/s", "B/volume", "conflicts",
+               "put µs", "remove µs")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
     ConflictIndex()  # compile the kernels, or load them from numba's cache, as a service starts
