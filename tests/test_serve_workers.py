@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import init_db, register, serving
+from server import DECONFLICT, init_db, register, serving
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +112,20 @@ def test_killing_serve_stops_every_worker(tmp_path: Path) -> None:
         process.wait()
         wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout_s=30)
         assert not accepts(port)
+
+
+def test_a_second_serve_on_a_port_in_use_fails(tmp_path: Path) -> None:
+    """Workers share their port with one another, never with another serve: two
+    deployments answering on one address would mix their answers."""
+    db_url, _ = init_db(tmp_path)
+    other_url, _ = init_db(tmp_path, "other.db")
+    with serving(db_url, workers=2) as (base, _process):
+        port = base.rsplit(":", 1)[1]
+        second = subprocess.run(
+            [*DECONFLICT, "serve", "--db", other_url, "--port", port, "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr

@@ -31,15 +31,16 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` that other processes of this user may bind too; the
-    kernel shares incoming connections among them."""
+def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
+    """A socket bound to ``host:port``. ``shared``: other processes of this user may bind it
+    too, and the kernel shares incoming connections among them."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.set_inheritable(False)
     return sock
@@ -81,8 +82,10 @@ def _worker(parent: int, host: str, port: int, log_level: str, ready: EventType)
 def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
     """Run ``workers`` processes serving the app built from the environment
     (``deconflict.api.asgi``) until SIGINT or SIGTERM; returns an exit code."""
-    # Fail here, once and clearly, on an address that cannot be bound.
-    listening_socket(host, port).close()
+    # Fail here, once and clearly, on an address that cannot be bound. Bound without
+    # SO_REUSEPORT, so that a port another serve's workers hold counts as taken: sharing it
+    # would mix two deployments' answers on one address.
+    listening_socket(host, port, shared=False).close()
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     exit_code = 0
@@ -125,7 +128,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
     finally:
         for process in processes:
             if process.is_alive():
-                os.kill(process.pid or 0, signal.SIGTERM)
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
         deadline = time.monotonic() + 15
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
