@@ -186,7 +186,12 @@ PAIRS = 200
 def test_blind_pairs_across_processes_have_exactly_one_winner(deployment: Initialised) -> None:
     """200 pairs of conflicting operations by two operators, each unaware of the other, the
     two writes of a pair released together by a barrier, one to each process: exactly one
-    of each pair is accepted, the other refused as ``missing_awareness`` naming the winner."""
+    of each pair is accepted, the other refused as ``missing_awareness`` naming the winner.
+
+    In every other pair one write leaves 10 ms after the other (to either process in turn),
+    so that each process wins some races and the refusals are decided both ways: left
+    alone, the process that won the last race tends to win the next, since the other must
+    first catch up with the write it lost to."""
     with two_servers(deployment) as (a, b):
         north = register(a.base, deployment.coordinator, "Air Force A", "operator")
         south = register(b.base, deployment.coordinator, "Air Force B", "operator")
@@ -197,12 +202,20 @@ def test_blind_pairs_across_processes_have_exactly_one_winner(deployment: Initia
             # Alternate which operator goes to which process.
             routes = [(north, a), (south, b)] if n % 2 else [(north, b), (south, a)]
 
-            def send(party: dict[str, str], to: Server) -> tuple[str, httpx.Response]:
+            def send(
+                party: dict[str, str], to: Server, delay_s: float
+            ) -> tuple[str, httpx.Response]:
                 barrier.wait(timeout=60)
+                time.sleep(delay_s)
                 return to.base, to.declare(party["token"], [operation_volume(lon, lat)])
 
+            # Pairs 4k and 4k+1 race level; 4k+2 and 4k+3 give the first route a head start.
+            delays = [0.0, 0.01] if n % 4 >= 2 else [0.0, 0.0]
             with ThreadPoolExecutor(2) as pair:
-                futures = [pair.submit(send, party, to) for party, to in routes]
+                futures = [
+                    pair.submit(send, party, to, delay)
+                    for (party, to), delay in zip(routes, delays, strict=True)
+                ]
                 return [f.result() for f in futures]
 
         # Four pairs at a time (each at its own place) to keep the processes busy.
