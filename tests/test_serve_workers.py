@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import DECONFLICT, init_db, register, serving
+from server import DECONFLICT, free_port, init_db, register, serving
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +130,26 @@ def test_a_second_serve_on_a_port_in_use_fails(tmp_path: Path) -> None:
         )
         assert second.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+
+
+def test_a_worker_that_cannot_start_stops_serve(tmp_path: Path) -> None:
+    """A worker dying before it serves is not started again and again: serve stops with an
+    error. (``serve`` checks the database before starting workers, so the workers are
+    started here directly on a database nobody initialised.)"""
+    port = free_port()
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from deconflict.serving import serve_workers; "
+            f"sys.exit(serve_workers('127.0.0.1', {port}, 2, 'warning'))",
+        ],
+        env={**os.environ, "DECONFLICT_DB": f"sqlite:///{tmp_path / 'never-initialised.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 1, ended.stderr
+    assert "a worker exited at start-up" in ended.stderr
+    assert ended.stderr.count("a worker exited") == 1  # stopped at the first, no restarts
+    assert not accepts(port)
