@@ -52,6 +52,7 @@ from deconflict.spherical import (
     Codes,
     Floats,
     Ints,
+    central_angle,
     compiled,
     kernel,
 )
@@ -175,14 +176,6 @@ def _arc_point(
 
 
 @kernel
-def _angle(ax: float, ay: float, az: float, bx: float, by: float, bz: float) -> float:
-    cx = ay * bz - az * by
-    cy = az * bx - ax * bz
-    cz = ax * by - ay * bx
-    return math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
-
-
-@kernel
 def block_cells(
     rows: Floats, codes: Codes, start: int, count: int, pad: float, theta: float,
     band_h: float, bands: int, band_cells: Ints, band_first: Ints, out: Ints, n: int,
@@ -209,7 +202,7 @@ def block_cells(
             for k in range(i, j - 1):
                 ux, uy, uz = rows[k, 0], rows[k, 1], rows[k, 2]
                 vx, vy, vz = rows[k + 1, 0], rows[k + 1, 1], rows[k + 1, 2]
-                angle = _angle(ux, uy, uz, vx, vy, vz)
+                angle = central_angle(ux, uy, uz, vx, vy, vz)
                 pieces = max(1, math.ceil(angle / theta))
                 half = angle / pieces / 2.0 + 1e-12
                 for p in range(pieces):
@@ -279,7 +272,7 @@ def space_level(rows: Floats, codes: Codes, start: int, count: int, pad: float,
             while j < end and codes[j] == CONT:
                 longest_edge = max(
                     longest_edge,
-                    _angle(rows[j - 1, 0], rows[j - 1, 1], rows[j - 1, 2],
+                    central_angle(rows[j - 1, 0], rows[j - 1, 1], rows[j - 1, 2],
                            rows[j, 0], rows[j, 1], rows[j, 2]),
                 )  # fmt: skip
                 j += 1
@@ -397,6 +390,27 @@ def _table_grow(table: Ints) -> Ints:
     return grown
 
 
+@compiled
+def _add_group(table: Ints, groups: Ints, meta: Ints, key: int) -> tuple[Ints, Ints, int]:
+    """A group row for a new ``key`` (a freed one, or a new one, growing ``groups``),
+    entered in the hash table; its entry range is the caller's to set."""
+    group = meta[_M_FREE_GROUP]
+    if group >= 0:
+        meta[_M_FREE_GROUP] = groups[group, 0]
+    else:
+        group = meta[_M_GROUPS]
+        meta[_M_GROUPS] += 1
+        if group >= len(groups):
+            grown = np.empty((2 * len(groups), 3), np.int64)
+            grown[: len(groups)] = groups
+            groups = grown
+    if 2 * (meta[_M_KEYS] + 1) > len(table):
+        table = _table_grow(table)
+    _table_put(table, key, group)
+    meta[_M_KEYS] += 1
+    return table, groups, group
+
+
 @kernel
 def _table_delete(table: Ints, key: int) -> None:
     """Linear probing deletion by backward shift (no tombstones)."""
@@ -492,24 +506,11 @@ def add_entries(
         key = keys[i]
         group = find_group(table, key)
         if group < 0:
-            group = meta[_M_FREE_GROUP]
-            if group >= 0:
-                meta[_M_FREE_GROUP] = groups[group, 0]
-            else:
-                group = meta[_M_GROUPS]
-                meta[_M_GROUPS] += 1
-                if group >= len(groups):
-                    grown = np.empty((2 * len(groups), 3), np.int64)
-                    grown[: len(groups)] = groups
-                    groups = grown
+            table, groups, group = _add_group(table, groups, meta, key)
             bounds, slots, offset = _alloc(bounds, slots, meta, _MIN_CLASS)
             groups[group, 0] = offset
             groups[group, 1] = 0
             groups[group, 2] = 1 << _MIN_CLASS
-            if 2 * (meta[_M_KEYS] + 1) > len(table):
-                table = _table_grow(table)
-            _table_put(table, key, group)
-            meta[_M_KEYS] += 1
         offset, length, capacity = groups[group, 0], groups[group, 1], groups[group, 2]
         if length == capacity:
             bounds, slots, moved = _alloc(bounds, slots, meta, _size_class(capacity + 1))
@@ -659,20 +660,7 @@ def _merge_run(
     group = find_group(table, key)
     old_offset = old_length = old_capacity = 0
     if group < 0:
-        group = meta[_M_FREE_GROUP]
-        if group >= 0:
-            meta[_M_FREE_GROUP] = groups[group, 0]
-        else:
-            group = meta[_M_GROUPS]
-            meta[_M_GROUPS] += 1
-            if group >= len(groups):
-                grown = np.empty((2 * len(groups), 3), np.int64)
-                grown[: len(groups)] = groups
-                groups = grown
-        if 2 * (meta[_M_KEYS] + 1) > len(table):
-            table = _table_grow(table)
-        _table_put(table, key, group)
-        meta[_M_KEYS] += 1
+        table, groups, group = _add_group(table, groups, meta, key)
     else:
         old_offset, old_length, old_capacity = groups[group, 0], groups[group, 1], groups[group, 2]
     total = old_length + len(run)

@@ -192,30 +192,19 @@ def decode(codes: Codes, start: int, count: int, rings: Ints, parts: Ints) -> tu
     i = start
     while i < end:
         code = codes[i]
-        if code == POINT:
-            rings[nr, 0] = i
-            rings[nr, 1] = i + 1
-            rings[nr, 2] = K_POINT
-            rings[nr, 3] = npart
-            parts[npart, 0] = -1
-            parts[npart, 1] = nr
-            parts[npart, 2] = nr + 1
-            parts[npart, 3] = K_POINT
-            nr += 1
-            npart += 1
-            i += 1
-        elif code == LINE:
+        if code in (POINT, LINE):  # one ring, one part: a point is a line of one
             j = i + 1
             while j < end and codes[j] == CONT:
                 j += 1
+            kind = K_POINT if code == POINT else K_LINE
             rings[nr, 0] = i
             rings[nr, 1] = j
-            rings[nr, 2] = K_LINE
+            rings[nr, 2] = kind
             rings[nr, 3] = npart
             parts[npart, 0] = -1
             parts[npart, 1] = nr
             parts[npart, 2] = nr + 1
-            parts[npart, 3] = K_LINE
+            parts[npart, 3] = kind
             nr += 1
             npart += 1
             i = j
@@ -490,6 +479,15 @@ def _vertex_chord2(rows_a: Floats, i: int, rows_b: Floats, j: int) -> float:
     dy = rows_a[i, 1] - rows_b[j, 1]
     dz = rows_a[i, 2] - rows_b[j, 2]
     return float(dx * dx + dy * dy + dz * dz)
+
+
+@kernel
+def central_angle(ax: float, ay: float, az: float, bx: float, by: float, bz: float) -> float:
+    """The angle between two unit vectors, accurate near 0 and pi (unlike acos)."""
+    cx = ay * bz - az * by
+    cy = az * bx - ax * bz
+    cz = ax * by - ay * bx
+    return math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
 
 
 @kernel

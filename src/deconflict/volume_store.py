@@ -40,6 +40,7 @@ from deconflict.spherical import (
     Codes,
     Floats,
     Ints,
+    central_angle,
     compiled,
     kernel,
 )
@@ -160,14 +161,6 @@ def _unit(lon_deg: float, lat_deg: float) -> tuple[float, float, float]:
 
 
 @kernel
-def _angle(ax: float, ay: float, az: float, bx: float, by: float, bz: float) -> float:
-    cx = ay * bz - az * by
-    cy = az * bx - ax * bz
-    cz = ax * by - ay * bx
-    return math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
-
-
-@kernel
 def _cap(rows: Floats, codes: Codes, start: int, end: int, skip_headers: bool) -> tuple[
     float, float, float, float
 ]:  # fmt: skip
@@ -189,7 +182,7 @@ def _cap(rows: Floats, codes: Codes, start: int, end: int, skip_headers: bool) -
     for i in range(start, end):
         if skip_headers and codes[i] == POLY:
             continue
-        radius = max(radius, _angle(sx, sy, sz, rows[i, 0], rows[i, 1], rows[i, 2]))
+        radius = max(radius, central_angle(sx, sy, sz, rows[i, 0], rows[i, 1], rows[i, 2]))
     return sx, sy, sz, radius
 
 
