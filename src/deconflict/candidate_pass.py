@@ -34,11 +34,11 @@ from deconflict.spacetime_index import (
     FOREVER,
     Float32s,
     Int32s,
-    block_cells,
     end_above,
     find_group,
     first_at_or_after,
     group_key,
+    level_cells,
     start_below,
 )
 from deconflict.spherical import (
@@ -314,15 +314,8 @@ def plan(
             used = used or counts[j * per_level + k] > 0
         if not used:
             continue
-        while True:
-            nc = block_cells(
-                qrows, qcodes, start, count, pad, theta[j],
-                band_h[j], bands[j], band_cells[j], band_first[j], cells, 0,
-            )  # fmt: skip
-            if nc >= 0:
-                break
-            cells = np.empty(4 * len(cells), np.int64)
-        nc = _unique_head(cells, nc)
+        cells, nc = level_cells(qrows, qcodes, start, count, pad, j, theta, band_h, bands,
+                                band_cells, band_first, cells)  # fmt: skip
         for k in range(per_level):
             jk = j * per_level + k
             if counts[jk] == 0:
@@ -409,21 +402,6 @@ def run_query(
         stats[6] += nv // 2
         stats[8] += full
     return n
-
-
-@compiled
-def _unique_head(values: Ints, end: int) -> int:
-    """Sort values[:end] and compact its distinct values to the front; their count."""
-    part = values[:end]
-    if len(part) <= 1:
-        return len(part)
-    part.sort()
-    w = 1
-    for i in range(1, len(part)):
-        if part[i] != part[w - 1]:
-            part[w] = part[i]
-            w += 1
-    return w
 
 
 # --------------------------------------------------------------------------- from Python

@@ -325,14 +325,12 @@ def end_above(t: float) -> np.float32:
 
 
 @compiled
-def volume_keys(
-    rows: Floats, codes: Codes, start: int, count: int, buf: float, t0: float, t1: float,
-    theta: Floats, band_h: Floats, bands: Ints, band_cells: Ints, band_first: Ints,
-    span_s: Floats, out: Ints,
+def level_cells(
+    rows: Floats, codes: Codes, start: int, count: int, pad: float, j: int, theta: Floats,
+    band_h: Floats, bands: Ints, band_cells: Ints, band_first: Ints, out: Ints,
 ) -> tuple[Ints, int]:  # fmt: skip
-    """The group keys of one stored volume (in ``out``, grown if needed) and their number."""
-    pad = buf / EARTH_MIN_RADIUS_M + SLACK
-    j = space_level(rows, codes, start, count, pad, theta)
+    """The distinct cells of level ``j`` met by a block's elements padded by ``pad``, at
+    the front of ``out`` (grown if needed), and their number."""
     while True:
         n = block_cells(
             rows, codes, start, count, pad, theta[j],
@@ -341,7 +339,20 @@ def volume_keys(
         if n >= 0:
             break
         out = np.empty(4 * len(out), np.int64)
-    n = _unique(out, n)
+    return out, _unique(out, n)
+
+
+@compiled
+def volume_keys(
+    rows: Floats, codes: Codes, start: int, count: int, buf: float, t0: float, t1: float,
+    theta: Floats, band_h: Floats, bands: Ints, band_cells: Ints, band_first: Ints,
+    span_s: Floats, out: Ints,
+) -> tuple[Ints, int]:  # fmt: skip
+    """The group keys of one stored volume (in ``out``, grown if needed) and their number."""
+    pad = buf / EARTH_MIN_RADIUS_M + SLACK
+    j = space_level(rows, codes, start, count, pad, theta)
+    out, n = level_cells(rows, codes, start, count, pad, j, theta, band_h, bands, band_cells,
+                         band_first, out)  # fmt: skip
     jk = j * (FOREVER + 1) + time_level(t0, t1, span_s)
     for c in range(n):
         out[c] = group_key(jk, out[c])
