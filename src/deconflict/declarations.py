@@ -482,24 +482,13 @@ def declaration_conflicts(
         return conflicts_json(visible_conflicts(policy, party, found))
 
 
-def check_conflicts(deployment: Deployment, party: Party, body: CheckIn) -> list[dict[str, Any]]:
-    """What-if: the conflicts a declaration by the caller would have. Writes nothing."""
-    _, policy = deployment.fresh()
-    return _check(deployment, policy, party, body)
-
-
 def authenticated_check(deployment: Deployment, token: str, body: CheckIn) -> list[dict[str, Any]]:
-    """``check_conflicts`` for the holder of ``token`` (401 otherwise). The hottest request:
-    when no cache is stale it reads one statement from the database, outside any
-    transaction, for the authentication, the policy and the index together."""
+    """What-if: the conflicts a declaration by the holder of ``token`` (401 otherwise) would
+    have. Writes nothing. The hottest request: when no cache is stale it reads one
+    statement from the database, outside any transaction, for the authentication, the
+    policy and the index together."""
     counters, policy = deployment.fresh()
     party = authenticate(deployment, token, counters)
-    return _check(deployment, policy, party, body)
-
-
-def _check(
-    deployment: Deployment, policy: Policy, party: Party, body: CheckIn
-) -> list[dict[str, Any]]:
     volumes = build_volumes(body.volumes, policy.limits)
     restricts = None
     if body.restricts:

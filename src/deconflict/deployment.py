@@ -67,7 +67,7 @@ class Deployment:
         self._policy: tuple[str, Policy] | None = None
         # Parties by token hash, valid while ``parties_seq`` has not moved (only tokens
         # that authenticated are kept, so it holds at most one entry per party).
-        self.token_cache: dict[str, Any] = {}
+        self._token_cache: dict[str, Any] = {}
         self._parties_seq = -1
         self._parties_lock = threading.Lock()
         # Bumped after every write of this process, so event streams look at the database
@@ -87,15 +87,7 @@ class Deployment:
 
     def policy(self, conn: Connection) -> Policy:
         """The policy in force, cached until any process applies another one."""
-        return self._policy_for(conn, self.counters(conn))
-
-    def counters(self, conn: Connection) -> Counters:
-        """The counters as this transaction sees them (read once by ``reading()``)."""
-        counters: Counters | None = conn.info.get(_COUNTERS)
-        return counters if counters is not None else read_counters(conn)
-
-    def _policy_for(self, conn: Connection, counters: Counters) -> Policy:
-        policy_id = counters.policy_id
+        policy_id = self.counters(conn).policy_id
         if policy_id is None:
             raise InvalidRequest("the database is not initialised: run `deconflict init`")
         cached = self._policy
@@ -107,6 +99,11 @@ class Deployment:
         policy = parse_policy(text)
         self._policy = (policy_id, policy)
         return policy
+
+    def counters(self, conn: Connection) -> Counters:
+        """The counters as this transaction sees them (read once by ``reading()``)."""
+        counters: Counters | None = conn.info.get(_COUNTERS)
+        return counters if counters is not None else read_counters(conn)
 
     def current_policy(self) -> Policy:
         with self.db.read() as conn:
@@ -143,18 +140,18 @@ class Deployment:
         seq = counters.parties_seq
         with self._parties_lock:
             if seq > self._parties_seq:
-                self.token_cache.clear()
+                self._token_cache.clear()
                 self._parties_seq = seq
             elif seq < self._parties_seq:
                 return None, seq  # an older snapshot than the cache's: ask the database
-            return self.token_cache.get(token_hash), seq
+            return self._token_cache.get(token_hash), seq
 
     def remember_party(self, token_hash: str, party: Any, seq: int) -> None:
         """Cache a party read at ``parties_seq == seq``, unless the cache has moved on (a
         concurrent request saw a registration or a revocation since)."""
         with self._parties_lock:
             if seq == self._parties_seq:
-                self.token_cache[token_hash] = party
+                self._token_cache[token_hash] = party
 
     # -- transactions -------------------------------------------------------------------
 
