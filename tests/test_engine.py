@@ -191,8 +191,8 @@ def assert_agrees(
     return len(found)
 
 
-def load_documents(items: Sequence[Item]) -> ConflictIndex:
-    index = ConflictIndex()
+def load_documents(items: Sequence[Item], **options: int) -> ConflictIndex:
+    index = ConflictIndex(**options)
     index.put_many(items)
     return index
 
@@ -612,3 +612,43 @@ def test_intersecting_after_a_bulk_load() -> None:
     assert_intersecting_agrees(index, stored, workload, random.Random(1), rounds=15)
     everything = {s.id for s in index.intersecting(None, -math.inf, math.inf)}
     assert everything == {s.id for s in stored}
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_queries_shared_out_to_threads_agree_with_brute_force(threads: int) -> None:
+    """A heavy query's slots are tested by several threads, each its share: every query
+    here is shared (``share_above=0``), and the answers are still exactly the brute
+    force's, with each declaration once although its volumes fall in different shares."""
+    workload = Workload(seed=31 + threads, center=REGIONS["mid-latitude"])
+    items = [workload.item() for _ in range(300)]
+    shared = load_documents(items, threads=threads, share_above=0)
+    alone = load_documents(items, threads=1)
+    stored = [subject_of(*item) for item in items]
+    assert any(len(docs) > 1 for _, docs in items), "some declarations must span shares"
+    queries = stored[:40] + [subject_of(*workload.item()) for _ in range(20)]
+    conflicts = sum(assert_agrees(POLICY, shared, q, stored) for q in queries)
+    assert conflicts >= 40
+    for query in queries:
+        declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
+        ids = shared.conflicting_ids(POLICY, declared, list(query.volumes))
+        assert len(ids) == len(set(ids)), "a declaration is reported once"
+    # The same work was done, split: every slot tested by exactly one thread.
+    distinct, conflicting = 1, 5
+    work = []
+    for index in (shared, alone):
+        before = index.stats
+        for query in queries:
+            index.conflicts_of(POLICY, query)
+        work.append((index.stats - before)[[distinct, conflicting]].tolist())
+    assert work[0] == work[1]
+    assert work[0][1] >= 40
+    assert_intersecting_agrees(shared, stored, workload, random.Random(3), rounds=10)
+
+
+def test_volume_rows_start_on_cache_line_pairs() -> None:
+    """Each stored volume's row is two cache lines, not three (numpy aligns to 16 bytes)."""
+    workload = Workload(seed=4, center=REGIONS["mid-latitude"])
+    index = load_documents([workload.item() for _ in range(5_000)])
+    table = index._store.table
+    assert table.ctypes.data % 128 == 0
+    assert table.strides == (128, 8)

@@ -93,6 +93,7 @@ altitude tests, past the caps, conflicting, groups visited, pairs measured, quer
 that read every slot."""
 
 BATCH: Final = 64  # candidates whose memory is fetched together (see scan)
+CHUNK: Final = 512  # grid entries filtered at a time (see _entries_within)
 ROW_BYTES: Final = 8 * COLUMNS
 
 _SHORT_CHORD: Final = 1e-7
@@ -145,11 +146,47 @@ def _emit(slot: int, qi: int, distance: float, border: bool, out_slot: Ints, out
 
 
 @kernel
+def _entries_within(
+    bounds: Float32s, slots: Int32s, begin: int, end: int, q_t0: float, q_lo: float,
+    q_hi: float, widest_v: float, part: int, parts: int, cand: Ints,
+) -> int:  # fmt: skip
+    """The slots of the entries ``[begin, end)`` whose copies of the window and altitude
+    band (rounded outwards) can meet the query's, and of this share, written to ``cand``;
+    their number. Branch-free: about half the entries pass, in no pattern a branch
+    predictor could learn, and a mispredicted branch per entry cost more than the test."""
+    bounds_at = bounds.ctypes.data
+    k = 0
+    for x in range(begin, end):
+        # The hardware prefetcher stops at each 4 KiB page (256 entries); stay ahead of it.
+        prefetch(bounds_at + 16 * (x + 64))
+        slot = slots[x]
+        ok = (
+            (q_t0 < bounds[x, 1])
+            & (q_lo - bounds[x, 3] <= widest_v)
+            & (bounds[x, 2] - q_hi <= widest_v)
+            & ((slot >> 4) % parts == part)
+        )
+        cand[k] = slot
+        k += ok
+    return k
+
+
+@kernel
+def _share_of_slots(begin: int, end: int, part: int, parts: int, cand: Ints) -> int:
+    """The slots of ``[begin, end)`` in this share, written to ``cand``; their number."""
+    k = 0
+    for slot in range(begin, end):
+        cand[k] = slot
+        k += (slot >> 4) % parts == part
+    return k
+
+
+@kernel
 def scan(
     # what to read: the entry ranges in visits[:nv] (pairs of begin and end), or with
     # ``full`` every slot below high_water
     visits: Ints, nv: int, full: bool, high_water: int,
-    bounds: Float32s, slots: Int32s,
+    bounds: Float32s, slots: Int32s, part: int, parts: int,
     # the store
     vol: Floats, vrows: Floats, vcodes: Codes, slot_stamp: Int32s, decl_stamp: Int32s,
     stamp: int, qstamp: int,
@@ -160,7 +197,7 @@ def scan(
     widest_v: float,
     # scratch and output
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
-    batch: Ints, pending: Floats,
+    batch: Ints, pending: Floats, cand: Ints,
     out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
 ) -> int:  # fmt: skip
     """Test the entries of some groups (or a range of slots) against one query volume;
@@ -181,31 +218,33 @@ def scan(
             e, end = 0, high_water
         else:
             e, end = visits[v], visits[v + 1]
-        begin = e
-        while e < end:
+        stats[0] += end - e
+        c = k = 0  # the next and the number of candidates in ``cand``
+        while e < end or c < k:
             # 1. A batch of distinct slots whose entries pass the window and altitude.
             nb = 0
-            while e < end and nb < BATCH:
-                if full:
-                    slot = e
-                    e += 1
-                else:
-                    # The entry's copies, rounded outwards, reject without the row.
-                    e += 1
-                    if not (
-                        q_t0 < bounds[e - 1, 1]
-                        and q_lo - bounds[e - 1, 3] <= widest_v
-                        and bounds[e - 1, 2] - q_hi <= widest_v
-                    ):
-                        continue
-                    if e + 15 < end:  # the stamp of an entry a little ahead
-                        prefetch(slot_stamps_at + 4 * int(slots[e + 15]))
-                    slot = slots[e - 1]
-                    if slot_stamp[slot] == qstamp:
-                        continue
-                    slot_stamp[slot] = qstamp
+            while nb < BATCH:
+                if c == k:
+                    if e == end:
+                        break
+                    upto = min(end, e + CHUNK)
+                    if full:
+                        k = _share_of_slots(e, upto, part, parts, cand)
+                    else:
+                        k = _entries_within(bounds, slots, e, upto, q_t0, q_lo, q_hi, widest_v,
+                                            part, parts, cand)  # fmt: skip
+                    c = 0
+                    e = upto
+                    continue
+                if c + 16 < k:  # the stamp of a candidate a little ahead
+                    prefetch(slot_stamps_at + 4 * cand[c + 16])
+                slot = cand[c]
+                c += 1
+                # Without a branch: a third of the candidates are fresh, in no pattern.
+                fresh = slot_stamp[slot] != qstamp
+                slot_stamp[slot] = qstamp
                 batch[nb] = slot
-                nb += 1
+                nb += fresh
                 prefetch(vol_at + slot * ROW_BYTES)
                 prefetch(vol_at + slot * ROW_BYTES + 64)
             # 2. The rule's cheap tests, the caps, the stored cap against the query.
@@ -266,8 +305,10 @@ def scan(
                 # every pair measured lies within 1.01 no_angle).
                 start = int(vol[slot, VOFF])
                 prefetch(codes_at + start)
-                prefetch(rows_at + start * 40)
-                prefetch(rows_at + start * 40 + 64)
+                line = (rows_at + start * 40) & -64  # each line of the first few rows
+                for _ in range(min(int(vol[slot, VCOUNT]) * 40 // 64 + 2, 8)):
+                    prefetch(line)
+                    line += 64
                 batch[BATCH + ng] = slot
                 pending[ng, 0] = limit
                 pending[ng, 1] = zlo
@@ -289,7 +330,6 @@ def scan(
                 )  # fmt: skip
                 if sure and mode != MEASURE:
                     decl_stamp[decl] = stamp
-        stats[0] += e - begin
     return n
 
 
@@ -361,11 +401,17 @@ def run_query(
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints, batch: Ints,
     pending: Floats,
     out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, stats: Ints,
-) -> int:  # fmt: skip
-    """Every stored slot in conflict with a query volume (see the module's docstring).
+    # which query volumes, and which share of the slots
+    first: int, n: int, part: int, parts: int, split_above: int,
+) -> tuple[int, int]:  # fmt: skip
+    """Every stored slot in conflict with the query volumes from ``first`` on (see the
+    module's docstring), written to the outputs from ``n`` on; only slots with
+    ``slot % parts == part`` are tested, so ``parts`` calls in as many threads share a query.
 
-    Returns the number of results; when it exceeds the output arrays, only that many fit
-    and the caller runs the query again with bigger ones (and a new ``stamp``).
+    Returns the new number of results and the query volume it stopped before: the end,
+    or, with ``parts == 1``, a volume whose plan reads more than ``split_above`` entries,
+    for the caller to share out. When the number exceeds the output arrays, only that
+    many fit and the caller runs the query again with bigger ones (and a new ``stamp``).
     """
     widest = 0.0
     widest_v = 0.0
@@ -375,10 +421,10 @@ def run_query(
             widest_v = max(widest_v, sep_v[kind])
     if mode == AREA:
         widest_v = np.inf  # altitudes do not matter
-    n = 0
     cells = np.empty(256, np.int64)
     visits = np.empty(256, np.int64)
-    for qi in range(len(qvol)):
+    cand = np.empty(CHUNK, np.int64)
+    for qi in range(first, len(qvol)):
         q = qvol[qi]
         start = int(q[VOFF])
         count = int(q[VCOUNT])
@@ -390,18 +436,34 @@ def run_query(
             table, groups, bounds, counts, theta, band_h, bands, band_cells, band_first,
             span_s, qrows, qcodes, start, count, pad, q[T0], q[T1], cells, visits,
         )  # fmt: skip
+        if parts == 1 and entries > split_above:
+            return n, qi
         full = entries > 2 * high_water  # cheaper to read every slot once
         n = scan(
-            visits, nv, full, high_water, bounds, slots,
+            visits, nv, full, high_water, bounds, slots, part, parts,
             vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, stamp + qi,
             q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
             short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
-            rings_b, parts_b, ends_b, sides_b, near, batch, pending,
+            rings_b, parts_b, ends_b, sides_b, near, batch, pending, cand,
             out_slot, out_q, out_d, out_flag, n, stats,
         )  # fmt: skip
-        stats[6] += nv // 2
-        stats[8] += full
-    return n
+        if part == 0:  # every share plans the same groups
+            stats[6] += nv // 2
+            stats[8] += full
+    return n, len(qvol)
+
+
+@compiled
+def first_of_each(decls: Ints, marks: Int32s, mark: int) -> npt.NDArray[np.bool_]:
+    """Which entries of ``decls`` are the first of their value, marking each value seen
+    in ``marks`` with ``mark`` (a stamp no earlier call used): O(n), where sorting to find
+    them took as long as the check itself for thousands of conflicts."""
+    first = np.zeros(len(decls), np.bool_)
+    for i in range(len(decls)):
+        if marks[decls[i]] != mark:
+            marks[decls[i]] = mark
+            first[i] = True
+    return first
 
 
 # --------------------------------------------------------------------------- from Python
@@ -507,6 +569,7 @@ class Hits:
     queries: Ints
     distances: Floats
     borderline: npt.NDArray[np.bool_]  # left to geometry.within_m by the kernel
+    shared: bool = False  # by threads, which may each report a declaration once
 
 
 def area_rule_arrays() -> tuple[Floats, Floats, Ints]:

@@ -34,8 +34,10 @@ import json
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 
 import numpy as np
@@ -49,12 +51,14 @@ from deconflict.candidate_pass import (
     Query,
     Scratch,
     area_rule_arrays,
+    first_of_each,
     rule_arrays,
     run_query,
 )
 from deconflict.clock import format_time
 from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
 from deconflict.policy import KINDS, Policy
+from deconflict.settings import check_threads
 from deconflict.spacetime_index import BULK, Grid, Int32s, home_cells
 from deconflict.spherical import Floats, Ints
 from deconflict.volume_store import (
@@ -82,6 +86,25 @@ from deconflict.volumes import (
 )
 
 KIND_CODES: Final[dict[str, int]] = {kind: code for code, kind in enumerate(KINDS)}
+
+SHARE_ABOVE: Final = 16_384
+"""Grid entries a query volume's plan must read before its slots are shared out to the
+index's threads: about half a millisecond of work alone, against some 30 microseconds for
+handing a share to another thread and waiting for it."""
+_NEVER: Final = 1 << 62
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _share_pool() -> ThreadPoolExecutor:
+    """The threads that test the other shares of a heavy query: one process-wide pool,
+    started on first use (the compiled pass releases the GIL)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(thread_name_prefix="deconflict-share")
+        return _pool
 
 
 @dataclass(frozen=True)
@@ -238,11 +261,16 @@ class ConflictIndex:
     ``Deployment.sync_index``); it never holds an uncommitted change.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None, share_above: int = SHARE_ABOVE) -> None:
         self._lock = threading.RLock()
         self._store = VolumeStore()
         self._grid = Grid()
         self._scratch = Scratch()
+        # A query volume whose plan reads over ``share_above`` grid entries is shared out
+        # to this many threads (``DECONFLICT_CHECK_THREADS`` by default).
+        threads = max(1, check_threads() if threads is None else threads)
+        self._helpers = [Scratch() for _ in range(threads - 1)]
+        self._share_above = share_above
         self._slot_stamps: Int32s = np.zeros(0, np.int32)
         self._decl_stamps: Int32s = np.zeros(0, np.int32)
         self._stamp = 1
@@ -268,8 +296,9 @@ class ConflictIndex:
 
     @property
     def stats(self) -> Ints:
-        """What the compiled pass read and decided, summed over queries (``STATS``)."""
-        return self._scratch.stats.copy()
+        """What the compiled pass read and decided, summed over queries and the threads
+        that shared them (``STATS``; entries are counted by every thread that read them)."""
+        return sum((h.stats for h in self._helpers), self._scratch.stats.copy())
 
     def volume_count(self) -> int:
         return len(self._store)
@@ -551,13 +580,13 @@ class ConflictIndex:
         restriction = KIND_CODES["restriction"]
         with self._lock:
             hits = self._run(query, rule, declared.owner, declared.id, IDS)
-            repeats = bool(hits.borderline.any())
+            repeats = hits.shared or bool(hits.borderline.any())
             self._settle(query, hits, rule, measure=False)
             slots = hits.slots
             decls = self._store.table[slots, DECL].astype(np.int64)
             if repeats:  # else the pass reported each declaration once
-                decls, first = np.unique(decls, return_index=True)
-                slots = slots[first]
+                first = first_of_each(decls, self._decl_stamps, self._next_stamp(0))
+                decls, slots = decls[first], slots[first]
             if declared.kind == "restriction":
                 checked = decls
             elif self._restrictions:
@@ -609,35 +638,71 @@ class ConflictIndex:
         declaration_id: str | None,
         mode: int,
     ) -> Hits:
-        store, grid, lv = self._store, self._grid, self._grid.levels
+        """The compiled pass over the query's volumes, in this thread until one of them
+        reads more than ``share_above`` grid entries; from that one on, each of the index's
+        threads tests its share of the slots (see ``candidate_pass.run_query``)."""
         owner_code = -1 if owner is None else self._name_codes[1].get(owner, -1)
         q_decl = -1 if declaration_id is None else self._slot_of.get(declaration_id, -1)
-        scratch = self._scratch
-        scratch.grow(len(query.codes) + 1, store.max_block + 1, 0)
+        scratches = [self._scratch, *self._helpers]
+        for scratch in scratches:
+            scratch.grow(len(query.codes) + 1, self._store.max_block + 1, 0)
+        split_above = self._share_above if self._helpers else _NEVER
         while True:
             stamp = self._next_stamp(len(query.table))
-            n = run_query(
-                grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
-                lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
-                store.table, store.high_water, store.rows, store.codes,
-                self._slot_stamps, self._decl_stamps, stamp,
-                query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
-                owner_code, q_decl, mode,
-                scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
-                scratch.plane_a,
-                scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
-                scratch.near, scratch.batch, scratch.pending,
-                scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
-            )  # fmt: skip
-            if n <= scratch.out_size:
+            pass_ = partial(self._pass, query, rule, owner_code, q_decl, mode, stamp)
+            n, stopped = pass_(self._scratch, 0, 0, 0, 1, split_above)
+            counts = [n]
+            if stopped < len(query.table) and n <= self._scratch.out_size:
+                parts = len(scratches)
+                shares = [
+                    _share_pool().submit(pass_, helper, stopped, 0, part, parts, _NEVER)
+                    for part, helper in enumerate(self._helpers, start=1)
+                ]
+                counts[0], _ = pass_(self._scratch, stopped, n, 0, parts, _NEVER)
+                counts += [share.result()[0] for share in shares]
+            used = scratches[: len(counts)]
+            if all(c <= s.out_size for c, s in zip(counts, used, strict=True)):
                 break
-            scratch.grow(0, 0, n)
+            for c, scratch in zip(counts, used, strict=True):
+                scratch.grow(0, 0, c)
         return Hits(
-            scratch.out_slot[:n].copy(),
-            scratch.out_q[:n].copy(),
-            scratch.out_d[:n].copy(),
-            scratch.out_flag[:n] != 0,
+            np.concatenate([s.out_slot[:c] for c, s in zip(counts, used, strict=True)]),
+            np.concatenate([s.out_q[:c] for c, s in zip(counts, used, strict=True)]),
+            np.concatenate([s.out_d[:c] for c, s in zip(counts, used, strict=True)]),
+            np.concatenate([s.out_flag[:c] != 0 for c, s in zip(counts, used, strict=True)]),
+            shared=len(counts) > 1,
         )
+
+    def _pass(
+        self,
+        query: Query,
+        rule: tuple[Floats, Floats, Ints],
+        owner_code: int,
+        q_decl: int,
+        mode: int,
+        stamp: int,
+        scratch: Scratch,
+        first: int,
+        n: int,
+        part: int,
+        parts: int,
+        split_above: int,
+    ) -> tuple[int, int]:
+        store, grid, lv = self._store, self._grid, self._grid.levels
+        return run_query(
+            grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
+            lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
+            store.table, store.high_water, store.rows, store.codes,
+            self._slot_stamps, self._decl_stamps, stamp,
+            query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
+            owner_code, q_decl, mode,
+            scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
+            scratch.plane_a,
+            scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
+            scratch.near, scratch.batch, scratch.pending,
+            scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
+            first, n, part, parts, split_above,
+        )  # fmt: skip
 
     def _next_stamp(self, count: int) -> int:
         if self._stamp + count >= 2**31 - 1:

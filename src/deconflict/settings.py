@@ -34,6 +34,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DECONFLICT_WEBHOOK_TIMEOUT_S", "5", "seconds a webhook may take to answer"),
     Setting("DECONFLICT_WEBHOOK_MAX_ATTEMPTS", "12", "attempts before a webhook delivery gives up"),
     Setting(
+        "DECONFLICT_CHECK_THREADS",
+        None,
+        "threads that share a conflict check reading many stored volumes (default: one per "
+        "core, at most 2; 1 keeps every check in one thread)",
+    ),
+    Setting(
         "DECONFLICT_WEBHOOK_ALLOW_PRIVATE",
         "1",
         "1 allows webhooks to loopback and private addresses (set 0 on a public deployment)",
@@ -70,6 +76,14 @@ class Settings:
             webhook_max_attempts=int(_read("DECONFLICT_WEBHOOK_MAX_ATTEMPTS") or "12"),
             webhook_allow_private=(_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") or "1") == "1",
         )
+
+
+def check_threads() -> int:
+    """``DECONFLICT_CHECK_THREADS``, or one per core this process may run on, at most 2."""
+    configured = _read("DECONFLICT_CHECK_THREADS")
+    if configured:
+        return max(1, int(configured))
+    return min(2, len(os.sched_getaffinity(0)))
 
 
 def default_key_file(db_url: str) -> Path:
