@@ -2,7 +2,7 @@
 
 Prints a table; not a test. Usage (from the repository):
 
-    .venv/bin/python benchmarks/check_latency.py [N ...] [--verify K]
+    .venv/bin/python benchmarks/check_latency.py [N ...] [--verify K] [--threads T]
 
 The workload is ``../shared/bench/workload.py`` (seed 42), written as API.md Volume documents
 the way ``../shared/bench/export.py`` writes them. Stored volumes are operations of distinct
@@ -13,6 +13,8 @@ the loading alone); "B/volume" is what the loaded index holds per volume, measur
 tracemalloc on a second, untimed load. "put µs" and "remove µs" are the median time to put
 one new declaration into the loaded index, as a write does, and to remove it. ``--verify K``
 checks the first K queries against a brute force with ``geometry.within_m`` (pyproj's Geod).
+``--threads T`` sets the threads a heavy check is shared out to (default: the service's,
+``DECONFLICT_CHECK_THREADS``); ``--threads 1`` measures every check in one thread.
 """
 
 from __future__ import annotations
@@ -105,13 +107,13 @@ def timed_checks(
     return timings, found
 
 
-def run(n: int, verify: int) -> list[str]:
+def run(n: int, verify: int, threads: int | None) -> list[str]:
     stored = json_lines(W.dataset(n, 42), "v")
     queries = [json.loads(line) for line in json_lines(W.queries(QUERIES, 42), "q")]
     began = time.perf_counter()
     documents = [json.loads(line) for line in stored]
     parse_s = time.perf_counter() - began
-    index = ConflictIndex()
+    index = ConflictIndex(threads)
     index.put_many((operation(doc), [doc]) for doc in documents)
     load_s = time.perf_counter() - began
     del documents
@@ -183,15 +185,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--verify", type=int, default=0, metavar="K")
+    parser.add_argument("--threads", type=int, default=None, metavar="T")
     arguments = parser.parse_args()
-    table = Table(title="One what-if check among N stored volumes (in-process, workload seed 42)")
+    threads = ConflictIndex(arguments.threads).threads
+    table = Table(
+        title="One what-if check among N stored volumes (in-process, workload seed 42, "
+        f"heavy checks on {threads} thread{'s' if threads > 1 else ''})"
+    )
     columns = ("N", "load s", "index s", "p50 ms", "p99 ms", "checks/s", "B/volume", "conflicts",
                "put µs", "remove µs")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
     ConflictIndex()  # compile the kernels, or load them from numba's cache, as a service starts
     for n in arguments.sizes:
-        table.add_row(*run(n, arguments.verify))
+        table.add_row(*run(n, arguments.verify, arguments.threads))
     Console(width=120).print(table)
 
 

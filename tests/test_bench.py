@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from deconflict.bench import BenchFileError, validated_ids
 from deconflict.cli import main
-from deconflict.conflicts import Subject, conflict_between
+from deconflict.conflicts import ConflictIndex, Subject, conflict_between
 from deconflict.policy import default_policy
 from deconflict.volumes import VolumeIn, build_volumes
 
@@ -138,7 +138,9 @@ def test_bench_prints_the_table_and_writes_answers_equal_to_the_rule(tmp_path: P
     assert result.exit_code == 0, result.output
     for measure in ("load s", "p50 ms", "p99 ms", "checks/s", "bytes/volume", "mean conflicts"):
         assert measure in result.stdout
+    assert "check threads" in result.stdout
     written = json.loads(out.read_text("utf-8"))
+    assert written["check_threads"] == ConflictIndex().threads
     for key in ("p50_ms", "p99_ms", "load_s", "bytes_per_volume", "checks_per_s"):
         assert isinstance(written[key], float) and written[key] >= 0, key
     assert written["p50_ms"] <= written["p99_ms"]

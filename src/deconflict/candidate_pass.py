@@ -16,6 +16,11 @@ distance ``geometry.min_distance_m`` would give; ``AREA`` is ``intersecting``: t
 area, the limit is the stored volume's buffer, and kinds, owners and altitudes do not matter.
 Pairs the kernel cannot decide (``spherical.BORDER``) are reported with flag 1 for the caller
 to decide with ``geometry``.
+
+Shares: several threads can run the same query, each testing only the slots of its share
+(blocks of 16 consecutive slots, so no two threads write one cache line of slot stamps);
+each reads every planned entry, which the branch-free filter makes cheap. A declaration may
+then be reported by two threads; the caller keeps one (``first_of_each``).
 """
 
 from __future__ import annotations

@@ -300,6 +300,11 @@ class ConflictIndex:
         that shared them (``STATS``; entries are counted by every thread that read them)."""
         return sum((h.stats for h in self._helpers), self._scratch.stats.copy())
 
+    @property
+    def threads(self) -> int:
+        """The threads a check shares out to when it reads over ``share_above`` entries."""
+        return 1 + len(self._helpers)
+
     def volume_count(self) -> int:
         return len(self._store)
 
