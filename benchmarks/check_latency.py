@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--verify", type=int, default=0, metavar="K")
     parser.add_argument("--threads", type=int, default=None, metavar="T")
     arguments = parser.parse_args()
+    # Compiles the kernels, or loads them from numba's cache, as a service starts.
     threads = ConflictIndex(arguments.threads).threads
     table = Table(
         title="One what-if check among N stored volumes (in-process, workload seed 42, "
@@ -196,7 +197,6 @@ def main() -> None:
                "put µs", "remove µs")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="right")
-    ConflictIndex()  # compile the kernels, or load them from numba's cache, as a service starts
     for n in arguments.sizes:
         table.add_row(*run(n, arguments.verify, arguments.threads))
     Console(width=120).print(table)

@@ -151,6 +151,13 @@ def _emit(slot: int, qi: int, distance: float, border: bool, out_slot: Ints, out
 
 
 @kernel
+def _in_share(slot: int, part: int, parts: int) -> bool:
+    """Whether a slot is tested by share ``part`` of ``parts``: by blocks of 16 slots, so
+    that two threads never write one cache line of the slot stamps."""
+    return (slot >> 4) % parts == part
+
+
+@kernel
 def _entries_within(
     bounds: Float32s, slots: Int32s, begin: int, end: int, q_t0: float, q_lo: float,
     q_hi: float, widest_v: float, part: int, parts: int, cand: Ints,
@@ -169,7 +176,7 @@ def _entries_within(
             (q_t0 < bounds[x, 1])
             & (q_lo - bounds[x, 3] <= widest_v)
             & (bounds[x, 2] - q_hi <= widest_v)
-            & ((slot >> 4) % parts == part)
+            & _in_share(slot, part, parts)
         )
         cand[k] = slot
         k += ok
@@ -182,7 +189,7 @@ def _share_of_slots(begin: int, end: int, part: int, parts: int, cand: Ints) -> 
     k = 0
     for slot in range(begin, end):
         cand[k] = slot
-        k += (slot >> 4) % parts == part
+        k += _in_share(slot, part, parts)
     return k
 
 
@@ -410,8 +417,9 @@ def run_query(
     first: int, n: int, part: int, parts: int, split_above: int,
 ) -> tuple[int, int]:  # fmt: skip
     """Every stored slot in conflict with the query volumes from ``first`` on (see the
-    module's docstring), written to the outputs from ``n`` on; only slots with
-    ``slot % parts == part`` are tested, so ``parts`` calls in as many threads share a query.
+    module's docstring), written to the outputs from ``n`` on; only the slots of share
+    ``part`` of ``parts`` are tested (``_in_share``), so ``parts`` calls in as many threads
+    share a query.
 
     Returns the new number of results and the query volume it stopped before: the end,
     or, with ``parts == 1``, a volume whose plan reads more than ``split_above`` entries,

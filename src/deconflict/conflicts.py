@@ -670,12 +670,13 @@ class ConflictIndex:
                 break
             for c, scratch in zip(counts, used, strict=True):
                 scratch.grow(0, 0, c)
+        outputs = list(zip(used, counts, strict=True))
         return Hits(
-            np.concatenate([s.out_slot[:c] for c, s in zip(counts, used, strict=True)]),
-            np.concatenate([s.out_q[:c] for c, s in zip(counts, used, strict=True)]),
-            np.concatenate([s.out_d[:c] for c, s in zip(counts, used, strict=True)]),
-            np.concatenate([s.out_flag[:c] != 0 for c, s in zip(counts, used, strict=True)]),
-            shared=len(counts) > 1,
+            np.concatenate([s.out_slot[:c] for s, c in outputs]),
+            np.concatenate([s.out_q[:c] for s, c in outputs]),
+            np.concatenate([s.out_d[:c] for s, c in outputs]),
+            np.concatenate([s.out_flag[:c] != 0 for s, c in outputs]),
+            shared=len(outputs) > 1,
         )
 
     def _pass(

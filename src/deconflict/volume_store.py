@@ -49,7 +49,7 @@ from deconflict.volumes import Volume
 # Columns of VolumeStore.table.
 T0, T1, LO, HI, BUF, CX, CY, CZ, CR, ZLO, ZHI, KO, NEXT, DECL, VOFF, VCOUNT = range(16)
 COLUMNS: Final = 16
-ROW_ALIGN: Final = 128  # bytes: a row is two cache lines (see aligned_zeros)
+ROW_ALIGN: Final = 8 * COLUMNS  # bytes: a row is two cache lines (see aligned_table)
 
 # Two positions closer than this on the unit sphere are one (geometry._SAME_POSITION).
 _SAME_POSITION: Final = 1e-12
@@ -503,7 +503,7 @@ class VolumeStore:
     """Slots of volumes and the vertex pool. Not thread-safe: the index locks around it."""
 
     def __init__(self) -> None:
-        self.table: Floats = aligned_zeros(0, COLUMNS)
+        self.table: Floats = aligned_table(0)
         self.rows: Floats = np.zeros((0, 5))
         self.codes: Codes = np.zeros(0, np.int8)
         self.used_rows = 0
@@ -556,7 +556,7 @@ class VolumeStore:
         reused = [self._free.pop() for _ in range(min(n, len(self._free)))]
         fresh = n - len(reused)
         if self.high_water + fresh > len(self.table):
-            grown = aligned_zeros(_grown(len(self.table), self.high_water + fresh), COLUMNS)
+            grown = aligned_table(_grown(len(self.table), self.high_water + fresh))
             grown[: self.high_water] = self.table[: self.high_water]
             self.table = grown
         new = np.arange(self.high_water, self.high_water + fresh, dtype=np.int64)
@@ -597,16 +597,18 @@ class VolumeStore:
         self.used_rows = self.live_rows = total
 
 
-def aligned_zeros(rows: int, columns: int) -> Floats:
-    """A zeroed float64 table whose rows start on 128-byte boundaries when ``columns`` is 16.
+def aligned_table(rows: int) -> Floats:
+    """A zeroed table of ``rows`` rows of ``COLUMNS`` float64, each starting on a 128-byte
+    boundary.
 
     numpy aligns big arrays to 16 bytes only, so each 128-byte row of the table would
     straddle three cache lines instead of two; a query reads tens of thousands of rows,
     each one a cache miss, and prefetches exactly the two lines a row is meant to take.
     """
-    raw = np.zeros(rows * columns * 8 + ROW_ALIGN, np.uint8)
+    size = rows * COLUMNS * 8
+    raw = np.zeros(size + ROW_ALIGN, np.uint8)
     skip = -raw.ctypes.data % ROW_ALIGN
-    return raw[skip : skip + rows * columns * 8].view(np.float64).reshape(rows, columns)
+    return raw[skip : skip + size].view(np.float64).reshape(rows, COLUMNS)
 
 
 def _grown(size: int, needed: int) -> int:
