@@ -40,9 +40,17 @@ SETTINGS: tuple[Setting, ...] = (
         "core, at most 2; 1 keeps every check in one thread)",
     ),
     Setting(
+        "DECONFLICT_WEBHOOK_ALLOW",
+        "",
+        "comma-separated networks (CIDR or addresses) and host names (`*.corp.example` for "
+        "every name under one) that webhooks may reach beyond public addresses, e.g. "
+        "`10.1.2.0/24,hooks.corp.example` for an internal receiver",
+    ),
+    Setting(
         "DECONFLICT_WEBHOOK_ALLOW_PRIVATE",
-        "1",
-        "1 allows webhooks to loopback and private addresses (set 0 on a public deployment)",
+        "0",
+        "1 allows webhooks to every loopback, private, link-local and reserved address "
+        "(the old default; prefer DECONFLICT_WEBHOOK_ALLOW)",
     ),
 )
 
@@ -63,6 +71,7 @@ class Settings:
     tile_url: str | None
     webhook_timeout_s: float
     webhook_max_attempts: int
+    webhook_allow: str
     webhook_allow_private: bool
 
     @classmethod
@@ -74,7 +83,8 @@ class Settings:
             tile_url=_read("DECONFLICT_TILE_URL") or None,
             webhook_timeout_s=float(_read("DECONFLICT_WEBHOOK_TIMEOUT_S") or "5"),
             webhook_max_attempts=int(_read("DECONFLICT_WEBHOOK_MAX_ATTEMPTS") or "12"),
-            webhook_allow_private=(_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") or "1") == "1",
+            webhook_allow=_read("DECONFLICT_WEBHOOK_ALLOW") or "",
+            webhook_allow_private=_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") == "1",
         )
 
 

@@ -1,24 +1,34 @@
-"""Webhook delivery: signed, retried with backoff, at least once.
+"""Webhook delivery: signed, retried with backoff, at least once, to allowed addresses only.
 
 Each notification for a party with a webhook is POSTed as JSON to its URL with
-``X-Deconflict-Signature: sha256=<hex HMAC-SHA256 of the body with the party's secret>``,
-``X-Deconflict-Notification-Id`` (receivers deduplicate by it: a retry after a lost answer
-sends the same id again) and ``X-Deconflict-Timestamp``. A 2xx answer counts as delivery;
-anything else is retried with exponential backoff until the attempts run out. Attempts are
-claimed with a lease in a write transaction, so several processes never send the same attempt.
+``X-Deconflict-Timestamp`` (Unix seconds of the attempt), ``X-Deconflict-Signature:
+sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the party's secret>`` (so a receiver can
+refuse a replayed delivery as too old) and ``X-Deconflict-Notification-Id`` (receivers
+deduplicate by it: a retry after a lost answer sends the same id again). A 2xx answer counts
+as delivery; anything else is retried with exponential backoff until the attempts run out.
+Attempts are claimed with a lease in a write transaction, so several processes never send the
+same attempt.
+
+Where a webhook may go is `deconflict.webhook_targets`: the URL is checked when it is set and
+again before every attempt, the name is resolved here and every address checked, and the
+connection goes to a checked address, never to a second resolution of the name. A delivery
+refused for its address is recorded with the reason and not retried; redirects are not
+followed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
+import ssl
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import and_, or_, select, update
@@ -27,30 +37,38 @@ from deconflict.clock import format_timestamp
 from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest
 from deconflict.notifications import mark_delivered, notification_json
+from deconflict.settings import Settings
 from deconflict.storage.schema import notifications, parties
+from deconflict.webhook_targets import Address, Allowed, Refused, Target, parse, resolve
 
 logger = logging.getLogger("deconflict.webhooks")
 
 LEASE = timedelta(seconds=60)
 BATCH = 20
+MAX_ADDRESSES = 3  # addresses of one name tried when connecting fails: each may time out
+# Characters of a path and query sent as they are; others (spaces, non-ASCII) are escaped.
+URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
-def check_webhook_url(url: str, field: str, *, allow_private: bool = True) -> None:
-    """A webhook URL must be absolute http(s); private addresses only where allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest("a webhook URL is an absolute http:// or https:// URL", field=field)
-    if not allow_private:
-        try:
-            address = ipaddress.ip_address(parts.hostname)
-        except ValueError:
-            return
-        if address.is_private or address.is_loopback or address.is_link_local:
-            raise InvalidRequest("webhooks to private addresses are not allowed", field=field)
+def allowed_of(settings: Settings) -> Allowed:
+    """The deployment's webhook allow-list; a malformed one fails at start-up."""
+    return Allowed.parse(settings.webhook_allow, private=settings.webhook_allow_private)
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def check_webhook_url(url: str, field: str, allowed: Allowed) -> None:
+    """A webhook URL must be absolute http(s), without user info, to no literal address or
+    local name the deployment does not allow; its name is resolved at each delivery."""
+    try:
+        parse(url, allowed)
+    except Refused as refused:
+        raise InvalidRequest(refused.reason, field=field) from None
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>``: the timestamp is signed,
+    so a receiver that refuses old timestamps refuses replays."""
+    message = timestamp.encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -94,37 +112,121 @@ def _claim(deployment: Deployment) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
 
 
-def _send(client: httpx.Client, row: dict[str, Any]) -> str | None:
-    """POST one notification; None when it was accepted, else the error."""
+class WebhookSender:
+    """Sends a delivery to a checked address of its URL's host.
+
+    The connection goes to the address itself, with the URL's name as the Host header and,
+    for https, as the name TLS sends (SNI) and verifies the certificate for. Connections are
+    not kept alive: a pool keys them by address alone, and a connection verified for one
+    party's name must not carry a delivery for another's. Proxies and ``.netrc`` from the
+    environment are not used: the connection is to the checked address, nowhere else.
+    """
+
+    def __init__(
+        self, allowed: Allowed, *, timeout_s: float, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        self.allowed = allowed
+        self._client = httpx.Client(
+            timeout=timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            transport=httpx.HTTPTransport(
+                verify=verify, limits=httpx.Limits(max_keepalive_connections=0)
+            ),
+        )
+
+    def __enter__(self) -> WebhookSender:
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self._client.close()
+
+    def post(self, url: str, content: bytes, headers: dict[str, str]) -> str | None:
+        """POST to the URL; None when a 2xx answered, else the error. Raises Refused when
+        the URL, or any address its name resolves to, is not allowed."""
+        target = parse(url, self.allowed)
+        try:
+            addresses = resolve(target, self.allowed)
+        except OSError as exc:  # a name that does not resolve now may later
+            return f"{target.host} does not resolve: {exc}"
+        error = f"{target.host} has no address"
+        for address in addresses[:MAX_ADDRESSES]:
+            try:
+                return self.post_to(target, address, content, headers)
+            except httpx.ConnectError as exc:  # nothing was sent: another address may answer
+                error = f"ConnectError: {exc}"
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}"
+        return error
+
+    def post_to(
+        self, target: Target, address: Address, content: bytes, headers: dict[str, str]
+    ) -> str | None:
+        """POST to this address of the target, under the target's name."""
+        url = httpx.URL(
+            scheme=target.scheme,
+            host=str(address),
+            port=target.port,
+            raw_path=quote(target.path, safe=URL_SAFE).encode("ascii"),
+        )
+        extensions: dict[str, str] = {}
+        if target.scheme == "https" and target.literal is None:
+            extensions["sni_hostname"] = target.host
+        with self._client.stream(
+            "POST",
+            url,
+            content=content,
+            headers={**headers, "Host": target.host_header},
+            extensions=extensions,
+        ) as response:
+            # The body is never read: a receiver's answer is its status, and a hostile one
+            # could send without end.
+            status = response.status_code
+        return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    error: str | None  # None: delivered
+    final: bool = False  # refused for where it goes: retrying would not change that
+
+
+def _send(sender: WebhookSender, row: dict[str, Any], now: datetime) -> Outcome:
+    """POST one notification, timestamped and signed."""
     body = json.dumps(notification_json(row), separators=(",", ":")).encode("utf-8")
+    timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
         "X-Deconflict-Notification-Id": row["id"],
-        "X-Deconflict-Signature": signature(row["webhook_secret"] or "", body),
+        "X-Deconflict-Timestamp": timestamp,
+        "X-Deconflict-Signature": signature(row["webhook_secret"] or "", timestamp, body),
     }
     try:
-        response = client.post(row["webhook_url"], content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}"
+        return Outcome(sender.post(row["webhook_url"], body, headers))
+    except Refused as refused:
+        logger.warning("webhook of %s refused: %s", row["recipient"], refused.reason)
+        return Outcome(f"refused: {refused.reason}", final=True)
 
 
 def _settle(
-    deployment: Deployment, row: dict[str, Any], error: str | None, max_attempts: int
+    deployment: Deployment, row: dict[str, Any], outcome: Outcome, max_attempts: int
 ) -> None:
     with deployment.writing() as write:
         attempts = row["webhook_attempts"] + 1
-        if error is None:
+        if outcome.error is None:
             values: dict[str, Any] = {"webhook_next_at": None, "webhook_last_error": None}
             mark_delivered(write, row["id"], "webhook")
-        elif attempts >= max_attempts:
-            values = {"webhook_next_at": None, "webhook_last_error": error}
+        elif outcome.final or attempts >= max_attempts:
+            values = {"webhook_next_at": None, "webhook_last_error": outcome.error}
         else:
             values = {
                 "webhook_next_at": format_timestamp(write.now + backoff(attempts)),
-                "webhook_last_error": error,
+                "webhook_last_error": outcome.error,
             }
         write.conn.execute(
             update(notifications)
@@ -133,11 +235,11 @@ def _settle(
         )
 
 
-def deliver_due(deployment: Deployment, client: httpx.Client, max_attempts: int) -> int:
+def deliver_due(deployment: Deployment, sender: WebhookSender, max_attempts: int) -> int:
     """One pass: send every due delivery once; returns how many were attempted."""
     rows = _claim(deployment)
     for row in rows:
-        _settle(deployment, row, _send(client, row), max_attempts)
+        _settle(deployment, row, _send(sender, row, deployment.now()), max_attempts)
     return len(rows)
 
 
@@ -147,12 +249,14 @@ class WebhookWorker:
     def __init__(
         self,
         deployment: Deployment,
+        allowed: Allowed,
         *,
         timeout_s: float,
         max_attempts: int,
         interval_s: float = 0.5,
     ) -> None:
         self.deployment = deployment
+        self.allowed = allowed
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.interval_s = interval_s
@@ -167,10 +271,10 @@ class WebhookWorker:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
+        with WebhookSender(self.allowed, timeout_s=self.timeout_s) as sender:
             while not self._stop.is_set():
                 try:
-                    busy = deliver_due(self.deployment, client, self.max_attempts)
+                    busy = deliver_due(self.deployment, sender, self.max_attempts)
                 except Exception:
                     # The worker must outlive a failing pass (a database hiccup, a bad row);
                     # the next pass retries what was not settled once its lease expires.
