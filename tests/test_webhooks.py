@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from cryptography import x509
@@ -227,6 +229,63 @@ def test_redirects_are_not_followed(
     assert state["webhook_next_at"] is not None  # an ordinary failure: retried
 
 
+class Dripper:
+    """A hostile receiver: reads the request, then answers a header line every 0.2 s, each
+    within any per-read timeout, for 10 s."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            for n in range(50):
+                if self.stop.wait(0.2):
+                    return
+                connection.sendall(b"X-Drip-%d: 1\r\n" % n)
+            connection.sendall(b"Content-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.listener.close()
+
+
+def test_a_receiver_that_answers_slowly_runs_out_of_time() -> None:
+    """DECONFLICT_WEBHOOK_TIMEOUT_S bounds the whole attempt, not each read: a receiver that
+    dribbles its answer cannot hold the worker (and every other party's deliveries)."""
+    dripper = Dripper()
+    try:
+        with WebhookSender(LOOPBACK, timeout_s=1) as sender:
+            error = sender.post(f"http://127.0.0.1:{dripper.port}/hook", b"{}", {})
+    finally:
+        dripper.close()
+    assert error == "ReadTimeout: no answer within 1 s"
+
+
+def test_deliveries_are_handed_back_when_their_lease_could_run_out(
+    service: Service, receiver: Receiver, sender: WebhookSender
+) -> None:
+    """A pass sends no attempt that could outlast its lease (another process would take it
+    and send it too): with a timeout longer than the lease, nothing is sent and the lease is
+    released at once for the next pass."""
+    service.register("Air Force", "operator", webhook_url=receiver.url)
+    service.register("Aid", "humanitarian").declare_ok("site", [volume(point(36.3, 33.5))])
+    with WebhookSender(LOOPBACK, timeout_s=61) as patient:
+        assert deliver_due(service.deployment, patient, max_attempts=3) == 0
+    assert receiver.received == []
+    state = webhook_state(service)
+    assert (state["webhook_attempts"], state["webhook_lease_until"]) == (0, None)
+    assert deliver_due(service.deployment, sender, max_attempts=3) == 1
+    assert len(receiver.received) == 1
+
+
 def _store_webhook(service: Service, party_id: str, url: str) -> None:
     """A URL stored as an earlier version stored it, unchecked (the old default allowed
     every address): delivery checks it again."""
@@ -348,13 +407,13 @@ def test_https_sends_and_verifies_the_urls_name_while_connecting_to_the_address(
     server_tls, client_tls = _tls_for("hooks.example.invalid", tmp_path)
     https = Receiver(tls=server_tls)
     try:
-        with WebhookSender(LOOPBACK, timeout_s=5, verify=client_tls) as sender:
+        with WebhookSender(LOOPBACK, timeout_s=5, ssl_context=client_tls) as sender:
             good = Target("https", "hooks.example.invalid", https.port, "/hook", None)
             assert sender.post_to(good, IPv4Address("127.0.0.1"), b"{}", {}) is None
             # The certificate is for hooks.example.invalid: another name fails verification
             # even though the address is the same, and nothing is sent.
             other = Target("https", "other.example.invalid", https.port, "/hook", None)
-            with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+            with pytest.raises(httpcore.ConnectError, match="certificate verify failed"):
                 sender.post_to(other, IPv4Address("127.0.0.1"), b"{}", {})
     finally:
         https.close()

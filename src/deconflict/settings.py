@@ -31,7 +31,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "optional online tile server for the web page's map, e.g. https://tile.example/{z}/{x}/{y}.png",
     ),
-    Setting("DECONFLICT_WEBHOOK_TIMEOUT_S", "5", "seconds a webhook may take to answer"),
+    Setting(
+        "DECONFLICT_WEBHOOK_TIMEOUT_S",
+        "5",
+        "seconds a webhook attempt may take in all: connecting, TLS, sending and the answer's "
+        "headers",
+    ),
     Setting("DECONFLICT_WEBHOOK_MAX_ATTEMPTS", "12", "attempts before a webhook delivery gives up"),
     Setting(
         "DECONFLICT_CHECK_THREADS",

@@ -22,15 +22,21 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import ssl
 import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import ip_address
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+import httpcore
 import httpx
+from httpcore import SOCKET_OPTION
 from sqlalchemy import and_, or_, select, update
 
 from deconflict.clock import format_timestamp
@@ -112,27 +118,90 @@ def _claim(deployment: Deployment) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
 
 
+class _Deadline(httpcore.NetworkBackend):
+    """The system's sockets, with every connect, read and write cut short at the attempt's
+    deadline: a per-read timeout alone lets a receiver that answers a byte every few seconds
+    hold the delivery of every other party's webhooks for hours."""
+
+    def __init__(self) -> None:
+        self._sockets = httpcore.SyncBackend()
+        self.deadline = math.inf
+
+    def left(self, timeout: float | None, expired: type[Exception]) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the attempt ran out of time")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        ip_address(host)  # only ever a checked address, never a name to look up again
+        stream = self._sockets.connect_tcp(
+            host, port, self.left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, backend: _Deadline) -> None:
+        self._stream = stream
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._backend.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._backend.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, left), self._backend
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
 class WebhookSender:
-    """Sends a delivery to a checked address of its URL's host.
+    """Sends a delivery to a checked address of its URL's host, within the timeout.
 
     The connection goes to the address itself, with the URL's name as the Host header and,
-    for https, as the name TLS sends (SNI) and verifies the certificate for. Connections are
-    not kept alive: a pool keys them by address alone, and a connection verified for one
-    party's name must not carry a delivery for another's. Proxies and ``.netrc`` from the
-    environment are not used: the connection is to the checked address, nowhere else.
+    for https, as the name TLS sends (SNI) and verifies the certificate for. It is httpcore,
+    not httpx, so nothing stands between the check and the connection: no proxy or
+    ``.netrc`` from the environment, no redirects, no URL parsed again. Connections are not
+    kept alive: a pool keys them by address alone, and a connection verified for one party's
+    name must not carry a delivery for another's. One thread uses a sender at a time.
     """
 
     def __init__(
-        self, allowed: Allowed, *, timeout_s: float, verify: ssl.SSLContext | bool = True
+        self, allowed: Allowed, *, timeout_s: float, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         self.allowed = allowed
-        self._client = httpx.Client(
-            timeout=timeout_s,
-            follow_redirects=False,
-            trust_env=False,
-            transport=httpx.HTTPTransport(
-                verify=verify, limits=httpx.Limits(max_keepalive_connections=0)
-            ),
+        self.timeout_s = timeout_s
+        self._sockets = _Deadline()
+        self._pool = httpcore.ConnectionPool(
+            # httpx's context: certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+            ssl_context=ssl_context or httpx.create_ssl_context(),
+            max_keepalive_connections=0,
+            network_backend=self._sockets,
         )
 
     def __enter__(self) -> WebhookSender:
@@ -144,7 +213,7 @@ class WebhookSender:
         _value: BaseException | None,
         _traceback: TracebackType | None,
     ) -> None:
-        self._client.close()
+        self._pool.close()
 
     def post(self, url: str, content: bytes, headers: dict[str, str]) -> str | None:
         """POST to the URL; None when a 2xx answered, else the error. Raises Refused when
@@ -155,38 +224,48 @@ class WebhookSender:
         except OSError as exc:  # a name that does not resolve now may later
             return f"{target.host} does not resolve: {exc}"
         error = f"{target.host} has no address"
-        for address in addresses[:MAX_ADDRESSES]:
-            try:
-                return self.post_to(target, address, content, headers)
-            except httpx.ConnectError as exc:  # nothing was sent: another address may answer
-                error = f"ConnectError: {exc}"
-            except httpx.HTTPError as exc:
-                return f"{type(exc).__name__}: {exc}"
-        return error
+        self._sockets.deadline = time.monotonic() + self.timeout_s
+        try:
+            for address in addresses[:MAX_ADDRESSES]:
+                try:
+                    return self.post_to(target, address, content, headers)
+                except httpcore.ConnectError as exc:  # nothing sent: another address may answer
+                    error = f"ConnectError: {exc}"
+                except httpcore.TimeoutException as exc:
+                    return f"{type(exc).__name__}: no answer within {self.timeout_s:g} s"
+                except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+                    return f"{type(exc).__name__}: {exc}"
+            return error
+        finally:
+            self._sockets.deadline = math.inf
 
     def post_to(
         self, target: Target, address: Address, content: bytes, headers: dict[str, str]
     ) -> str | None:
         """POST to this address of the target, under the target's name."""
-        url = httpx.URL(
-            scheme=target.scheme,
-            host=str(address),
+        url = httpcore.URL(
+            scheme=target.scheme.encode("ascii"),
+            host=str(address).encode("ascii"),
             port=target.port,
-            raw_path=quote(target.path, safe=URL_SAFE).encode("ascii"),
+            target=quote(target.path, safe=URL_SAFE).encode("ascii"),
         )
-        extensions: dict[str, str] = {}
+        timeout = self.timeout_s
+        extensions: dict[str, Any] = {
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        }
         if target.scheme == "https" and target.literal is None:
             extensions["sni_hostname"] = target.host
-        with self._client.stream(
-            "POST",
-            url,
-            content=content,
-            headers={**headers, "Host": target.host_header},
-            extensions=extensions,
+        sent = [
+            ("Host", target.host_header),
+            ("Content-Length", str(len(content))),
+            *headers.items(),
+        ]
+        with self._pool.stream(
+            "POST", url, headers=sent, content=content, extensions=extensions
         ) as response:
             # The body is never read: a receiver's answer is its status, and a hostile one
             # could send without end.
-            status = response.status_code
+            status = response.status
         return None if 200 <= status < 300 else f"HTTP {status}"
 
 
@@ -238,9 +317,24 @@ def _settle(
 def deliver_due(deployment: Deployment, sender: WebhookSender, max_attempts: int) -> int:
     """One pass: send every due delivery once; returns how many were attempted."""
     rows = _claim(deployment)
-    for row in rows:
+    claimed = time.monotonic()
+    for sent, row in enumerate(rows):
+        if time.monotonic() - claimed + sender.timeout_s > LEASE.total_seconds():
+            # The lease could run out during this attempt and another process send it too:
+            # hand the rest back for the next pass instead.
+            _release(deployment, rows[sent:])
+            return sent
         _settle(deployment, row, _send(sender, row, deployment.now()), max_attempts)
     return len(rows)
+
+
+def _release(deployment: Deployment, rows: list[dict[str, Any]]) -> None:
+    with deployment.writing() as write:
+        write.conn.execute(
+            update(notifications)
+            .where(notifications.c.id.in_([row["id"] for row in rows]))
+            .values(webhook_lease_until=None)
+        )
 
 
 class WebhookWorker:
