@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
@@ -168,6 +170,11 @@ REFUSED = [
         id="numeric-tld",
     ),
     pytest.param(
+        "http://0x.0x.0x.0x/",
+        "0x.0x.0x.0x is not a valid host name: its last label is a number",
+        id="hex-tld",
+    ),
+    pytest.param(
         "http://exa mple.org/", "exa mple.org is not a valid host name", id="space-in-name"
     ),
     pytest.param(
@@ -184,6 +191,7 @@ REFUSED = [
         id="gopher",
     ),
     pytest.param("/hook", "a webhook URL is an absolute http:// or https:// URL", id="relative"),
+    pytest.param("", "a webhook URL is an absolute http:// or https:// URL", id="empty"),
     pytest.param(
         "http://[::1/", "a webhook URL is an absolute http:// or https:// URL", id="bracket"
     ),
@@ -307,7 +315,7 @@ def test_allow_private_still_allows_every_local_address(service: Service) -> Non
 
 
 @pytest.mark.parametrize(
-    "entry", ["10.0.0.0/33", "not a name", "exa_mple..org", "http://10.0.0.1/"]
+    "entry", ["10.0.0.0/33", "not a name", "exa_mple..org", "http://10.0.0.1/", "2130706433"]
 )
 def test_a_malformed_allow_list_stops_the_service_from_starting(
     service: Service, entry: str
@@ -324,3 +332,23 @@ def test_parse_keeps_what_delivery_needs() -> None:
     assert parse("https://[2606:4700::1]/", Allowed()).host_header == "[2606:4700::1]"
     with pytest.raises(Refused):
         parse("http://10.0.0.1/", Allowed())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(),
+        st.builds(lambda host: f"http://{host}/hook", st.text()),
+        st.builds(
+            lambda host, port: f"https://{host}:{port}/",
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=80),
+            st.text(max_size=8),
+        ),
+    )
+)
+def test_any_text_is_a_target_or_a_reason(url: str) -> None:
+    """Hostile URLs (odd Unicode, brackets, surrogates, huge ports) are a 400, never a 500."""
+    try:
+        parse(url, Allowed())
+    except Refused as refused:
+        assert refused.reason

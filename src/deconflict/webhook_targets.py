@@ -32,6 +32,7 @@ LOCAL_NAMES = frozenset(
 )
 LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa", ".lan")
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _BROADCAST = IPv4Address("255.255.255.255")
 
 
@@ -95,7 +96,7 @@ class Allowed:
             except ValueError:
                 pass
             name = entry.removeprefix("*.")
-            if not _is_name(name):
+            if not _is_name(name) or _NUMBER.fullmatch(name.rsplit(".", 1)[-1]):
                 raise ValueError(
                     f"DECONFLICT_WEBHOOK_ALLOW: {entry!r} is neither a network nor a host name"
                 )
@@ -182,7 +183,8 @@ def _literal(host: str, bracketed: bool) -> tuple[str, Address | None]:
 def _check_name(host: str, allowed: Allowed) -> None:
     if not _is_name(host):
         raise Refused(f"{host} is not a valid host name")
-    if host.rsplit(".", 1)[-1].isdigit():
+    if _NUMBER.fullmatch(host.rsplit(".", 1)[-1]):
+        # URL parsers (WHATWG) read such a host as an IPv4 address, resolvers as a name.
         raise Refused(f"{host} is not a valid host name: its last label is a number")
     if allowed.host(host):
         return

@@ -28,7 +28,7 @@ def _register(
 ) -> dict[str, Any]:
     if actor.role != "coordinator":
         raise Forbidden("only the coordinator registers parties")
-    if body.webhook_url:
+    if body.webhook_url is not None:  # "" too: it is no URL
         check_webhook_url(body.webhook_url, "webhook_url", allowed)
     with deployment.writing() as write:
         party, token, receipt, secret = parties.register_party(
@@ -77,7 +77,7 @@ async def me(party: Party = Depends(caller)) -> dict[str, str]:
 def _set_webhook(
     deployment: Deployment, party: Party, body: WebhookIn, allowed: Allowed
 ) -> dict[str, Any]:
-    if body.url:
+    if body.url is not None:
         check_webhook_url(body.url, "url", allowed)
     with deployment.writing() as write:
         secret = parties.set_webhook(write, party, body.url)
