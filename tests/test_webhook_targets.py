@@ -20,7 +20,8 @@ from support import FakeClock, Service, make_service, problem_of
 
 @pytest.fixture
 def service(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
-    """The shared service with the default settings, whatever the environment says."""
+    """The shared service with the default settings, whatever the environment says; on
+    SQLite only, as what is checked here is the URL, not how a party is stored."""
     monkeypatch.delenv("DECONFLICT_WEBHOOK_ALLOW", raising=False)
     monkeypatch.delenv("DECONFLICT_WEBHOOK_ALLOW_PRIVATE", raising=False)
     yield from make_service(tmp_path, clock)

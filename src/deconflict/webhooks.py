@@ -51,9 +51,9 @@ logger = logging.getLogger("deconflict.webhooks")
 
 LEASE = timedelta(seconds=60)
 BATCH = 20
-MAX_ADDRESSES = 3  # addresses of one name tried when connecting fails: each may time out
+MAX_ADDRESSES = 3  # addresses of one name tried in turn when connecting fails, in one timeout
 # Characters of a path and query sent as they are; others (spaces, non-ASCII) are escaped.
-URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+URL_SAFE = "!$%&'()*+,/:;=?@[]~"
 
 
 def allowed_of(settings: Settings) -> Allowed:
