@@ -31,7 +31,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "optional online tile server for the web page's map, e.g. https://tile.example/{z}/{x}/{y}.png",
     ),
-    Setting("DECONFLICT_WEBHOOK_TIMEOUT_S", "5", "seconds a webhook may take to answer"),
+    Setting(
+        "DECONFLICT_WEBHOOK_TIMEOUT_S",
+        "5",
+        "seconds a webhook attempt may take in all: connecting, TLS, sending and the answer's "
+        "headers",
+    ),
     Setting("DECONFLICT_WEBHOOK_MAX_ATTEMPTS", "12", "attempts before a webhook delivery gives up"),
     Setting(
         "DECONFLICT_CHECK_THREADS",
@@ -40,9 +45,17 @@ SETTINGS: tuple[Setting, ...] = (
         "core, at most 2; 1 keeps every check in one thread)",
     ),
     Setting(
+        "DECONFLICT_WEBHOOK_ALLOW",
+        "",
+        "comma-separated networks (CIDR or addresses) and host names (`*.corp.example` for "
+        "every name under one) that webhooks may reach beyond public addresses, e.g. "
+        "`10.1.2.0/24,hooks.corp.example` for an internal receiver",
+    ),
+    Setting(
         "DECONFLICT_WEBHOOK_ALLOW_PRIVATE",
-        "1",
-        "1 allows webhooks to loopback and private addresses (set 0 on a public deployment)",
+        "0",
+        "1 allows webhooks to every loopback, private, link-local and reserved address "
+        "(the old default; prefer DECONFLICT_WEBHOOK_ALLOW)",
     ),
 )
 
@@ -63,6 +76,7 @@ class Settings:
     tile_url: str | None
     webhook_timeout_s: float
     webhook_max_attempts: int
+    webhook_allow: str
     webhook_allow_private: bool
 
     @classmethod
@@ -74,7 +88,8 @@ class Settings:
             tile_url=_read("DECONFLICT_TILE_URL") or None,
             webhook_timeout_s=float(_read("DECONFLICT_WEBHOOK_TIMEOUT_S") or "5"),
             webhook_max_attempts=int(_read("DECONFLICT_WEBHOOK_MAX_ATTEMPTS") or "12"),
-            webhook_allow_private=(_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") or "1") == "1",
+            webhook_allow=_read("DECONFLICT_WEBHOOK_ALLOW") or "",
+            webhook_allow_private=_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") == "1",
         )
 
 

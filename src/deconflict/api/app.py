@@ -23,7 +23,7 @@ from deconflict.api import (
 from deconflict.api.limits import BodyLimit
 from deconflict.deployment import Deployment
 from deconflict.settings import Settings
-from deconflict.webhooks import WebhookWorker
+from deconflict.webhooks import WebhookWorker, allowed_of
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
@@ -34,6 +34,7 @@ def create_app(
     """The service for one deployment. ``webhooks`` runs the delivery worker in the
     background while the app is served."""
     settings = settings or Settings.from_environment()
+    webhooks_allowed = allowed_of(settings)  # a malformed allow-list fails here, at start-up
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +47,7 @@ def create_app(
         if webhooks:
             worker = WebhookWorker(
                 deployment,
+                webhooks_allowed,
                 timeout_s=settings.webhook_timeout_s,
                 max_attempts=settings.webhook_max_attempts,
             )
@@ -68,6 +70,7 @@ def create_app(
     )
     app.state.deployment = deployment
     app.state.settings = settings
+    app.state.webhooks_allowed = webhooks_allowed
     problems.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
         app.include_router(module.router)

@@ -12,24 +12,24 @@ from deconflict.deployment import Deployment
 from deconflict.errors import Forbidden
 from deconflict.parties import Party
 from deconflict.requests import PartyIn, WebhookIn
-from deconflict.settings import Settings
+from deconflict.webhook_targets import Allowed
 from deconflict.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1", tags=["parties"])
 
 
-def _allow_private(request: Request) -> bool:
-    settings: Settings = request.app.state.settings
-    return settings.webhook_allow_private
+def _webhooks_allowed(request: Request) -> Allowed:
+    allowed: Allowed = request.app.state.webhooks_allowed
+    return allowed
 
 
 def _register(
-    deployment: Deployment, actor: Party, body: PartyIn, allow_private: bool
+    deployment: Deployment, actor: Party, body: PartyIn, allowed: Allowed
 ) -> dict[str, Any]:
     if actor.role != "coordinator":
         raise Forbidden("only the coordinator registers parties")
-    if body.webhook_url:
-        check_webhook_url(body.webhook_url, "webhook_url", allow_private=allow_private)
+    if body.webhook_url is not None:  # "" too: it is no URL
+        check_webhook_url(body.webhook_url, "webhook_url", allowed)
     with deployment.writing() as write:
         party, token, receipt, secret = parties.register_party(
             write, name=body.name, role=body.role, actor=actor.id, webhook_url=body.webhook_url
@@ -44,7 +44,9 @@ def _register(
 async def register(
     body: PartyIn, request: Request, actor: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(_register, deployment_of(request), actor, body, _allow_private(request))
+    return await blocking(
+        _register, deployment_of(request), actor, body, _webhooks_allowed(request)
+    )
 
 
 def _list(deployment: Deployment) -> list[dict[str, str]]:
@@ -73,10 +75,10 @@ async def me(party: Party = Depends(caller)) -> dict[str, str]:
 
 
 def _set_webhook(
-    deployment: Deployment, party: Party, body: WebhookIn, allow_private: bool
+    deployment: Deployment, party: Party, body: WebhookIn, allowed: Allowed
 ) -> dict[str, Any]:
-    if body.url:
-        check_webhook_url(body.url, "url", allow_private=allow_private)
+    if body.url is not None:
+        check_webhook_url(body.url, "url", allowed)
     with deployment.writing() as write:
         secret = parties.set_webhook(write, party, body.url)
     return {"url": body.url, "secret": secret}
@@ -89,5 +91,5 @@ async def set_webhook(
     """Set (or, with ``{"url": null}``, clear) the caller's webhook; the answer holds the
     HMAC-SHA256 secret that signs every delivery, shown once."""
     return await blocking(
-        _set_webhook, deployment_of(request), party, body, _allow_private(request)
+        _set_webhook, deployment_of(request), party, body, _webhooks_allowed(request)
     )
