@@ -2,8 +2,9 @@
 
 The database is built here as the service builds it: each change writes its rows, appends
 the leaves ``deconflict.entries`` builds from them, and signs one head, in one transaction.
-Then one kind of row at a time is altered behind the service's back, and the audit must
-fail naming it.
+Its first ten entries are written as deconflict wrote them before the record was sealed
+(every leaf in clear), the rest sealed, so both formats are checked. Then one kind of row at
+a time is altered behind the service's back, and the audit must fail naming it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from deconflict import audit, entries, signing
+from deconflict import audit, entries, merkle, signing
+from deconflict.canonical import canonical_json
 from deconflict.commitments import new_salt
 from deconflict.storage import log_store, schema
+from deconflict.storage.meta import set_meta
 
 VOLUMES = [
     {
@@ -47,8 +50,32 @@ CONFLICTS = [
 ]
 
 
+# The scenario's entries below this index are in clear, as before the record was sealed.
+SEALED_FROM = 10
+
+
+def append_in_clear(conn: Connection, entry: dict[str, Any], subject: str) -> int:
+    """Append an entry as deconflict did before the sealed format (schema revision 0002 and
+    earlier): every leaf the entry itself, in clear."""
+    leaf = canonical_json(entry)
+    digest = merkle.leaf_hash(leaf.encode("utf-8"))
+    _, index, _ = merkle.append(log_store.DatabaseNodeStore(conn), digest)[0]
+    conn.execute(
+        schema.log_entries.insert().values(
+            idx=index,
+            leaf=leaf,
+            leaf_hash=digest,
+            entry_type=entry["type"],
+            subject=subject,
+            at=entry["at"],
+        )
+    )
+    return index
+
+
 class Service:
-    """Writes rows and their record entries the way the service does, one change at a time."""
+    """Writes rows and their record entries the way the service does, one change at a time
+    (with ``clear``, the way it did before the record was sealed)."""
 
     def __init__(
         self,
@@ -63,6 +90,7 @@ class Service:
         self.minutes = itertools.count(start_minute)
         self.change_seq = itertools.count(start_minute + 1)
         self.receipts = list(receipts or [])
+        self.clear = False
 
     @contextmanager
     def change(self) -> Iterator[tuple[Connection, str]]:
@@ -73,6 +101,8 @@ class Service:
             self.receipts.append(log_store.receipt(conn, head["size"] - 1, head))
 
     def log(self, conn: Connection, entry: dict[str, Any], subject: str) -> int:
+        if self.clear:
+            return append_in_clear(conn, entry, subject)
         return log_store.append_entry(
             conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"]
         )
@@ -247,6 +277,7 @@ def build_scenario(
     """Every entry type at least once: 20 entries, a signed head after each change."""
     schema.metadata.create_all(engine)
     service = Service(engine, key)
+    service.clear = True
     service.register("pty_coord", "Coordination Cell", "coordinator", by=None)
     service.set_policy("pol_1", "[separation]\noperation_operation_m = 9260\n", by="pty_coord")
     service.register("pty_op", "Air Wing", "operator", by="pty_coord")
@@ -284,6 +315,11 @@ def build_scenario(
     }
     service.declare("dcl_zone", "r1", "created", **restriction)
     service.notify("ntf_1", "pty_hum", 1, ("dcl_op", "v2"))
+    # Here the deployment was migrated to the sealed record (schema revision 0003).
+    with engine.begin() as conn:
+        assert log_store.log_size(conn) == SEALED_FROM
+        set_meta(conn, entries.SEALED_FROM, str(SEALED_FROM))
+    service.clear = False
     service.deliver("ntf_1", "inbox")
     service.acknowledge("ntf_1", "Received; hospital staff informed.")
     service.notify("ntf_2", "pty_coord", 1, ("dcl_op", "v2"))
@@ -376,6 +412,21 @@ def test_every_entry_type_is_exercised(service: Service, engine: Engine) -> None
     assert logged == set(entries.ENTRY_TYPES)
 
 
+def test_both_formats_are_in_the_scenario(engine: Engine) -> None:
+    """In clear before the format change; from it on, sealed but for parties and policies."""
+    le = schema.log_entries
+    with engine.connect() as conn:
+        rows = conn.execute(select(le.c.idx, le.c.entry_type, le.c.leaf)).all()
+    for index, entry_type, leaf in rows:
+        sealed = json.loads(leaf)["type"] == "sealed"
+        assert sealed == (index >= SEALED_FROM and entry_type in SEALED_TYPES), index
+    assert {t for i, t, _ in rows if i < SEALED_FROM} >= {"declaration.created", "party.registered"}
+    assert {t for i, t, _ in rows if i >= SEALED_FROM} >= {"party.revoked", "declaration.withdrawn"}
+
+
+SEALED_TYPES = set(entries.ENTRY_TYPES) - entries.CLEAR_TYPES
+
+
 def test_small_batches_stream_the_same_result(
     service: Service, engine: Engine, key: Ed25519PrivateKey
 ) -> None:
@@ -455,6 +506,31 @@ def set_leaf(
             values["leaf_hash"] = digest = hashlib.sha256(b"\x00" + text.encode()).digest()
             conn.execute(update(ln).where(ln.c.level == 0, ln.c.idx == index).values(hash=digest))
         conn.execute(update(le).where(le.c.idx == index).values(**values))
+
+    return tamper
+
+
+def set_log_row(entry_type: str, subject: str, **values: Any) -> Tamper:
+    le = schema.log_entries
+    return alter(le, le.c.entry_type == entry_type, le.c.subject == subject, **values)
+
+
+def set_sealed(entry_type: str, subject: str, change: Callable[[dict[str, Any]], None]) -> Tamper:
+    """Rewrite the entry a sealed leaf seals (canonically, so only its meaning changed)."""
+
+    def tamper(conn: Connection) -> None:
+        le = schema.log_entries
+        where = (le.c.entry_type == entry_type, le.c.subject == subject)
+        entry = json.loads(conn.execute(select(le.c.sealed).where(*where)).scalar_one())
+        change(entry)
+        conn.execute(update(le).where(*where).values(sealed=canonical_json(entry)))
+
+    return tamper
+
+
+def set_meta_value(key: str, value: str) -> Tamper:
+    def tamper(conn: Connection) -> None:
+        set_meta(conn, key, value)
 
     return tamper
 
@@ -717,6 +793,41 @@ TAMPERINGS = [
         "party.registered",
         "pty_hum",
         "Merkle node (level 1, idx 1) differs",
+    ),
+    case(
+        "sealed entry",
+        set_sealed("notification.created", "ntf_2", lambda e: e["notification"].update(seq=7)),
+        "notification.created",
+        "ntf_2",
+        "do not open the leaf's commitment",
+    ),
+    case(
+        "seal salt",
+        set_log_row("subscription.created", "sub_1", salt=new_salt()),
+        "subscription.created",
+        "sub_1",
+        "do not open the leaf's commitment",
+    ),
+    case(
+        "sealed entry erased",
+        set_log_row("declaration.withdrawn", "dcl_site/s2", sealed=None),
+        "declaration.withdrawn",
+        "dcl_site/s2",
+        "entry or salt is not stored",
+    ),
+    case(
+        "format change moved back",
+        set_meta_value(entries.SEALED_FROM, str(SEALED_FROM - 1)),
+        "notification.created",
+        "ntf_1",
+        f"logged in clear, but from index {SEALED_FROM - 1} on the record seals",
+    ),
+    case(
+        "format change moved on",
+        set_meta_value(entries.SEALED_FROM, str(SEALED_FROM + 1)),
+        "notification.delivered",
+        "ntf_1",
+        f"only from index {SEALED_FROM + 1} on",
     ),
     case("node", set_node(2, 1), None, None, "Merkle node (level 2, idx 1) differs"),
     case(

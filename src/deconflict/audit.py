@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from deconflict import merkle
 from deconflict.canonical import canonical_json
-from deconflict.entries import DECLARATION_FIELDS, leaf_for
+from deconflict.commitments import check_opening
+from deconflict.entries import DECLARATION_FIELDS, SEALED, is_sealed_type, leaf_for, sealed_from
 from deconflict.signing import verify_head
 from deconflict.storage.log_store import log_size
 from deconflict.storage.schema import (
@@ -126,9 +127,11 @@ class _DatabaseAudit:
     batch_size: int
     result: AuditResult = field(default_factory=AuditResult)
     frontier: merkle.FrontierStore = field(default_factory=merkle.FrontierStore)
+    sealed_from: int = 0
 
     def run(self) -> None:
         self.result.size = total = log_size(self.conn)
+        self.sealed_from = sealed_from(self.conn)
         self._check_head_if_any(0, {})
         for rows, nodes, heads in self._batches():
             for row in rows:
@@ -193,16 +196,56 @@ class _DatabaseAudit:
             if stored != node:
                 state = "is missing" if stored is None else "differs from the recomputed hash"
                 raise problem.found(f"Merkle node (level {level}, idx {idx}) {state}")
-        if leaf.get("type") != row.entry_type or leaf.get("at") != row.at:
-            raise problem.found("the entry_type or at column disagrees with the leaf")
-        # Then the leaf against the rows it logs.
+        if leaf.get("at") != row.at:
+            raise problem.found("the at column disagrees with the leaf")
+        entry, text = self._entry_of(row, leaf, index, problem)
+        if entry.get("type") != row.entry_type:
+            raise problem.found("the entry_type column disagrees with the leaf")
+        # Then the entry against the rows it logs.
         try:
             rebuilt = leaf_for(self.conn, row.entry_type, row.subject)
         except (LookupError, ValueError) as exc:
             raise problem.found(f"the leaf cannot be rebuilt from the rows: {exc}") from exc
-        if canonical_json(rebuilt) != row.leaf:
-            fields = ", ".join(_differences(rebuilt, leaf)) or "(the whole leaf)"
+        if canonical_json(rebuilt) != text:
+            fields = ", ".join(_differences(rebuilt, entry)) or "(the whole leaf)"
             raise problem.found(f"the stored rows differ from the logged leaf in {fields}")
+
+    def _entry_of(
+        self, row: Any, leaf: dict[str, Any], index: int, problem: _EntryProblem
+    ) -> tuple[dict[str, Any], str]:
+        """The entry a leaf logs, and its canonical text: the leaf itself when it is in clear,
+        else the stored sealed entry, proven to open the leaf's commitment with its salt.
+
+        Which form an entry must have is fixed by its index and type: every type but the
+        parties' and the policy's is sealed from ``meta.sealed_from`` on, and nothing before.
+        """
+        must_seal = index >= self.sealed_from and is_sealed_type(row.entry_type)
+        if leaf.get("type") != SEALED:
+            if must_seal:
+                raise problem.found(
+                    f"logged in clear, but from index {self.sealed_from} on the record seals "
+                    "entries of this type"
+                )
+            if row.sealed is not None or row.salt is not None:
+                raise problem.found("a leaf in clear has a sealed entry or salt stored beside it")
+            return leaf, str(row.leaf)
+        if not must_seal:
+            raise problem.found(
+                f"sealed, but the record seals entries of this type only from index "
+                f"{self.sealed_from} on"
+                if is_sealed_type(row.entry_type)
+                else "sealed, but the record logs entries of this type in clear"
+            )
+        if set(leaf) != {"type", "at", "commitment"}:
+            raise problem.found("the sealed leaf has fields other than type, at and commitment")
+        if row.sealed is None or row.salt is None:
+            raise problem.found("the sealed leaf's entry or salt is not stored")
+        entry = _parse_canonical(row.sealed, problem, "sealed entry")
+        if not check_opening(str(leaf["commitment"]), entry, row.salt):
+            raise problem.found(
+                "the stored sealed entry and its salt do not open the leaf's commitment"
+            )
+        return entry, str(row.sealed)
 
     def _check_head_if_any(self, size: int, heads: Mapping[int, Any]) -> None:
         head = heads.get(size) if size else self._head_of_empty_log()
@@ -375,14 +418,14 @@ def _head_problem(size: int, detail: str) -> _Found:
     return _Found(Problem(detail, entry_type="tree head", subject=f"size {size}"))
 
 
-def _parse_canonical(leaf: str, problem: _EntryProblem) -> dict[str, Any]:
+def _parse_canonical(leaf: str, problem: _EntryProblem, what: str = "leaf") -> dict[str, Any]:
     try:
         parsed = json.loads(leaf)
         canonical = isinstance(parsed, dict) and canonical_json(parsed) == leaf
     except ValueError:
         canonical = False
     if not canonical:
-        raise problem.found("the stored leaf is not a canonical JSON object")
+        raise problem.found(f"the stored {what} is not a canonical JSON object")
     result: dict[str, Any] = parsed
     return result
 

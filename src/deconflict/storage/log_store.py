@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from deconflict import merkle
 from deconflict.canonical import canonical_json
+from deconflict.entries import record_form
 from deconflict.errors import InvalidRequest
 from deconflict.signing import sign_head
 from deconflict.storage.schema import log_entries, log_nodes, tree_heads
@@ -82,23 +83,40 @@ def log_size(conn: Connection) -> int:
 def append_entry(
     conn: Connection, entry: dict[str, Any], *, entry_type: str, subject: str, at: str
 ) -> int:
-    """Append ``entry`` (a leaf from ``deconflict.entries``); returns its index.
+    """Append ``entry`` (an entry from ``deconflict.entries``); returns its index."""
+    return append_logged(conn, entry, entry_type=entry_type, subject=subject, at=at)[0]
 
-    The leaf stored is the canonical JSON of ``entry``; ``entry_type``, ``subject`` and ``at``
-    are kept beside it so that ``deconflict verify`` can find the row to rebuild it from.
+
+def append_logged(
+    conn: Connection, entry: dict[str, Any], *, entry_type: str, subject: str, at: str
+) -> tuple[int, bytes]:
+    """Append ``entry`` in its record form (``entries.record_form``: sealed, unless every
+    party sees it); returns its index and leaf hash.
+
+    The leaf stored is the canonical JSON of that form; ``entry_type``, ``subject`` and ``at``
+    are kept beside it so that ``deconflict verify`` can find the row to rebuild it from, and
+    a sealed leaf's entry and salt so that it can be opened to those who may see it.
     """
     if entry.get("type") != entry_type:
         raise ValueError(f"entry of type {entry.get('type')!r} appended as {entry_type!r}")
-    leaf = canonical_json(entry)
+    logged = record_form(entry)
+    leaf = canonical_json(logged.leaf)
     digest = merkle.leaf_hash(leaf.encode("utf-8"))
     # Nodes first: the store's size is max(idx) of log_entries, which the entry row would move.
     _, index, _ = merkle.append(DatabaseNodeStore(conn), digest)[0]
-    conn.execute(
-        log_entries.insert().values(
-            idx=index, leaf=leaf, leaf_hash=digest, entry_type=entry_type, subject=subject, at=at
-        )
-    )
-    return index
+    values: dict[str, Any] = {
+        "idx": index,
+        "leaf": leaf,
+        "leaf_hash": digest,
+        "entry_type": entry_type,
+        "subject": subject,
+        "at": at,
+    }
+    if logged.sealed is not None:
+        # Named only when set, so that a clear entry is written the same on every schema.
+        values |= {"sealed": logged.sealed, "salt": logged.salt}
+    conn.execute(log_entries.insert().values(**values))
+    return index, digest
 
 
 def root_hex(conn: Connection, size: int) -> str:
