@@ -145,7 +145,10 @@ class Service:
                 policy_id,
             )
 
-    def declare(self, declaration_id: str, version: str, change: str, **fields: Any) -> None:
+    def declare(
+        self, declaration_id: str, version: str, change: str, pad: int = 0, **fields: Any
+    ) -> None:
+        """A declaration version, and ``pad`` padding entries for parties not told of it."""
         dv = schema.declaration_versions
         with self.change() as (conn, at):
             previous = conn.execute(
@@ -175,6 +178,9 @@ class Service:
                 .where(dv.c.declaration_id == declaration_id, dv.c.version == version)
                 .values(log_index=index)
             )
+            for slot in range(pad):
+                padding = entries.padding_entry(row, slot)
+                self.log(conn, padding, entries.padding_subject(declaration_id, version, slot))
             state = {**current, "updated_at": at, "change_seq": next(self.change_seq)}
             if previous is None:
                 conn.execute(
@@ -274,7 +280,7 @@ def _version_row(conn: Connection, declaration_id: str, version: str) -> Any:
 def build_scenario(
     engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str = "Aid Org"
 ) -> Service:
-    """Every entry type at least once: 20 entries, a signed head after each change."""
+    """Every entry type at least once: 21 entries, a signed head after each of 20 changes."""
     schema.metadata.create_all(engine)
     service = Service(engine, key)
     service.clear = True
@@ -327,7 +333,7 @@ def build_scenario(
     service.notify("ntf_3", "pty_obs", 1, ("dcl_op", "v2"))
     service.acknowledge("ntf_3", None)
     service.subscribe("sub_1", "pty_hum")
-    service.declare("dcl_site", "s2", "withdrawn", state="withdrawn")
+    service.declare("dcl_site", "s2", "withdrawn", pad=1, state="withdrawn")
     service.revoke("pty_obs", by="pty_coord")
     service.register("pty_late", "Late Joiner", "operator", by="pty_coord")
     return service
@@ -400,9 +406,9 @@ def test_an_untouched_database_verifies(
         engine, public(key), progress=lambda done, total: seen.append((done, total))
     )
     assert result.ok, result.describe()
-    assert result.size == result.entries_checked == 20
+    assert result.size == result.entries_checked == 21
     assert result.heads_checked == 20
-    assert seen[-1] == (20, 20) and len(seen) == 20
+    assert seen[-1] == (21, 21) and len(seen) == 21
     assert result.describe().startswith("OK")
 
 
@@ -432,7 +438,7 @@ def test_small_batches_stream_the_same_result(
 ) -> None:
     for batch_size in (1, 2, 3, 7):
         result = audit.verify_database(engine, public(key), batch_size=batch_size)
-        assert result.ok and result.entries_checked == 20, (batch_size, result.describe())
+        assert result.ok and result.entries_checked == 21, (batch_size, result.describe())
 
 
 def test_another_key_fails_on_the_first_head(
@@ -510,9 +516,10 @@ def set_leaf(
     return tamper
 
 
-def set_log_row(entry_type: str, subject: str, **values: Any) -> Tamper:
+def set_log_row(entry_type: str, logged: str, /, **values: Any) -> Tamper:
+    """Alter the log_entries row of the entry ``(entry_type, logged)`` (its subject)."""
     le = schema.log_entries
-    return alter(le, le.c.entry_type == entry_type, le.c.subject == subject, **values)
+    return alter(le, le.c.entry_type == entry_type, le.c.subject == logged, **values)
 
 
 def set_sealed(entry_type: str, subject: str, change: Callable[[dict[str, Any]], None]) -> Tamper:
@@ -829,6 +836,20 @@ TAMPERINGS = [
         "ntf_1",
         f"only from index {SEALED_FROM + 1} on",
     ),
+    case(
+        "padding of a declaration version that was not logged",
+        set_log_row("notification.padding", "dcl_site/s2/0", subject="dcl_site/s9/0"),
+        "notification.padding",
+        "dcl_site/s9/0",
+        "no declaration version",
+    ),
+    case(
+        "padding slot",
+        set_log_row("notification.padding", "dcl_site/s2/0", subject="dcl_site/s2/1"),
+        "notification.padding",
+        "dcl_site/s2/1",
+        "in slot",
+    ),
     case("node", set_node(2, 1), None, None, "Merkle node (level 2, idx 1) differs"),
     case(
         "node deleted",
@@ -963,7 +984,7 @@ def test_a_party_follows_a_growing_log(
     save_receipts(receipts, service.receipts[:5])
     first = audit.verify_remote(URL, heads, receipts, client=client_for(engine, key))
     assert first.ok, first.describe()
-    assert first.receipts_checked == 5 and first.size == 20
+    assert first.receipts_checked == 5 and first.size == 21
     service.notify("ntf_9", "pty_hum", 2, ("dcl_op", "v2"))
     service.deliver("ntf_9", "stream")
     save_receipts(receipts, service.receipts)
@@ -973,7 +994,7 @@ def test_a_party_follows_a_growing_log(
     assert second.ok, second.describe()
     assert second.heads_checked == 1 and second.receipts_checked == 22
     saved = [json.loads(line) for line in heads.read_text().splitlines()]
-    assert [h["size"] for h in saved] == [20, 22]
+    assert [h["size"] for h in saved] == [21, 23]
     # Nothing new: the head is not saved twice.
     assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
     assert len(heads.read_text().splitlines()) == 2
@@ -1052,7 +1073,7 @@ def test_a_shrunk_log_is_detected(
     big = json.dumps(signing.sign_head(key, 500, "ab" * 32, "2016-12-15T00:00:00Z"))
     heads.write_text(big + "\n")
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
-    assert result.problem is not None and "shrank from 500 to 20" in result.problem.detail
+    assert result.problem is not None and "shrank from 500 to 21" in result.problem.detail
 
 
 def test_a_changed_server_key_is_detected(
@@ -1090,7 +1111,7 @@ def test_a_head_with_a_bad_signature_is_refused(
 ) -> None:
     heads, _ = files
     with engine.begin() as conn:
-        set_head(20, signature=FORGED_SIGNATURE)(conn)
+        set_head(21, signature=FORGED_SIGNATURE)(conn)
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "current head is not signed" in result.problem.detail
     assert not heads.exists()

@@ -52,6 +52,7 @@ ENTRY_TYPES = (
     "notification.created",
     "notification.delivered",
     "notification.acknowledged",
+    "notification.padding",
     "party.registered",
     "party.revoked",
     "subscription.created",
@@ -188,6 +189,22 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
     }
 
 
+def padding_entry(row: Row, slot: int) -> dict[str, Any]:
+    """``notification.padding``, always sealed: stands for a party that could have been told of
+    a declaration version and was not (``notifications._pad`` says why), from that version's
+    ``declaration_versions`` row."""
+    return {
+        "type": "notification.padding",
+        "at": row["at"],
+        "declaration": {"id": row["declaration_id"], "version": row["version"]},
+        "slot": slot,
+    }
+
+
+def padding_subject(declaration_id: str, version: str, slot: int) -> str:
+    return f"{declaration_id}/{version}/{slot}"
+
+
 def notification_delivered_entry(row: Row) -> dict[str, Any]:
     """``notification.delivered``: the first delivery, by the recipient's channel."""
     return {
@@ -281,6 +298,11 @@ def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
     if entry_type.startswith("declaration."):
         row = declaration_version_row(conn, subject)
         return declaration_entry(row, previous_declaration_version(conn, row))
+    if entry_type == "notification.padding":
+        version, _, slot = subject.rpartition("/")
+        if not slot.isdigit():
+            raise ValueError(f"a padding subject ends in /<slot>, not {subject!r}")
+        return padding_entry(declaration_version_row(conn, version), int(slot))
     try:
         table, build = _ROW_BUILDERS[entry_type]
     except KeyError:

@@ -93,10 +93,12 @@ def notify_change(
         .order_by(parties.c.created_at, parties.c.id)
     ).mappings()
     created: list[str] = []
+    could_be_told = 0
     for recipient in recipients:
         party_id, role = recipient["id"], recipient["role"]
         if not policy.visible_to(party_id, role, subject.kind, subject.owner):
             continue
+        could_be_told += 1
         if party_id in conflict_owners:
             reason = "conflict"
         elif party_id in subscribers:
@@ -122,7 +124,26 @@ def notify_change(
                 late_notice,
             )
         )
+    _pad(write, subject, could_be_told - len(created))
     return created
+
+
+def _pad(write: Write, subject: Subject, count: int) -> None:
+    """Log one sealed padding entry for each party that could have been told of the change
+    and was not, so that every change logs one entry per party that may see it (a number
+    anyone can work out from the parties and the policy). Otherwise the count of sealed
+    entries a change logs, in the public log and in the writer's own receipt (its head's size
+    against its index), would tell who was notified because of what the writer may not see:
+    a probe site would learn that a hidden operation overlaps it."""
+    for slot in range(count):
+        entry = entries.padding_entry(
+            {"declaration_id": subject.id, "version": subject.version, "at": write.at}, slot
+        )
+        write.journal.append(
+            entry,
+            entry_type="notification.padding",
+            subject=entries.padding_subject(str(subject.id), subject.version, slot),
+        )
 
 
 def owner_reason(
