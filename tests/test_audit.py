@@ -1045,8 +1045,8 @@ def test_a_receipt_from_before_a_rewrite_is_detected(
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"leaf_hash": "00" * 32}, "not in the current log"),
-        ({"index": 4}, "not in the current log"),
+        ({"leaf_hash": "00" * 32}, "not in the current signed log"),
+        ({"index": 4}, "not in the current signed log"),
         ({"index": 99}, "index is not inside its tree head"),
         ({"leaf_hash": "zz"}, "malformed"),
         ({"tree_head": {"size": 4}}, "not signed"),

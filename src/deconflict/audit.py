@@ -28,7 +28,15 @@ from sqlalchemy.engine import Connection, Engine
 from deconflict import merkle
 from deconflict.canonical import canonical_json
 from deconflict.commitments import check_opening
-from deconflict.entries import DECLARATION_FIELDS, SEALED, is_sealed_type, leaf_for, sealed_from
+from deconflict.entries import (
+    DECLARATION_FIELDS,
+    SEALED,
+    check_declaration_opening,
+    check_notification_opening,
+    is_sealed_type,
+    leaf_for,
+    sealed_from,
+)
 from deconflict.signing import verify_head
 from deconflict.storage.log_store import log_size
 from deconflict.storage.schema import (
@@ -67,6 +75,7 @@ class AuditResult:
     entries_checked: int = 0
     heads_checked: int = 0
     receipts_checked: int = 0
+    openings_checked: int = 0
     problem: Problem | None = None
 
     @property
@@ -80,9 +89,10 @@ class AuditResult:
         """One line for the CLI: ``OK: ...`` or ``FAILED: <the first problem>``."""
         if self.problem is not None:
             return f"FAILED: {self.problem}"
+        openings = f", {self.openings_checked} openings" if self.openings_checked else ""
         return (
             f"OK: {self.entries_checked} entries, {self.heads_checked} signed heads, "
-            f"{self.receipts_checked} receipts checked; log size {self.size}"
+            f"{self.receipts_checked} receipts{openings} checked; log size {self.size}"
         )
 
 
@@ -469,9 +479,12 @@ def verify_remote(
 
     ``heads_file`` holds one TreeHead per line (JSON lines); the new head is appended when
     every check passes. ``receipts_file`` holds one Receipt per line (or whole write answers
-    that contain a ``receipt``). ``public_key_b64`` pins the key printed by ``init``;
-    without it the server's key is used, but every saved head must verify with it, so a
-    server that changes its key is detected all the same.
+    that contain a ``receipt``), and may hold the openings a party was given (the answers of
+    ``GET /v1/declarations/{id}/opening`` and ``GET /v1/notifications/{id}/opening``): each
+    must open its leaves, and each leaf must be the log's, in the current signed tree.
+    ``public_key_b64`` pins the key printed by ``init``; without it the server's key is used,
+    but every saved head must verify with it, so a server that changes its key is detected
+    all the same.
     """
     owned = client is None
     http = httpx.Client(timeout=30.0) if client is None else client
@@ -510,7 +523,11 @@ class _RemoteAudit:
             self._check_saved_head(head, f"{self.heads_file.name} line {line}")
         if self.receipts_file is not None:
             for line, receipt in _read_json_lines(self.receipts_file, missing_ok=False):
-                self._check_receipt(receipt, f"{self.receipts_file.name} line {line}")
+                where = f"{self.receipts_file.name} line {line}"
+                if _is_opening(receipt):
+                    self._check_opening(receipt, where)
+                else:
+                    self._check_receipt(receipt, where)
         if all(head != self.head for _, head in saved):
             with self.heads_file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(self.head, sort_keys=True) + "\n")
@@ -569,6 +586,38 @@ class _RemoteAudit:
         digest = _hex_list([digest_hex], where)[0]
         self._remember(receipt["tree_head"], where)
         self._check_consistent(receipt["tree_head"], where)
+        self._check_included(index, digest, where)
+        self.result.receipts_checked += 1
+        self.result.entries_checked += 1
+
+    def _check_opening(self, opening: dict[str, Any], where: str) -> None:
+        """An opening a party holds: it opens its leaves, and they are the log's."""
+        if "entries" in opening:
+            failed = check_notification_opening(opening)
+            listed = opening["entries"] if isinstance(opening["entries"], list) else []
+        else:
+            failed = check_declaration_opening(opening.get("leaf") or "{}", opening)
+            listed = [opening]
+        if failed:
+            raise _Found(
+                Problem(
+                    f"the opening does not open its leaves at {', '.join(failed)}", subject=where
+                )
+            )
+        for item in listed:
+            index, leaf = item.get("log_index"), item.get("leaf")
+            if not isinstance(index, int) or not isinstance(leaf, str):
+                raise _Found(Problem("an opening without log_index and leaf", subject=where))
+            if not 0 <= index < self.head["size"]:
+                raise _Found(
+                    Problem("the opening's entry is not in the current log", index, subject=where)
+                )
+            self._check_included(index, merkle.leaf_hash(leaf.encode("utf-8")), where)
+            self.result.entries_checked += 1
+        self.result.openings_checked += 1
+
+    def _check_included(self, index: int, digest: bytes, where: str) -> None:
+        """Entry ``index`` hashes to ``digest`` and is in the current signed tree."""
         size = self.head["size"]
         proof = self._get("/v1/log/proof/inclusion", index=index, size=size)
         path = _hex_list(proof.get("path"), where)
@@ -577,20 +626,18 @@ class _RemoteAudit:
         )
         if not included or proof.get("leaf_hash") != digest.hex():
             raise _Found(
-                Problem("the receipt's entry is not in the current log", index, subject=where)
+                Problem("the entry is not in the current signed log", index, subject=where)
             )
         listed = self._get("/v1/log/entries", start=index, end=index + 1).get("entries") or [{}]
         leaf = listed[0].get("leaf")
         if not isinstance(leaf, str) or merkle.leaf_hash(leaf.encode("utf-8")) != digest:
             raise _Found(
                 Problem(
-                    "the served entry does not hash to the receipt's leaf_hash",
+                    "the served entry does not hash to the leaf hash held",
                     index,
                     subject=where,
                 )
             )
-        self.result.receipts_checked += 1
-        self.result.entries_checked += 1
 
     def _get(self, path: str, **params: int) -> dict[str, Any]:
         try:
@@ -608,6 +655,15 @@ class _RemoteAudit:
         if not isinstance(answer, dict):
             raise _Found(Problem(f"GET {path} did not answer a JSON object"))
         return answer
+
+
+def _is_opening(line: Any) -> bool:
+    """An opening document (a declaration's or a notification's), not a receipt line."""
+    return (
+        isinstance(line, dict)
+        and "receipt" not in line
+        and (("leaf" in line and "log_index" in line) or "entries" in line)
+    )
 
 
 def _read_json_lines(path: Path, *, missing_ok: bool) -> list[tuple[int, Any]]:
