@@ -184,6 +184,10 @@ def what_parties_see(client: TestClient, made: dict[str, Any]) -> dict[str, Any]
         "overdue (owner)": overdue(cast["relief"]),
         "overdue (all)": overdue(cast["coordinator"]),
         "deliveries": cast["relief"].get(f"/v1/declarations/{site}/deliveries").json(),
+        # The owner of an operation is shown the conflict of another operator's with it.
+        "deliveries (operator)": cast["north"]
+        .get(f"/v1/declarations/{operation}/deliveries")
+        .json(),
         "subscriptions": cast["water"].get("/v1/subscriptions").json(),
         "parties": cast["coordinator"].get("/v1/parties").json(),
         "head": client.get("/v1/log/head").json(),
@@ -254,6 +258,8 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
         what_parties_see(client, made)
         seen_before = what_parties_see(client, made)
     assert seen_before["overdue (owner)"] and seen_before["subscriptions"]["subscriptions"]
+    shown = seen_before["deliveries (operator)"]["deliveries"]
+    assert "conflict" in {d["reason"] for d in shown}  # the migration must show it again
     age(db_url, tmp_path, "0001")
     if pre_migrations:
         make_pre_migrations(db_url)

@@ -11,9 +11,12 @@
   format and demands the sealed format from it on (docs/record.md, "Formats").
 - ``notifications.owner_reason``: the reason a declaration's owner is shown for a delivery
   (``GET /v1/declarations/{id}/deliveries``, ``/v1/notifications/overdue``), or null when
-  the owner is not shown it at all. Notifications made before this revision cannot tell
-  whether their conflict was visible to the owner, so they are shown to the owner only when
-  they were, or are now, broadcast to the recipient's role by the policy: both are public.
+  the owner is not shown it at all. Notifications made before this revision do not record
+  which declaration they conflicted with; they are shown to the owner as ``broadcast`` when
+  they were, or are now, broadcast to the recipient's role (both public), and as
+  ``conflict`` when the recipient's role declares only kinds the owner's role may see under
+  the policy in force (so the conflicting declaration, whichever it was, is visible to the
+  owner). Others are not shown to the owner: a hidden row is safe, a leaked one is not.
 
 Revision ID: 0003
 Revises: 0002
@@ -33,6 +36,13 @@ branch_labels = None
 depends_on = None
 
 ROLES = ("operator", "humanitarian", "coordinator", "observer")
+# The kinds each role declares (deconflict.policy.DECLARED_BY, frozen here).
+DECLARES = {
+    "operator": ("operation",),
+    "humanitarian": ("site", "movement"),
+    "coordinator": ("restriction",),
+    "observer": (),
+}
 
 
 def upgrade() -> None:
@@ -51,10 +61,15 @@ def upgrade() -> None:
 
 
 def _show_broadcasts_to_owners(conn: sa.Connection) -> None:
+    policy = _policy(conn)
+    _show_visible_conflicts(conn, policy.get("visibility", {}))
     conn.execute(
-        sa.text("UPDATE notifications SET owner_reason = 'broadcast' WHERE reason = 'broadcast'")
+        sa.text(
+            "UPDATE notifications SET owner_reason = 'broadcast' "
+            "WHERE owner_reason IS NULL AND reason = 'broadcast'"
+        )
     )
-    for kind, roles in _broadcast_table(conn).items():
+    for kind, roles in _roles_by_kind(policy.get("broadcast", {})).items():
         wanted = ROLES if "*" in roles else tuple(r for r in roles if r in ROLES)
         if not wanted:
             continue
@@ -68,18 +83,43 @@ def _show_broadcasts_to_owners(conn: sa.Connection) -> None:
         )
 
 
-def _broadcast_table(conn: sa.Connection) -> dict[str, list[str]]:
-    """The policy in force's ``[broadcast]`` table, read as TOML here: a migration must not
-    depend on code that later versions change."""
+def _show_visible_conflicts(conn: sa.Connection, visibility: object) -> None:
+    seen_by = _roles_by_kind(visibility)
+
+    def sees(owner_role: str, kind: str) -> bool:
+        roles = seen_by.get(kind, [])
+        return owner_role == "coordinator" or "*" in roles or owner_role in roles
+
+    for owner_role in ROLES:
+        for recipient_role, kinds in DECLARES.items():
+            if not kinds or not all(sees(owner_role, kind) for kind in kinds):
+                continue
+            conn.execute(
+                sa.text(
+                    "UPDATE notifications SET owner_reason = 'conflict' "
+                    "WHERE reason = 'conflict' "
+                    "AND declaration_owner IN (SELECT id FROM parties WHERE role = :owner) "
+                    "AND recipient IN (SELECT id FROM parties WHERE role = :recipient)"
+                ),
+                {"owner": owner_role, "recipient": recipient_role},
+            )
+
+
+def _policy(conn: sa.Connection) -> dict[str, object]:
+    """The policy in force, read as TOML here: a migration must not depend on code that later
+    versions change."""
     text = conn.execute(
         sa.text(
             "SELECT toml FROM policy_versions WHERE id = "
             "(SELECT value FROM meta WHERE key = 'policy_id')"
         )
     ).scalar()
-    if text is None:
+    return {} if text is None else tomllib.loads(text)
+
+
+def _roles_by_kind(table: object) -> dict[str, list[str]]:
+    if not isinstance(table, dict):
         return {}
-    table = tomllib.loads(text).get("broadcast", {})
     return {str(k): [str(r) for r in v] for k, v in table.items() if isinstance(v, list)}
 
 
