@@ -251,6 +251,16 @@ def walk(world: World, who: Actor) -> Seen:
     for declaration_id in world.visible:
         for tail in ("", "/conflicts", "/deliveries", "/opening"):
             seen.get(who, client, f"/v1/declarations/{declaration_id}{tail}")
+    for url in (  # errors of every kind: 400, 403, 404, 405
+        "/v1/declarations?bbox=1,2,3",
+        "/v1/declarations?kind=weapon",
+        "/v1/inbox?limit=0",
+        "/v1/log/entries?start=5&end=1",
+        f"/v1/declarations/{world.visible[-1]}/deliveries",
+        "/v1/subscriptions/sub_unknown",
+    ):
+        seen.get(who, client, url)  # an error, but for the coordinator's own restriction
+    stream(world, who, seen)
     for note in who.get("/v1/inbox").json()["notifications"]:
         opening = seen.get(who, client, f"/v1/notifications/{note['id']}/opening")
         assert opening.status_code == 200, opening.text
@@ -261,6 +271,20 @@ def walk(world: World, who: Actor) -> Seen:
     walk_the_log(world, who, seen)
     walk_the_log(world, None, seen)
     return seen
+
+
+def stream(world: World, who: Actor, seen: Seen) -> None:
+    """The event stream from the start, until it has sent every notification of the inbox."""
+    expected = len(who.get("/v1/inbox").json()["notifications"])
+    assert expected, "every party here is told of the restriction at least"
+    lines: list[str] = []
+    url = "/v1/inbox/stream?after=0"
+    with world.service.client.stream("GET", url, headers=who.headers) as answer:
+        for line in answer.iter_lines():
+            lines.append(line)
+            if sum(line.startswith("data:") for line in lines) == expected:
+                break
+    seen.answers.append((f"{who.name} GET {url}", "\n".join(lines)))
 
 
 def walk_the_log(world: World, who: Actor | None, seen: Seen) -> None:
