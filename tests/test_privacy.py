@@ -465,3 +465,18 @@ def test_the_recipient_and_the_owner_prove_what_was_logged(world: World) -> None
     assert json.loads(hawk["leaf"])["type"] == "sealed"
     assert check_declaration_opening(hawk["leaf"], hawk) == []
     assert check_declaration_opening(hawk["leaf"], {**hawk, "seal": None}) == ["seal"]
+
+
+def test_every_change_logs_as_many_entries_whatever_its_kind(world: World) -> None:
+    """A change logs one entry per party but its owner: the public log cannot tell an
+    operation (seen by few) from a site or a restriction (seen by all), nor who was told."""
+    parties = len(world.cast["coordinator"].get("/v1/parties").json()["parties"])
+    writes = [
+        world.cast["south"].declare_ok("operation", [op_volume(40.0, 35.0)]),
+        world.cast["relief"].declare_ok("site", [lasting(point(40.5, 35.5), 10)]),
+        world.cast["coordinator"].declare_ok(
+            "restriction", [lasting(point(41.0, 36.0), 1000)], restricts={}
+        ),
+    ]
+    after = [w["receipt"]["tree_head"]["size"] - w["receipt"]["index"] - 1 for w in writes]
+    assert after == [parties - 1] * 3

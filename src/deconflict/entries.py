@@ -190,8 +190,8 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
 
 
 def padding_entry(row: Row, slot: int) -> dict[str, Any]:
-    """``notification.padding``, always sealed: stands for a party that could have been told of
-    a declaration version and was not (``notifications._pad`` says why), from that version's
+    """``notification.padding``, always sealed: stands for a party that was not told of a
+    declaration version (``notifications._pad`` says why), from that version's
     ``declaration_versions`` row."""
     return {
         "type": "notification.padding",

@@ -96,9 +96,9 @@ def notify_change(
     could_be_told = 0
     for recipient in recipients:
         party_id, role = recipient["id"], recipient["role"]
+        could_be_told += 1
         if not policy.visible_to(party_id, role, subject.kind, subject.owner):
             continue
-        could_be_told += 1
         if party_id in conflict_owners:
             reason = "conflict"
         elif party_id in subscribers:
@@ -129,12 +129,13 @@ def notify_change(
 
 
 def _pad(write: Write, subject: Subject, count: int) -> None:
-    """Log one sealed padding entry for each party that could have been told of the change
-    and was not, so that every change logs one entry per party that may see it (a number
-    anyone can work out from the parties and the policy). Otherwise the count of sealed
-    entries a change logs, in the public log and in the writer's own receipt (its head's size
-    against its index), would tell who was notified because of what the writer may not see:
-    a probe site would learn that a hidden operation overlaps it."""
+    """Log one sealed padding entry for each party (but the owner) that was not told of the
+    change, so that every change logs one entry per party but its owner, whatever its kind:
+    a number anyone can work out from the parties. Otherwise the count of sealed entries a
+    change logs, in the public log and in the writer's own receipt (its head's size against
+    its index), would tell who was notified because of what the writer may not see (a probe
+    site would learn that a hidden operation overlaps it), and the count would tell an
+    operation (seen by few) from a site (seen by all)."""
     for slot in range(count):
         entry = entries.padding_entry(
             {"declaration_id": subject.id, "version": subject.version, "at": write.at}, slot
