@@ -202,6 +202,33 @@ def test_an_entry_not_every_party_sees_is_stored_sealed(engine: Engine) -> None:
     assert json.loads(other)["commitment"] != leaf["commitment"]
 
 
+def test_appending_many_at_once_stores_what_appending_one_by_one_does(
+    log_of_70: Engine, tmp_path: Path
+) -> None:
+    """A change's many entries go in through one store, a few statements in all; the table
+    then holds exactly the leaves and nodes of 70 single appends (and the reference root)."""
+    other = create_engine(f"sqlite:///{tmp_path / 'at-once.db'}")
+    schema.metadata.create_all(other)
+    counter = StatementCounter(other)
+    with other.begin() as conn:
+        store = log_store.DatabaseNodeStore(conn)
+        log_store.append_all(store, [(entry(i), CLEAR, f"s{i}") for i in range(3)])
+        counter.count = 0
+        appended = log_store.append_all(store, [(entry(i), CLEAR, f"s{i}") for i in range(3, 70)])
+        assert counter.count <= 3  # the size is known; older siblings, nodes, entries
+    assert [index for index, _ in appended] == list(range(3, 70))
+
+    def table(e: Engine, t: Any) -> list[Any]:
+        with e.connect() as conn:
+            return sorted(tuple(row) for row in conn.execute(select(t)))
+
+    for t in (schema.log_entries, schema.log_nodes):
+        assert table(other, t) == table(log_of_70, t)
+    with other.connect() as conn:
+        assert log_store.root_hex(conn, 70) == mth([leaf_text(i) for i in range(70)]).hex()
+    other.dispose()
+
+
 def test_roots_and_every_proof_match_the_reference(log_of_70: Engine) -> None:
     leaves = [leaf_text(i) for i in range(70)]
     with log_of_70.connect() as conn:

@@ -136,15 +136,17 @@ def _pad(write: Write, subject: Subject, count: int) -> None:
     its index), would tell who was notified because of what the writer may not see (a probe
     site would learn that a hidden operation overlaps it), and the count would tell an
     operation (seen by few) from a site (seen by all)."""
-    for slot in range(count):
-        entry = entries.padding_entry(
-            {"declaration_id": subject.id, "version": subject.version, "at": write.at}, slot
-        )
-        write.journal.append(
-            entry,
-            entry_type="notification.padding",
-            subject=entries.padding_subject(str(subject.id), subject.version, slot),
-        )
+    version = {"declaration_id": subject.id, "version": subject.version, "at": write.at}
+    write.journal.append_all(
+        [
+            (
+                entries.padding_entry(version, slot),
+                "notification.padding",
+                entries.padding_subject(str(subject.id), subject.version, slot),
+            )
+            for slot in range(count)
+        ]
+    )
 
 
 def owner_reason(
