@@ -15,6 +15,8 @@ notification at all. A recipient there only because of an operation the owner ma
 or of its own subscription (which only it sees), would otherwise tell the owner that such a
 thing exists nearby: probing with sites would locate hidden operations. The coordinator, who
 sees everything, is shown every notification with its true reason; the recipient sees its own.
+The owner's reason is decided when the notification is made, under the policy then in force
+(``notifications.owner_reason``), and kept with it.
 """
 
 from __future__ import annotations
