@@ -8,8 +8,9 @@ value (coordinates, metadata, category, restricts, conflicts, comments) enters o
 parsed first, so a commitment is to the value, not to its whitespace.
 
 Each entry is ``{"type", "at", "actor", ...}``: what happened, when (RFC 3339 UTC) and which
-party did it, plus the ids and versions involved. Only entries about what every party sees
-(parties and the policy) enter the log so, in clear. Every other entry is *sealed*: its leaf
+party did it, plus the ids and versions involved. Only the entries about what every party
+sees (parties and the policy) are leaves as they are, in clear. Every other entry is
+*sealed*: its leaf
 is ``{"type": "sealed", "at", "commitment"}`` with ``commitment = commit(entry, salt)``, one
 uniform shape whatever the entry, so the public log shows neither the ids, owners, kinds,
 recipients and flags it holds nor even which kind of entry it is; the entry and its salt
