@@ -2,8 +2,9 @@
 
 The database is built here as the service builds it: each change writes its rows, appends
 the leaves ``deconflict.entries`` builds from them, and signs one head, in one transaction.
-Then one kind of row at a time is altered behind the service's back, and the audit must
-fail naming it.
+Its first ten entries are written as deconflict wrote them before the record was sealed
+(every leaf in clear), the rest sealed, so both formats are checked. Then one kind of row at
+a time is altered behind the service's back, and the audit must fail naming it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from deconflict import audit, entries, signing
+from deconflict import audit, entries, merkle, signing
+from deconflict.canonical import canonical_json
 from deconflict.commitments import new_salt
 from deconflict.storage import log_store, schema
+from deconflict.storage.meta import set_meta
 
 VOLUMES = [
     {
@@ -47,8 +50,32 @@ CONFLICTS = [
 ]
 
 
+# The scenario's entries below this index are in clear, as before the record was sealed.
+SEALED_FROM = 10
+
+
+def append_in_clear(conn: Connection, entry: dict[str, Any], subject: str) -> int:
+    """Append an entry as deconflict did before the sealed format (schema revision 0002 and
+    earlier): every leaf the entry itself, in clear."""
+    leaf = canonical_json(entry)
+    digest = merkle.leaf_hash(leaf.encode("utf-8"))
+    _, index, _ = merkle.append(log_store.DatabaseNodeStore(conn), digest)[0]
+    conn.execute(
+        schema.log_entries.insert().values(
+            idx=index,
+            leaf=leaf,
+            leaf_hash=digest,
+            entry_type=entry["type"],
+            subject=subject,
+            at=entry["at"],
+        )
+    )
+    return index
+
+
 class Service:
-    """Writes rows and their record entries the way the service does, one change at a time."""
+    """Writes rows and their record entries the way the service does, one change at a time
+    (with ``clear``, the way it did before the record was sealed)."""
 
     def __init__(
         self,
@@ -63,6 +90,7 @@ class Service:
         self.minutes = itertools.count(start_minute)
         self.change_seq = itertools.count(start_minute + 1)
         self.receipts = list(receipts or [])
+        self.clear = False
 
     @contextmanager
     def change(self) -> Iterator[tuple[Connection, str]]:
@@ -73,6 +101,8 @@ class Service:
             self.receipts.append(log_store.receipt(conn, head["size"] - 1, head))
 
     def log(self, conn: Connection, entry: dict[str, Any], subject: str) -> int:
+        if self.clear:
+            return append_in_clear(conn, entry, subject)
         return log_store.append_entry(
             conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"]
         )
@@ -115,7 +145,10 @@ class Service:
                 policy_id,
             )
 
-    def declare(self, declaration_id: str, version: str, change: str, **fields: Any) -> None:
+    def declare(
+        self, declaration_id: str, version: str, change: str, pad: int = 0, **fields: Any
+    ) -> None:
+        """A declaration version, and ``pad`` padding entries for parties not told of it."""
         dv = schema.declaration_versions
         with self.change() as (conn, at):
             previous = conn.execute(
@@ -145,6 +178,9 @@ class Service:
                 .where(dv.c.declaration_id == declaration_id, dv.c.version == version)
                 .values(log_index=index)
             )
+            for slot in range(pad):
+                padding = entries.padding_entry(row, slot)
+                self.log(conn, padding, entries.padding_subject(declaration_id, version, slot))
             state = {**current, "updated_at": at, "change_seq": next(self.change_seq)}
             if previous is None:
                 conn.execute(
@@ -244,9 +280,10 @@ def _version_row(conn: Connection, declaration_id: str, version: str) -> Any:
 def build_scenario(
     engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str = "Aid Org"
 ) -> Service:
-    """Every entry type at least once: 20 entries, a signed head after each change."""
+    """Every entry type at least once: 21 entries, a signed head after each of 20 changes."""
     schema.metadata.create_all(engine)
     service = Service(engine, key)
+    service.clear = True
     service.register("pty_coord", "Coordination Cell", "coordinator", by=None)
     service.set_policy("pol_1", "[separation]\noperation_operation_m = 9260\n", by="pty_coord")
     service.register("pty_op", "Air Wing", "operator", by="pty_coord")
@@ -284,6 +321,11 @@ def build_scenario(
     }
     service.declare("dcl_zone", "r1", "created", **restriction)
     service.notify("ntf_1", "pty_hum", 1, ("dcl_op", "v2"))
+    # Here the deployment was migrated to the sealed record (schema revision 0003).
+    with engine.begin() as conn:
+        assert log_store.log_size(conn) == SEALED_FROM
+        set_meta(conn, entries.SEALED_FROM, str(SEALED_FROM))
+    service.clear = False
     service.deliver("ntf_1", "inbox")
     service.acknowledge("ntf_1", "Received; hospital staff informed.")
     service.notify("ntf_2", "pty_coord", 1, ("dcl_op", "v2"))
@@ -291,7 +333,7 @@ def build_scenario(
     service.notify("ntf_3", "pty_obs", 1, ("dcl_op", "v2"))
     service.acknowledge("ntf_3", None)
     service.subscribe("sub_1", "pty_hum")
-    service.declare("dcl_site", "s2", "withdrawn", state="withdrawn")
+    service.declare("dcl_site", "s2", "withdrawn", pad=1, state="withdrawn")
     service.revoke("pty_obs", by="pty_coord")
     service.register("pty_late", "Late Joiner", "operator", by="pty_coord")
     return service
@@ -364,9 +406,9 @@ def test_an_untouched_database_verifies(
         engine, public(key), progress=lambda done, total: seen.append((done, total))
     )
     assert result.ok, result.describe()
-    assert result.size == result.entries_checked == 20
+    assert result.size == result.entries_checked == 21
     assert result.heads_checked == 20
-    assert seen[-1] == (20, 20) and len(seen) == 20
+    assert seen[-1] == (21, 21) and len(seen) == 21
     assert result.describe().startswith("OK")
 
 
@@ -376,12 +418,27 @@ def test_every_entry_type_is_exercised(service: Service, engine: Engine) -> None
     assert logged == set(entries.ENTRY_TYPES)
 
 
+def test_both_formats_are_in_the_scenario(engine: Engine) -> None:
+    """In clear before the format change; from it on, sealed but for parties and policies."""
+    le = schema.log_entries
+    with engine.connect() as conn:
+        rows = conn.execute(select(le.c.idx, le.c.entry_type, le.c.leaf)).all()
+    for index, entry_type, leaf in rows:
+        sealed = json.loads(leaf)["type"] == "sealed"
+        assert sealed == (index >= SEALED_FROM and entry_type in SEALED_TYPES), index
+    assert {t for i, t, _ in rows if i < SEALED_FROM} >= {"declaration.created", "party.registered"}
+    assert {t for i, t, _ in rows if i >= SEALED_FROM} >= {"party.revoked", "declaration.withdrawn"}
+
+
+SEALED_TYPES = set(entries.ENTRY_TYPES) - entries.CLEAR_TYPES
+
+
 def test_small_batches_stream_the_same_result(
     service: Service, engine: Engine, key: Ed25519PrivateKey
 ) -> None:
     for batch_size in (1, 2, 3, 7):
         result = audit.verify_database(engine, public(key), batch_size=batch_size)
-        assert result.ok and result.entries_checked == 20, (batch_size, result.describe())
+        assert result.ok and result.entries_checked == 21, (batch_size, result.describe())
 
 
 def test_another_key_fails_on_the_first_head(
@@ -455,6 +512,32 @@ def set_leaf(
             values["leaf_hash"] = digest = hashlib.sha256(b"\x00" + text.encode()).digest()
             conn.execute(update(ln).where(ln.c.level == 0, ln.c.idx == index).values(hash=digest))
         conn.execute(update(le).where(le.c.idx == index).values(**values))
+
+    return tamper
+
+
+def set_log_row(entry_type: str, logged: str, /, **values: Any) -> Tamper:
+    """Alter the log_entries row of the entry ``(entry_type, logged)`` (its subject)."""
+    le = schema.log_entries
+    return alter(le, le.c.entry_type == entry_type, le.c.subject == logged, **values)
+
+
+def set_sealed(entry_type: str, subject: str, change: Callable[[dict[str, Any]], None]) -> Tamper:
+    """Rewrite the entry a sealed leaf seals (canonically, so only its meaning changed)."""
+
+    def tamper(conn: Connection) -> None:
+        le = schema.log_entries
+        where = (le.c.entry_type == entry_type, le.c.subject == subject)
+        entry = json.loads(conn.execute(select(le.c.sealed).where(*where)).scalar_one())
+        change(entry)
+        conn.execute(update(le).where(*where).values(sealed=canonical_json(entry)))
+
+    return tamper
+
+
+def set_meta_value(key: str, value: str) -> Tamper:
+    def tamper(conn: Connection) -> None:
+        set_meta(conn, key, value)
 
     return tamper
 
@@ -718,6 +801,55 @@ TAMPERINGS = [
         "pty_hum",
         "Merkle node (level 1, idx 1) differs",
     ),
+    case(
+        "sealed entry",
+        set_sealed("notification.created", "ntf_2", lambda e: e["notification"].update(seq=7)),
+        "notification.created",
+        "ntf_2",
+        "do not open the leaf's commitment",
+    ),
+    case(
+        "seal salt",
+        set_log_row("subscription.created", "sub_1", salt=new_salt()),
+        "subscription.created",
+        "sub_1",
+        "do not open the leaf's commitment",
+    ),
+    case(
+        "sealed entry erased",
+        set_log_row("declaration.withdrawn", "dcl_site/s2", sealed=None),
+        "declaration.withdrawn",
+        "dcl_site/s2",
+        "entry or salt is not stored",
+    ),
+    case(
+        "format change moved back",
+        set_meta_value(entries.SEALED_FROM, str(SEALED_FROM - 1)),
+        "notification.created",
+        "ntf_1",
+        f"logged in clear, but from index {SEALED_FROM - 1} on the record seals",
+    ),
+    case(
+        "format change moved on",
+        set_meta_value(entries.SEALED_FROM, str(SEALED_FROM + 1)),
+        "notification.delivered",
+        "ntf_1",
+        f"only from index {SEALED_FROM + 1} on",
+    ),
+    case(
+        "padding of a declaration version that was not logged",
+        set_log_row("notification.padding", "dcl_site/s2/0", subject="dcl_site/s9/0"),
+        "notification.padding",
+        "dcl_site/s9/0",
+        "no declaration version",
+    ),
+    case(
+        "padding slot",
+        set_log_row("notification.padding", "dcl_site/s2/0", subject="dcl_site/s2/1"),
+        "notification.padding",
+        "dcl_site/s2/1",
+        "in slot",
+    ),
     case("node", set_node(2, 1), None, None, "Merkle node (level 2, idx 1) differs"),
     case(
         "node deleted",
@@ -852,7 +984,7 @@ def test_a_party_follows_a_growing_log(
     save_receipts(receipts, service.receipts[:5])
     first = audit.verify_remote(URL, heads, receipts, client=client_for(engine, key))
     assert first.ok, first.describe()
-    assert first.receipts_checked == 5 and first.size == 20
+    assert first.receipts_checked == 5 and first.size == 21
     service.notify("ntf_9", "pty_hum", 2, ("dcl_op", "v2"))
     service.deliver("ntf_9", "stream")
     save_receipts(receipts, service.receipts)
@@ -862,7 +994,7 @@ def test_a_party_follows_a_growing_log(
     assert second.ok, second.describe()
     assert second.heads_checked == 1 and second.receipts_checked == 22
     saved = [json.loads(line) for line in heads.read_text().splitlines()]
-    assert [h["size"] for h in saved] == [20, 22]
+    assert [h["size"] for h in saved] == [21, 23]
     # Nothing new: the head is not saved twice.
     assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
     assert len(heads.read_text().splitlines()) == 2
@@ -913,8 +1045,8 @@ def test_a_receipt_from_before_a_rewrite_is_detected(
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"leaf_hash": "00" * 32}, "not in the current log"),
-        ({"index": 4}, "not in the current log"),
+        ({"leaf_hash": "00" * 32}, "not in the current signed log"),
+        ({"index": 4}, "not in the current signed log"),
         ({"index": 99}, "index is not inside its tree head"),
         ({"leaf_hash": "zz"}, "malformed"),
         ({"tree_head": {"size": 4}}, "not signed"),
@@ -941,7 +1073,7 @@ def test_a_shrunk_log_is_detected(
     big = json.dumps(signing.sign_head(key, 500, "ab" * 32, "2016-12-15T00:00:00Z"))
     heads.write_text(big + "\n")
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
-    assert result.problem is not None and "shrank from 500 to 20" in result.problem.detail
+    assert result.problem is not None and "shrank from 500 to 21" in result.problem.detail
 
 
 def test_a_changed_server_key_is_detected(
@@ -979,7 +1111,7 @@ def test_a_head_with_a_bad_signature_is_refused(
 ) -> None:
     heads, _ = files
     with engine.begin() as conn:
-        set_head(20, signature=FORGED_SIGNATURE)(conn)
+        set_head(21, signature=FORGED_SIGNATURE)(conn)
     result = audit.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "current head is not signed" in result.problem.detail
     assert not heads.exists()

@@ -76,9 +76,13 @@ def key(tmp_path: Path) -> Any:
     return signing.generate_key(tmp_path / "log-key.pem")
 
 
+# A type the log holds in clear (the sealed form has a test of its own below).
+CLEAR = "policy.changed"
+
+
 def entry(i: int) -> dict[str, Any]:
     return {
-        "type": "test.entry",
+        "type": CLEAR,
         "at": "2016-12-14T05:00:00Z",
         "actor": "pty_a",
         "n": i,
@@ -88,7 +92,7 @@ def entry(i: int) -> dict[str, Any]:
 
 def append(conn: Connection, i: int) -> int:
     return log_store.append_entry(
-        conn, entry(i), entry_type="test.entry", subject=f"s{i}", at="2016-12-14T05:00:00Z"
+        conn, entry(i), entry_type=CLEAR, subject=f"s{i}", at="2016-12-14T05:00:00Z"
     )
 
 
@@ -97,7 +101,7 @@ def leaf_text(i: int) -> bytes:
     return (
         '{"actor":"pty_a","at":"2016-12-14T05:00:00Z","n":'
         + str(i)
-        + ',"type":"test.entry","é":[1]}'
+        + ',"type":"policy.changed","é":[1]}'
     ).encode()
 
 
@@ -126,7 +130,8 @@ def test_append_stores_the_canonical_leaf_its_hash_and_columns(log_of_70: Engine
         row = conn.execute(select(schema.log_entries).where(schema.log_entries.c.idx == 3)).one()
         assert row.leaf.encode() == leaf_text(3)
         assert bytes(row.leaf_hash) == sha256(b"\x00" + leaf_text(3))
-        assert (row.entry_type, row.subject, row.at) == ("test.entry", "s3", "2016-12-14T05:00:00Z")
+        assert (row.entry_type, row.subject, row.at) == (CLEAR, "s3", "2016-12-14T05:00:00Z")
+        assert (row.sealed, row.salt) == (None, None)
         assert log_store.log_size(conn) == 70
 
 
@@ -166,6 +171,62 @@ def test_an_append_costs_a_fixed_number_of_statements(log_of_70: Engine) -> None
 
 
 # --- roots and proofs against the reference --------------------------------------------------
+
+
+def test_an_entry_not_every_party_sees_is_stored_sealed(engine: Engine) -> None:
+    """The leaf is {"type": "sealed", "at", "commitment"}; the entry and the salt of its
+    commitment are kept beside it, and open it."""
+    sealed = {**entry(0), "type": "notification.delivered"}
+    with engine.begin() as conn:
+        index = log_store.append_entry(
+            conn, sealed, entry_type="notification.delivered", subject="ntf_1", at=sealed["at"]
+        )
+        row = conn.execute(
+            select(schema.log_entries).where(schema.log_entries.c.idx == index)
+        ).one()
+    leaf = json.loads(row.leaf)
+    assert set(leaf) == {"type", "at", "commitment"}
+    assert (leaf["type"], leaf["at"]) == ("sealed", sealed["at"])
+    assert "pty_a" not in row.leaf and "notification" not in row.leaf
+    assert row.sealed.encode() == leaf_text(0).replace(b"policy.changed", b"notification.delivered")
+    # The commitment is SHA-256(salt || canonical entry), spelt out with hashlib.
+    assert leaf["commitment"] == sha256(bytes.fromhex(row.salt) + row.sealed.encode()).hex()
+    assert bytes(row.leaf_hash) == sha256(b"\x00" + row.leaf.encode())
+    with engine.begin() as conn:  # a second sealing of the same entry: another salt
+        again = log_store.append_entry(
+            conn, sealed, entry_type="notification.delivered", subject="ntf_2", at=sealed["at"]
+        )
+        other = conn.execute(
+            select(schema.log_entries.c.leaf).where(schema.log_entries.c.idx == again)
+        ).scalar_one()
+    assert json.loads(other)["commitment"] != leaf["commitment"]
+
+
+def test_appending_many_at_once_stores_what_appending_one_by_one_does(
+    log_of_70: Engine, tmp_path: Path
+) -> None:
+    """A change's many entries go in through one store, a few statements in all; the table
+    then holds exactly the leaves and nodes of 70 single appends (and the reference root)."""
+    other = create_engine(f"sqlite:///{tmp_path / 'at-once.db'}")
+    schema.metadata.create_all(other)
+    counter = StatementCounter(other)
+    with other.begin() as conn:
+        store = log_store.DatabaseNodeStore(conn)
+        log_store.append_all(store, [(entry(i), CLEAR, f"s{i}") for i in range(3)])
+        counter.count = 0
+        appended = log_store.append_all(store, [(entry(i), CLEAR, f"s{i}") for i in range(3, 70)])
+        assert counter.count <= 3  # the size is known; older siblings, nodes, entries
+    assert [index for index, _ in appended] == list(range(3, 70))
+
+    def table(e: Engine, t: Any) -> list[Any]:
+        with e.connect() as conn:
+            return sorted(tuple(row) for row in conn.execute(select(t)))
+
+    for t in (schema.log_entries, schema.log_nodes):
+        assert table(other, t) == table(log_of_70, t)
+    with other.connect() as conn:
+        assert log_store.root_hex(conn, 70) == mth([leaf_text(i) for i in range(70)]).hex()
+    other.dispose()
 
 
 def test_roots_and_every_proof_match_the_reference(log_of_70: Engine) -> None:

@@ -5,6 +5,7 @@ Every test runs on SQLite and on PostgreSQL (the `db_url` fixture)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -13,24 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import inspect, select, text
+from sqlalchemy import MetaData, delete, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from starlette.testclient import TestClient
 
+from deconflict import entries, merkle, signing
 from deconflict.api.app import create_app
 from deconflict.bootstrap import initialise, is_initialised
 from deconflict.cli import main
 from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest
+from deconflict.storage import migrations
 from deconflict.storage.database import Database
-from deconflict.storage.meta import set_meta
+from deconflict.storage.meta import get_meta, set_meta
 from deconflict.storage.migrations import current_revision, head_revision, upgrade
-from deconflict.storage.schema import metadata
+from deconflict.storage.schema import log_entries, log_nodes, metadata, tree_heads
 from support import Actor, FakeClock, point, square, volume
 
+# What revision 0003 adds, by table: the sealed record, and what owners are shown.
+NEW_COLUMNS = {"log_entries": {"sealed", "salt"}, "notifications": {"owner_reason"}}
 # What revision 0002 adds, by table.
 NEW_INDEXES = {
     "notifications": {"ix_notifications_overdue_by_owner", "ix_notifications_overdue"},
@@ -65,6 +71,42 @@ def initialise_at(db_url: str, tmp_path: Path, clock: FakeClock, revision: str) 
             schema_revision=revision,
         )
     return done.coordinator_token
+
+
+def age(db_url: str, tmp_path: Path, revision: str) -> None:
+    """Turn a deployment made at the head into the one an older deconflict would have left at
+    ``revision``: every leaf in clear (the sealed entry itself), the tree and the heads made
+    again over those leaves and signed with the deployment's key, then the schema taken down."""
+    key = signing.load_key(tmp_path / "log.key")
+    with opened(db_url) as db, db.write() as conn:
+        rows = conn.execute(
+            select(log_entries.c.idx, log_entries.c.leaf, log_entries.c.sealed).order_by(
+                log_entries.c.idx
+            )
+        ).all()
+        stamps = {row.size: row.timestamp for row in conn.execute(select(tree_heads))}
+        conn.execute(delete(log_nodes))
+        conn.execute(delete(tree_heads))
+        frontier = merkle.FrontierStore()
+        for row in rows:
+            leaf = row.sealed or row.leaf
+            digest = merkle.leaf_hash(leaf.encode("utf-8"))
+            nodes = merkle.append(frontier, digest)
+            conn.execute(
+                log_nodes.insert(), [{"level": lv, "idx": i, "hash": h} for lv, i, h in nodes]
+            )
+            conn.execute(
+                update(log_entries)
+                .where(log_entries.c.idx == row.idx)
+                .values(leaf=leaf, leaf_hash=digest, sealed=None, salt=None)
+            )
+            if row.idx + 1 in stamps:
+                size = row.idx + 1
+                root = merkle.root(frontier, size).hex()
+                conn.execute(
+                    tree_heads.insert().values(**signing.sign_head(key, size, root, stamps[size]))
+                )
+        command.downgrade(migrations._config(conn), revision)
 
 
 def make_pre_migrations(db_url: str) -> None:
@@ -142,6 +184,10 @@ def what_parties_see(client: TestClient, made: dict[str, Any]) -> dict[str, Any]
         "overdue (owner)": overdue(cast["relief"]),
         "overdue (all)": overdue(cast["coordinator"]),
         "deliveries": cast["relief"].get(f"/v1/declarations/{site}/deliveries").json(),
+        # The owner of an operation is shown the conflict of another operator's with it.
+        "deliveries (operator)": cast["north"]
+        .get(f"/v1/declarations/{operation}/deliveries")
+        .json(),
         "subscriptions": cast["water"].get("/v1/subscriptions").json(),
         "parties": cast["coordinator"].get("/v1/parties").json(),
         "head": client.get("/v1/log/head").json(),
@@ -157,11 +203,26 @@ def overdue(actor: Actor) -> list[dict[str, Any]]:
     return sorted(found, key=lambda note: str(note["notification_id"]))
 
 
-def every_row(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+def every_row(
+    db_url: str, leave_out: dict[str, set[str]] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table as the database has it (reflected: older schemas too), but
+    for the columns in ``leave_out``."""
+    leave_out = leave_out or {}
     with opened(db_url) as db, db.read() as conn:
+        found = MetaData()
+        found.reflect(conn)
         return {
-            table.name: sorted(tuple(map(repr, row)) for row in conn.execute(select(table)))
-            for table in metadata.sorted_tables
+            table.name: sorted(
+                tuple(
+                    repr(value)
+                    for name, value in row._mapping.items()
+                    if name not in leave_out.get(table.name, set())
+                )
+                for row in conn.execute(select(table))
+            )
+            for table in found.sorted_tables
+            if table.name != "alembic_version"
         }
 
 
@@ -190,17 +251,25 @@ def migrate(db_url: str) -> Any:
 def test_migrate_upgrades_the_previous_schema_keeping_every_row(
     db_url: str, tmp_path: Path, clock: FakeClock, pre_migrations: bool, shown_as: str
 ) -> None:
-    token = initialise_at(db_url, tmp_path, clock, "0001")
+    token = initialise_at(db_url, tmp_path, clock, "head")
     with serving(db_url, tmp_path, clock) as client:
         made = fill(client, token, clock)
         # Reading an inbox delivers its notifications, which is logged: read them all once.
         what_parties_see(client, made)
         seen_before = what_parties_see(client, made)
     assert seen_before["overdue (owner)"] and seen_before["subscriptions"]["subscriptions"]
+    shown = seen_before["deliveries (operator)"]["deliveries"]
+    assert "conflict" in {d["reason"] for d in shown}  # the migration must show it again
+    age(db_url, tmp_path, "0001")
     if pre_migrations:
         make_pre_migrations(db_url)
     rows_before = every_row(db_url)
     assert all(not (index_names(db_url)[t] & new) for t, new in NEW_INDEXES.items())
+    with opened(db_url) as db, db.read() as conn:
+        old_leaves = list(
+            conn.execute(select(log_entries.c.leaf).order_by(log_entries.c.idx)).scalars()
+        )
+    old_size = len(old_leaves)
 
     migrated = migrate(db_url)
 
@@ -208,12 +277,24 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
     assert f"from revision {shown_as} to {head_revision()}" in migrated.stdout
     with opened(db_url) as db:
         assert current_revision(db) == head_revision()
+        with db.read() as conn:
+            assert get_meta(conn, entries.SEALED_FROM) == str(old_size)
     assert all(new <= index_names(db_url)[t] for t, new in NEW_INDEXES.items())
-    # Every row is as it was, but for meta.schema_version, which alembic_version replaces.
+    # Every row is as it was, but for meta.schema_version, which alembic_version replaces,
+    # and meta.sealed_from, where the sealed format starts; the new columns are beside them.
     rows_before["meta"] = [row for row in rows_before["meta"] if "'schema_version'" not in row]
-    assert every_row(db_url) == rows_before
+    rows_after = every_row(db_url, NEW_COLUMNS)
+    rows_after["meta"] = [row for row in rows_after["meta"] if "'sealed_from'" not in row]
+    assert rows_after == rows_before
+    # The old leaves verify in their old format before any new entry exists.
+    verified = CliRunner().invoke(main, ["verify", "--db", db_url])
+    assert verified.exit_code == 0, verified.output
+    # The head was signed again over the leaves in clear (see `age`); only its size stays.
+    head_before = seen_before.pop("head")
     with serving(db_url, tmp_path, clock) as client:
-        assert what_parties_see(client, made) == seen_before
+        seen_after = what_parties_see(client, made)
+        assert seen_after.pop("head")["size"] == head_before["size"] == old_size
+        assert seen_after == seen_before
         # Still deciding on the data: a blind conflicting write is refused, then accepted.
         south = as_party(client, made["tokens"]["south"])
         blind = south.declare("operation", [volume(point(36.02, 34.0))])
@@ -224,6 +305,13 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
         north = as_party(client, made["tokens"]["north"])
         conflicts = north.get(f"/v1/declarations/{made['operation']['id']}/conflicts").json()
         assert new["id"] in [c["declaration"]["id"] for c in conflicts["conflicts"]]
+        size = client.get("/v1/log/head").json()["size"]
+        leaves = client.get(f"/v1/log/entries?start=0&end={size}").json()["entries"]
+    # The old entries as they were written, in clear; the new ones sealed.
+    assert [e["leaf"] for e in leaves[:old_size]] == old_leaves
+    assert made["operation"]["id"] in "".join(old_leaves)
+    assert {json.loads(e["leaf"])["type"] for e in leaves[old_size:]} == {"sealed"}
+    assert new["id"] not in "".join(e["leaf"] for e in leaves)
     verified = CliRunner().invoke(main, ["verify", "--db", db_url])
     assert verified.exit_code == 0, verified.output
 
@@ -343,13 +431,22 @@ def test_the_head_revision_is_exactly_schema_py(db_url: str) -> None:
             assert len(partial_indexes_found(conn)) == 3
 
 
-def test_revision_0001_differs_from_schema_py_by_the_new_indexes_only(db_url: str) -> None:
+def test_revision_0001_differs_from_schema_py_by_the_new_indexes_and_columns_only(
+    db_url: str,
+) -> None:
     with opened(db_url) as db:
         upgrade(db, "0001")
         with db.read() as conn:
             differences = schema_differences(conn)
-    assert sorted((kind, index.name) for kind, index in differences) == sorted(
-        ("add_index", name) for names in NEW_INDEXES.values() for name in names
+    found = sorted(
+        ("add_index", change[1].name)
+        if change[0] == "add_index"
+        else (change[0], change[2], change[3].name)
+        for change in differences
+    )
+    assert found == sorted(
+        [("add_index", name) for names in NEW_INDEXES.values() for name in names]
+        + [("add_column", t, name) for t, names in NEW_COLUMNS.items() for name in names]
     )
 
 

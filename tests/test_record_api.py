@@ -216,3 +216,38 @@ def test_a_party_verifies_the_service_with_its_saved_heads_and_receipts(
     )
     assert second.ok, str(second)
     assert len(heads.read_text().splitlines()) == 2
+
+
+def test_a_party_verifies_the_openings_it_holds(
+    cast: dict[str, Actor], service: Service, tmp_path: Path
+) -> None:
+    """`verify --url` checks openings in the receipts file: each opens its leaves, and each leaf
+    is the log's, in the current signed tree."""
+    site = cast["relief"].declare_ok("site", [volume(point(36.3, 33.5))], category="hospital")
+    [note] = cast["north"].get("/v1/inbox").json()["notifications"]
+    cast["north"].post(f"/v1/notifications/{note['id']}/ack", {"comment": "rerouted"})
+    declared = cast["relief"].get(f"/v1/declarations/{site['declaration']['id']}/opening").json()
+    told = cast["north"].get(f"/v1/notifications/{note['id']}/opening").json()
+    assert json.loads(declared["leaf"])["type"] == "sealed"
+    assert {json.loads(e["leaf"])["type"] for e in told["entries"]} == {"sealed"}
+    heads, receipts = tmp_path / "heads.jsonl", tmp_path / "held.jsonl"
+
+    def verify(*lines: dict[str, Any]) -> audit.AuditResult:
+        receipts.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return audit.verify_remote("http://testserver", heads, receipts, client=service.client)
+
+    held = verify(site, declared, told)
+    assert held.ok, str(held)
+    assert (held.receipts_checked, held.openings_checked) == (1, 2)
+    assert "2 openings" in held.describe()
+
+    forged = {**declared, "values": {**declared["values"], "category": "school"}}
+    refused = verify(forged)
+    assert refused.problem is not None and "category" in refused.problem.detail
+    # A leaf that opens, but is not the log's at that index.
+    elsewhere = {**declared, "log_index": declared["log_index"] + 1}
+    refused = verify(elsewhere)
+    assert refused.problem is not None and "not" in refused.problem.detail
+    comment = {**told, "comment": {**told["comment"], "value": "never received"}}
+    refused = verify(comment)
+    assert refused.problem is not None and "comment" in refused.problem.detail

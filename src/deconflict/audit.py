@@ -27,7 +27,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from deconflict import merkle
 from deconflict.canonical import canonical_json
-from deconflict.entries import DECLARATION_FIELDS, leaf_for
+from deconflict.commitments import check_opening
+from deconflict.entries import (
+    DECLARATION_FIELDS,
+    SEALED,
+    check_declaration_opening,
+    check_notification_opening,
+    is_sealed_type,
+    leaf_for,
+    sealed_from,
+)
 from deconflict.signing import verify_head
 from deconflict.storage.log_store import log_size
 from deconflict.storage.schema import (
@@ -66,6 +75,7 @@ class AuditResult:
     entries_checked: int = 0
     heads_checked: int = 0
     receipts_checked: int = 0
+    openings_checked: int = 0
     problem: Problem | None = None
 
     @property
@@ -79,9 +89,10 @@ class AuditResult:
         """One line for the CLI: ``OK: ...`` or ``FAILED: <the first problem>``."""
         if self.problem is not None:
             return f"FAILED: {self.problem}"
+        openings = f", {self.openings_checked} openings" if self.openings_checked else ""
         return (
             f"OK: {self.entries_checked} entries, {self.heads_checked} signed heads, "
-            f"{self.receipts_checked} receipts checked; log size {self.size}"
+            f"{self.receipts_checked} receipts{openings} checked; log size {self.size}"
         )
 
 
@@ -126,9 +137,11 @@ class _DatabaseAudit:
     batch_size: int
     result: AuditResult = field(default_factory=AuditResult)
     frontier: merkle.FrontierStore = field(default_factory=merkle.FrontierStore)
+    sealed_from: int = 0
 
     def run(self) -> None:
         self.result.size = total = log_size(self.conn)
+        self.sealed_from = sealed_from(self.conn)
         self._check_head_if_any(0, {})
         for rows, nodes, heads in self._batches():
             for row in rows:
@@ -193,16 +206,56 @@ class _DatabaseAudit:
             if stored != node:
                 state = "is missing" if stored is None else "differs from the recomputed hash"
                 raise problem.found(f"Merkle node (level {level}, idx {idx}) {state}")
-        if leaf.get("type") != row.entry_type or leaf.get("at") != row.at:
-            raise problem.found("the entry_type or at column disagrees with the leaf")
-        # Then the leaf against the rows it logs.
+        if leaf.get("at") != row.at:
+            raise problem.found("the at column disagrees with the leaf")
+        entry, text = self._entry_of(row, leaf, index, problem)
+        if entry.get("type") != row.entry_type:
+            raise problem.found("the entry_type column disagrees with the leaf")
+        # Then the entry against the rows it logs.
         try:
             rebuilt = leaf_for(self.conn, row.entry_type, row.subject)
         except (LookupError, ValueError) as exc:
             raise problem.found(f"the leaf cannot be rebuilt from the rows: {exc}") from exc
-        if canonical_json(rebuilt) != row.leaf:
-            fields = ", ".join(_differences(rebuilt, leaf)) or "(the whole leaf)"
+        if canonical_json(rebuilt) != text:
+            fields = ", ".join(_differences(rebuilt, entry)) or "(the whole leaf)"
             raise problem.found(f"the stored rows differ from the logged leaf in {fields}")
+
+    def _entry_of(
+        self, row: Any, leaf: dict[str, Any], index: int, problem: _EntryProblem
+    ) -> tuple[dict[str, Any], str]:
+        """The entry a leaf logs, and its canonical text: the leaf itself when it is in clear,
+        else the stored sealed entry, proven to open the leaf's commitment with its salt.
+
+        Which form an entry must have is fixed by its index and type: every type but the
+        parties' and the policy's is sealed from ``meta.sealed_from`` on, and nothing before.
+        """
+        must_seal = index >= self.sealed_from and is_sealed_type(row.entry_type)
+        if leaf.get("type") != SEALED:
+            if must_seal:
+                raise problem.found(
+                    f"logged in clear, but from index {self.sealed_from} on the record seals "
+                    "entries of this type"
+                )
+            if row.sealed is not None or row.salt is not None:
+                raise problem.found("a leaf in clear has a sealed entry or salt stored beside it")
+            return leaf, str(row.leaf)
+        if not must_seal:
+            raise problem.found(
+                f"sealed, but the record seals entries of this type only from index "
+                f"{self.sealed_from} on"
+                if is_sealed_type(row.entry_type)
+                else "sealed, but the record logs entries of this type in clear"
+            )
+        if set(leaf) != {"type", "at", "commitment"}:
+            raise problem.found("the sealed leaf has fields other than type, at and commitment")
+        if row.sealed is None or row.salt is None:
+            raise problem.found("the sealed leaf's entry or salt is not stored")
+        entry = _parse_canonical(row.sealed, problem, "sealed entry")
+        if not check_opening(str(leaf["commitment"]), entry, row.salt):
+            raise problem.found(
+                "the stored sealed entry and its salt do not open the leaf's commitment"
+            )
+        return entry, str(row.sealed)
 
     def _check_head_if_any(self, size: int, heads: Mapping[int, Any]) -> None:
         head = heads.get(size) if size else self._head_of_empty_log()
@@ -375,14 +428,14 @@ def _head_problem(size: int, detail: str) -> _Found:
     return _Found(Problem(detail, entry_type="tree head", subject=f"size {size}"))
 
 
-def _parse_canonical(leaf: str, problem: _EntryProblem) -> dict[str, Any]:
+def _parse_canonical(leaf: str, problem: _EntryProblem, what: str = "leaf") -> dict[str, Any]:
     try:
         parsed = json.loads(leaf)
         canonical = isinstance(parsed, dict) and canonical_json(parsed) == leaf
     except ValueError:
         canonical = False
     if not canonical:
-        raise problem.found("the stored leaf is not a canonical JSON object")
+        raise problem.found(f"the stored {what} is not a canonical JSON object")
     result: dict[str, Any] = parsed
     return result
 
@@ -426,9 +479,12 @@ def verify_remote(
 
     ``heads_file`` holds one TreeHead per line (JSON lines); the new head is appended when
     every check passes. ``receipts_file`` holds one Receipt per line (or whole write answers
-    that contain a ``receipt``). ``public_key_b64`` pins the key printed by ``init``;
-    without it the server's key is used, but every saved head must verify with it, so a
-    server that changes its key is detected all the same.
+    that contain a ``receipt``), and may hold the openings a party was given (the answers of
+    ``GET /v1/declarations/{id}/opening`` and ``GET /v1/notifications/{id}/opening``): each
+    must open its leaves, and each leaf must be the log's, in the current signed tree.
+    ``public_key_b64`` pins the key printed by ``init``; without it the server's key is used,
+    but every saved head must verify with it, so a server that changes its key is detected
+    all the same.
     """
     owned = client is None
     http = httpx.Client(timeout=30.0) if client is None else client
@@ -467,7 +523,11 @@ class _RemoteAudit:
             self._check_saved_head(head, f"{self.heads_file.name} line {line}")
         if self.receipts_file is not None:
             for line, receipt in _read_json_lines(self.receipts_file, missing_ok=False):
-                self._check_receipt(receipt, f"{self.receipts_file.name} line {line}")
+                where = f"{self.receipts_file.name} line {line}"
+                if _is_opening(receipt):
+                    self._check_opening(receipt, where)
+                else:
+                    self._check_receipt(receipt, where)
         if all(head != self.head for _, head in saved):
             with self.heads_file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(self.head, sort_keys=True) + "\n")
@@ -526,6 +586,38 @@ class _RemoteAudit:
         digest = _hex_list([digest_hex], where)[0]
         self._remember(receipt["tree_head"], where)
         self._check_consistent(receipt["tree_head"], where)
+        self._check_included(index, digest, where)
+        self.result.receipts_checked += 1
+        self.result.entries_checked += 1
+
+    def _check_opening(self, opening: dict[str, Any], where: str) -> None:
+        """An opening a party holds: it opens its leaves, and they are the log's."""
+        if "entries" in opening:
+            failed = check_notification_opening(opening)
+            listed = opening["entries"] if isinstance(opening["entries"], list) else []
+        else:
+            failed = check_declaration_opening(opening.get("leaf") or "{}", opening)
+            listed = [opening]
+        if failed:
+            raise _Found(
+                Problem(
+                    f"the opening does not open its leaves at {', '.join(failed)}", subject=where
+                )
+            )
+        for item in listed:
+            index, leaf = item.get("log_index"), item.get("leaf")
+            if not isinstance(index, int) or not isinstance(leaf, str):
+                raise _Found(Problem("an opening without log_index and leaf", subject=where))
+            if not 0 <= index < self.head["size"]:
+                raise _Found(
+                    Problem("the opening's entry is not in the current log", index, subject=where)
+                )
+            self._check_included(index, merkle.leaf_hash(leaf.encode("utf-8")), where)
+            self.result.entries_checked += 1
+        self.result.openings_checked += 1
+
+    def _check_included(self, index: int, digest: bytes, where: str) -> None:
+        """Entry ``index`` hashes to ``digest`` and is in the current signed tree."""
         size = self.head["size"]
         proof = self._get("/v1/log/proof/inclusion", index=index, size=size)
         path = _hex_list(proof.get("path"), where)
@@ -534,20 +626,18 @@ class _RemoteAudit:
         )
         if not included or proof.get("leaf_hash") != digest.hex():
             raise _Found(
-                Problem("the receipt's entry is not in the current log", index, subject=where)
+                Problem("the entry is not in the current signed log", index, subject=where)
             )
         listed = self._get("/v1/log/entries", start=index, end=index + 1).get("entries") or [{}]
         leaf = listed[0].get("leaf")
         if not isinstance(leaf, str) or merkle.leaf_hash(leaf.encode("utf-8")) != digest:
             raise _Found(
                 Problem(
-                    "the served entry does not hash to the receipt's leaf_hash",
+                    "the served entry does not hash to the leaf hash held",
                     index,
                     subject=where,
                 )
             )
-        self.result.receipts_checked += 1
-        self.result.entries_checked += 1
 
     def _get(self, path: str, **params: int) -> dict[str, Any]:
         try:
@@ -565,6 +655,15 @@ class _RemoteAudit:
         if not isinstance(answer, dict):
             raise _Found(Problem(f"GET {path} did not answer a JSON object"))
         return answer
+
+
+def _is_opening(line: Any) -> bool:
+    """An opening document (a declaration's or a notification's), not a receipt line."""
+    return (
+        isinstance(line, dict)
+        and "receipt" not in line
+        and (("leaf" in line and "log_index" in line) or "entries" in line)
+    )
 
 
 def _read_json_lines(path: Path, *, missing_ok: bool) -> list[tuple[int, Any]]:

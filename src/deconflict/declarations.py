@@ -465,6 +465,7 @@ def declaration_opening(
             "version": row["version"],
             "log_index": row["log_index"],
             "leaf": entry["leaf"],
+            "seal": entries.seal_opening(conn, row["log_index"]),
             **entries.opening_for_declaration_version(row),
         }
 

@@ -7,8 +7,15 @@ value (coordinates, metadata, category, restricts, conflicts, comments) enters o
 ``commit(value, salt)`` with the salt stored in the row. JSON columns hold text: they are
 parsed first, so a commitment is to the value, not to its whitespace.
 
-Each leaf is ``{"type", "at", "actor", ...}``: what happened, when (RFC 3339 UTC) and which
-party did it, plus the ids and versions involved. docs/record.md shows every format.
+Each entry is ``{"type", "at", "actor", ...}``: what happened, when (RFC 3339 UTC) and which
+party did it, plus the ids and versions involved. Only the entries about what every party
+sees (parties and the policy) are leaves as they are, in clear. Every other entry is
+*sealed*: its leaf
+is ``{"type": "sealed", "at", "commitment"}`` with ``commitment = commit(entry, salt)``, one
+uniform shape whatever the entry, so the public log shows neither the ids, owners, kinds,
+recipients and flags it holds nor even which kind of entry it is; the entry and its salt
+(the seal's opening) go to those who may see it. Entries logged before a deployment moved to
+sealing (``meta.sealed_from``) stay in clear, as they were. docs/record.md shows every format.
 """
 
 from __future__ import annotations
@@ -16,14 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from deconflict.commitments import check_opening, commit
+from deconflict.canonical import canonical_json
+from deconflict.commitments import check_opening, commit, new_salt
+from deconflict.storage.meta import get_meta
 from deconflict.storage.schema import (
     declaration_versions,
+    log_entries,
     notifications,
     parties,
     policy_versions,
@@ -42,11 +53,85 @@ ENTRY_TYPES = (
     "notification.created",
     "notification.delivered",
     "notification.acknowledged",
+    "notification.padding",
     "party.registered",
     "party.revoked",
     "subscription.created",
     "policy.changed",
 )
+
+# What every party sees (GET /v1/parties, GET /v1/policy) is logged in clear; the rest sealed.
+CLEAR_TYPES = frozenset({"party.registered", "party.revoked", "policy.changed"})
+SEALED = "sealed"
+# The meta key holding the index of the first entry logged in the sealed format.
+SEALED_FROM = "sealed_from"
+
+
+# --- the form an entry takes in the log ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Logged:
+    """An entry as the log holds it: the public leaf, and for a sealed one the entry it seals
+    (canonical JSON) and the salt of its commitment."""
+
+    leaf: dict[str, Any]
+    sealed: str | None = None
+    salt: str | None = None
+
+
+def is_sealed_type(entry_type: str) -> bool:
+    return entry_type not in CLEAR_TYPES
+
+
+def seal(entry: Mapping[str, Any], salt: str) -> dict[str, Any]:
+    """The sealed leaf of ``entry``: its own time, and a commitment to all of it."""
+    return {"type": SEALED, "at": entry["at"], "commitment": commit(dict(entry), salt)}
+
+
+def record_form(entry: dict[str, Any]) -> Logged:
+    """How a new entry is logged: sealed with a fresh salt, unless every party sees it."""
+    if not is_sealed_type(str(entry["type"])):
+        return Logged(entry)
+    salt = new_salt()
+    return Logged(seal(entry, salt), canonical_json(entry), salt)
+
+
+def sealed_from(conn: Connection) -> int:
+    """The index from which entries are sealed. A database made at the current schema without
+    migrations (only tests do that) has no older entries: 0."""
+    value = get_meta(conn, SEALED_FROM)
+    return 0 if value is None else int(value)
+
+
+def seal_opening(conn: Connection, index: int) -> dict[str, Any] | None:
+    """The opening of the sealed leaf at ``index``: ``{"entry", "salt"}``; None when the leaf
+    is in clear. For the parties who may see the entry, never for the public."""
+    row = conn.execute(
+        select(log_entries.c.sealed, log_entries.c.salt).where(log_entries.c.idx == index)
+    ).one_or_none()
+    if row is None or row.sealed is None:
+        return None
+    return {"entry": json.loads(row.sealed), "salt": row.salt}
+
+
+def unseal(leaf: Mapping[str, Any], opening: Any) -> dict[str, Any] | None:
+    """The entry behind ``leaf``: the leaf itself when it is in clear, the opened entry when
+    ``opening`` (``{"entry", "salt"}``) opens its seal, else None."""
+    if leaf.get("type") != SEALED:
+        return dict(leaf)
+    if not isinstance(opening, Mapping):
+        return None
+    entry, salt, commitment = opening.get("entry"), opening.get("salt"), leaf.get("commitment")
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(salt, str)
+        or not isinstance(commitment, str)
+        or entry.get("at") != leaf.get("at")
+        or not check_opening(commitment, entry, salt)
+    ):
+        return None
+    return entry
 
 
 # --- builders: one per entry type, each from its row -----------------------------------------
@@ -103,6 +188,22 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
             "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
         },
     }
+
+
+def padding_entry(row: Row, slot: int) -> dict[str, Any]:
+    """``notification.padding``, always sealed: stands for a party that was not told of a
+    declaration version (``notifications._pad`` says why), from that version's
+    ``declaration_versions`` row."""
+    return {
+        "type": "notification.padding",
+        "at": row["at"],
+        "declaration": {"id": row["declaration_id"], "version": row["version"]},
+        "slot": slot,
+    }
+
+
+def padding_subject(declaration_id: str, version: str, slot: int) -> str:
+    return f"{declaration_id}/{version}/{slot}"
 
 
 def notification_delivered_entry(row: Row) -> dict[str, Any]:
@@ -198,6 +299,11 @@ def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
     if entry_type.startswith("declaration."):
         row = declaration_version_row(conn, subject)
         return declaration_entry(row, previous_declaration_version(conn, row))
+    if entry_type == "notification.padding":
+        version, _, slot = subject.rpartition("/")
+        if not slot.isdigit():
+            raise ValueError(f"a padding subject ends in /<slot>, not {subject!r}")
+        return padding_entry(declaration_version_row(conn, version), int(slot))
     try:
         table, build = _ROW_BUILDERS[entry_type]
     except KeyError:
@@ -278,11 +384,18 @@ def opening_for_declaration_version(row: Row) -> dict[str, Any]:
 def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, Any]) -> list[str]:
     """The fields of a declaration leaf that ``opening`` does not open; empty means proven.
 
-    ``leaf`` is the leaf as a dict or as the canonical JSON string the log serves. A field
-    committed as null (restricts of a non-restriction) is opened only by a null value.
+    ``leaf`` is the leaf as a dict or as the canonical JSON string the log serves. A sealed
+    leaf is opened first by ``opening["seal"]`` (``{"entry", "salt"}``); when that fails the
+    answer is ``["seal"]``. A field committed as null (restricts of a non-restriction) is
+    opened only by a null value.
     """
     parsed = json.loads(leaf) if isinstance(leaf, str) else leaf
-    declaration = parsed.get("declaration") if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict):
+        return list(DECLARATION_FIELDS)
+    entry = unseal(parsed, opening.get("seal"))
+    if entry is None:
+        return ["seal"]
+    declaration = entry.get("declaration")
     values = opening.get("values") or {}
     salts = opening.get("salts") or {}
     if (
@@ -316,3 +429,59 @@ def _declaration_values(row: Row) -> dict[str, Any]:
         "category": row["category"],
         "restricts": None if restricts is None else json.loads(restricts),
     }
+
+
+def check_notification_opening(opening: Mapping[str, Any]) -> list[str]:
+    """What a notification's opening (``GET /v1/notifications/{id}/opening``) fails to prove;
+    empty means proven: each leaf opens to an entry about this notification, and the
+    conflicts and comment open the commitments of those entries.
+
+    The leaves are taken from the opening; to rest on the log rather than on the file, compare
+    each with the log's entry at its index (``audit.fetch_included_leaf``).
+    """
+    notification_id = opening.get("notification_id")
+    listed = opening.get("entries")
+    if not isinstance(listed, list) or not listed:
+        return ["entries"]
+    failed: list[str] = []
+    for number, item in enumerate(listed):
+        where = f"entries[{number}]"
+        try:
+            leaf = json.loads(item["leaf"])
+        except (TypeError, KeyError, ValueError):
+            failed.append(f"{where}.leaf")
+            continue
+        entry = unseal(leaf, item.get("seal")) if isinstance(leaf, dict) else None
+        if entry is None or entry.get("type") != item.get("type"):
+            failed.append(f"{where}.seal")
+            continue
+        failed += [f"{where}.{name}" for name in _notification_mismatches(entry, opening)]
+        if _notification_id(entry) != notification_id:
+            failed.append(f"{where}.notification")
+    return failed
+
+
+def _notification_id(entry: Mapping[str, Any]) -> Any:
+    about = entry.get("notification")
+    return about.get("id") if isinstance(about, dict) else about
+
+
+def _notification_mismatches(entry: Mapping[str, Any], opening: Mapping[str, Any]) -> list[str]:
+    """The commitments of one notification entry that the opening's values do not open."""
+    if entry.get("type") == "notification.created":
+        about = entry.get("notification")
+        committed = about.get("conflicts") if isinstance(about, dict) else None
+        return [] if _opens_value(committed, opening.get("conflicts")) else ["conflicts"]
+    if entry.get("type") == "notification.acknowledged":
+        committed = entry.get("comment")
+        value = opening.get("comment")
+        if committed is None:
+            return [] if value is None else ["comment"]
+        return [] if _opens_value(committed, value) else ["comment"]
+    return []
+
+
+def _opens_value(commitment: Any, opened: Any) -> bool:
+    return isinstance(opened, Mapping) and _opens(
+        commitment, opened.get("value"), opened.get("salt")
+    )

@@ -12,8 +12,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection
 
-from deconflict.canonical import canonical_json
-from deconflict.merkle import leaf_hash
 from deconflict.storage import log_store
 
 
@@ -24,17 +22,32 @@ class Journal:
         self._now = now
         self._hashes: dict[int, str] = {}
         self._head: dict[str, Any] | None = None
+        # One node store for the transaction: every append here goes through the journal.
+        self._store = log_store.DatabaseNodeStore(conn)
 
     def append(self, entry: dict[str, Any], *, entry_type: str, subject: str) -> int:
-        """Append one entry; returns its index in the log."""
+        """Append one entry (sealed unless every party sees it); returns its index."""
         # A head signed earlier in this transaction stays valid for the receipts that hold
         # it (it includes their entries); the next head covers this entry as well.
         self._head = None
-        index = log_store.append_entry(
-            self._conn, entry, entry_type=entry_type, subject=subject, at=str(entry["at"])
+        index, digest = log_store.append_logged(
+            self._conn,
+            entry,
+            entry_type=entry_type,
+            subject=subject,
+            at=str(entry["at"]),
+            store=self._store,
         )
-        self._hashes[index] = leaf_hash(canonical_json(entry).encode("utf-8")).hex()
+        self._hashes[index] = digest.hex()
         return index
+
+    def append_all(self, items: list[tuple[dict[str, Any], str, str]]) -> list[int]:
+        """Append ``(entry, entry_type, subject)`` items at once; returns their indexes."""
+        self._head = None
+        appended = log_store.append_all(self._store, items)
+        for index, digest in appended:
+            self._hashes[index] = digest.hex()
+        return [index for index, _ in appended]
 
     @property
     def unsigned(self) -> bool:

@@ -107,6 +107,18 @@ async def acknowledge(
     )
 
 
+@router.get("/notifications/{notification_id}/opening")
+async def opening(
+    notification_id: str, request: Request, party: Party = Depends(caller)
+) -> dict[str, Any]:
+    """The notification's record entries with the openings of their seals, and the openings
+    of its conflicts and comment: what its recipient shows an inquiry (recipient and
+    coordinator only)."""
+    return await blocking(
+        notifications.notification_opening, deployment_of(request), party, notification_id
+    )
+
+
 @router.get("/declarations/{declaration_id}/deliveries")
 async def deliveries(
     declaration_id: str, request: Request, party: Party = Depends(caller)

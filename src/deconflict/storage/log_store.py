@@ -14,7 +14,8 @@ O(log n) nodes; a root or proof reads O(log n) nodes in one query. Nothing reads
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,30 +24,37 @@ from sqlalchemy.engine import Connection
 
 from deconflict import merkle
 from deconflict.canonical import canonical_json
+from deconflict.entries import record_form
 from deconflict.errors import InvalidRequest
 from deconflict.signing import sign_head
 from deconflict.storage.schema import log_entries, log_nodes, tree_heads
 
 
 class DatabaseNodeStore:
-    """``merkle.NodeStore`` over the ``log_nodes`` table of one connection."""
+    """``merkle.NodeStore`` over the ``log_nodes`` table of one connection.
+
+    It remembers the nodes it wrote: a transaction that appends many entries through one store
+    (a change and its notifications) reads back from the table only the siblings older than it.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.reads = 0  # node hashes read, for tests that charge proofs by reads
         self.queries = 0
         self._size: int | None = None
+        self._written: dict[merkle.NodeKey, bytes] = {}
+        self._pending: list[dict[str, Any]] | None = None
 
     def size(self) -> int:
-        # Read once: a store lives for one operation inside one transaction.
+        # Read once: a store lives inside one transaction (the journal's, or one operation).
         if self._size is None:
             self._size = log_size(self.conn)
         return self._size
 
     def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
-        if not keys:
-            return []
-        wanted = set(keys)
+        wanted = set(keys) - self._written.keys()
+        if not wanted:
+            return [self._written[key] for key in keys]
         # One query for a whole proof: an OR of (level, idx) pairs, which both SQLite and
         # PostgreSQL answer from the primary key.
         condition = or_(
@@ -61,16 +69,30 @@ class DatabaseNodeStore:
         missing = wanted - found.keys()
         if missing:
             raise LookupError(f"the record has no Merkle node at (level, idx) {min(missing)}")
-        return [found[key] for key in keys]
+        return [self._written.get(key) or found[key] for key in keys]
 
     def put_nodes(self, nodes: Sequence[merkle.Node]) -> None:
-        self.conn.execute(
-            log_nodes.insert(),
-            [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes],
-        )
-        for level, idx, _ in nodes:
+        rows = [{"level": level, "idx": idx, "hash": digest} for level, idx, digest in nodes]
+        if self._pending is not None:
+            self._pending.extend(rows)
+        else:
+            self.conn.execute(log_nodes.insert(), rows)
+        for level, idx, digest in nodes:
+            self._written[(level, idx)] = digest
             if level == 0:
                 self._size = max(self.size(), idx + 1)
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Write the nodes put meanwhile in one statement, at the end (reads are served from
+        what this store wrote, so nothing needs them in the table before)."""
+        self._pending = []
+        try:
+            yield
+            if self._pending:
+                self.conn.execute(log_nodes.insert(), self._pending)
+        finally:
+            self._pending = None
 
 
 def log_size(conn: Connection) -> int:
@@ -82,23 +104,69 @@ def log_size(conn: Connection) -> int:
 def append_entry(
     conn: Connection, entry: dict[str, Any], *, entry_type: str, subject: str, at: str
 ) -> int:
-    """Append ``entry`` (a leaf from ``deconflict.entries``); returns its index.
+    """Append ``entry`` (an entry from ``deconflict.entries``); returns its index."""
+    return append_logged(conn, entry, entry_type=entry_type, subject=subject, at=at)[0]
 
-    The leaf stored is the canonical JSON of ``entry``; ``entry_type``, ``subject`` and ``at``
-    are kept beside it so that ``deconflict verify`` can find the row to rebuild it from.
+
+def append_logged(
+    conn: Connection,
+    entry: dict[str, Any],
+    *,
+    entry_type: str,
+    subject: str,
+    at: str,
+    store: DatabaseNodeStore | None = None,
+) -> tuple[int, bytes]:
+    """Append ``entry`` in its record form (``entries.record_form``: sealed, unless every
+    party sees it); returns its index and leaf hash. ``store``: the transaction's node store,
+    when it appends through one (every append of the transaction must then go through it).
+
+    The leaf stored is the canonical JSON of that form; ``entry_type``, ``subject`` and ``at``
+    are kept beside it so that ``deconflict verify`` can find the row to rebuild it from, and
+    a sealed leaf's entry and salt so that it can be opened to those who may see it.
     """
+    values = _entry_row(store or DatabaseNodeStore(conn), entry, entry_type, subject, at)
+    conn.execute(log_entries.insert().values(**values))
+    return values["idx"], values["leaf_hash"]
+
+
+def append_all(
+    store: DatabaseNodeStore, items: Sequence[tuple[dict[str, Any], str, str]]
+) -> list[tuple[int, bytes]]:
+    """Append ``(entry, entry_type, subject)`` items through ``store`` (the transaction's),
+    their rows and nodes in one statement each: for the many entries of one change."""
+    rows: list[dict[str, Any]] = []
+    with store.batched():
+        for entry, entry_type, subject in items:
+            rows.append(_entry_row(store, entry, entry_type, subject, str(entry["at"])))
+    for columns in {tuple(row) for row in rows}:  # one statement per set of columns
+        store.conn.execute(log_entries.insert(), [r for r in rows if tuple(r) == columns])
+    return [(row["idx"], row["leaf_hash"]) for row in rows]
+
+
+def _entry_row(
+    store: DatabaseNodeStore, entry: dict[str, Any], entry_type: str, subject: str, at: str
+) -> dict[str, Any]:
+    """Append the entry's leaf to the tree through ``store``; its ``log_entries`` row."""
     if entry.get("type") != entry_type:
         raise ValueError(f"entry of type {entry.get('type')!r} appended as {entry_type!r}")
-    leaf = canonical_json(entry)
+    logged = record_form(entry)
+    leaf = canonical_json(logged.leaf)
     digest = merkle.leaf_hash(leaf.encode("utf-8"))
     # Nodes first: the store's size is max(idx) of log_entries, which the entry row would move.
-    _, index, _ = merkle.append(DatabaseNodeStore(conn), digest)[0]
-    conn.execute(
-        log_entries.insert().values(
-            idx=index, leaf=leaf, leaf_hash=digest, entry_type=entry_type, subject=subject, at=at
-        )
-    )
-    return index
+    _, index, _ = merkle.append(store, digest)[0]
+    values: dict[str, Any] = {
+        "idx": index,
+        "leaf": leaf,
+        "leaf_hash": digest,
+        "entry_type": entry_type,
+        "subject": subject,
+        "at": at,
+    }
+    if logged.sealed is not None:
+        # Named only when set, so that a clear entry is written the same on every schema.
+        values |= {"sealed": logged.sealed, "salt": logged.salt}
+    return values
 
 
 def root_hex(conn: Connection, size: int) -> str:

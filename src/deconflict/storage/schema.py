@@ -127,6 +127,11 @@ notifications = Table(
     Column("created_at", String(40), nullable=False),
     Column("change", String(16), nullable=False),
     Column("reason", String(16), nullable=False),
+    # The reason the declaration's owner is shown (deliveries, overdue): what it could know
+    # from what it sees, the policy's broadcast or a conflict with a declaration visible to it.
+    # Null: the owner is not shown this notification at all, since it exists only because of
+    # something the owner may not see (an invisible declaration, another party's subscription).
+    Column("owner_reason", String(16), nullable=True),
     Column("declaration_id", String(64), nullable=False, index=True),
     Column("declaration_kind", String(16), nullable=False),
     Column("declaration_owner", String(64), nullable=False),
@@ -186,6 +191,12 @@ log_entries = Table(
     # policy id. `deconflict verify` rebuilds the leaf from that row.
     Column("subject", Text, nullable=False),
     Column("at", String(40), nullable=False),
+    # A sealed leaf (docs/record.md) is {"type": "sealed", "at", "commitment"}: the entry it
+    # seals is kept here as canonical JSON, with the salt of the commitment, so that verify can
+    # name the field that differs and the parties who may see the entry can be given its
+    # opening. Both null for a leaf in clear. Never served by the public log.
+    Column("sealed", Text, nullable=True),
+    Column("salt", String(64), nullable=True),
 )
 
 Index("ix_log_entries_subject", log_entries.c.subject)
