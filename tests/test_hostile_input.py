@@ -229,9 +229,8 @@ BAD_METADATA = [
 
 
 def raw_declaration(metadata: str) -> bytes:
-    return (
-        '{"kind": "operation", "volumes": [%s], "metadata": %s}' % (json.dumps(SOON), metadata)
-    ).encode()
+    volumes = json.dumps([SOON])
+    return f'{{"kind": "operation", "volumes": {volumes}, "metadata": {metadata}}}'.encode()
 
 
 @pytest.mark.parametrize(

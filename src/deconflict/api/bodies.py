@@ -1,10 +1,12 @@
-"""JSON request bodies, decoded strictly before FastAPI validates them.
+"""Requests checked before FastAPI reads them: JSON bodies decoded strictly, and path and
+query parameters free of U+0000.
 
 FastAPI reads a JSON body with ``json.loads``, which guesses UTF-16 and UTF-32, skips a byte
 order mark and takes ``NaN``, ``Infinity`` and ``1e400`` (infinite): all accepted, and some
 stored values then failed whatever read them back. Routes of this class decode with
 ``requests.decode_json`` instead, so every JSON body meets the same rules and a refusal is a
-400 naming the field.
+400 naming the field. A parameter holding U+0000 (``%00``) is refused too: PostgreSQL cannot
+compare a text column with it, and the driver's error would be a 500.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from deconflict.errors import InvalidRequest
 from deconflict.requests import decode_json
 
 
@@ -26,10 +29,11 @@ class StrictJSONRequest(Request):
         return self._json
 
 
-class JSONBodyRoute(APIRoute):
-    """An ``APIRoute`` whose JSON body is decoded by ``decode_json``, before FastAPI's own
-    handler runs: an error raised there would be answered as a bare "error parsing the
-    body", while one raised here reaches the problem handlers with its field."""
+class StrictRoute(APIRoute):
+    """An ``APIRoute`` whose parameters are checked and whose JSON body is decoded by
+    ``decode_json`` before FastAPI's own handler runs: an error raised there would be
+    answered as a bare "error parsing the body", while one raised here reaches the problem
+    handlers with its field."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -37,11 +41,18 @@ class JSONBodyRoute(APIRoute):
 
         async def strict(request: Request) -> Response:
             request = StrictJSONRequest(request.scope, request.receive)
+            _check_parameters(request)
             if takes_json and _is_json(request) and await request.body():
                 await request.json()
             return await handle(request)
 
         return strict
+
+
+def _check_parameters(request: Request) -> None:
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value):
+            raise InvalidRequest(f"{name} may not hold U+0000", field=name)
 
 
 def _is_json(request: Request) -> bool:

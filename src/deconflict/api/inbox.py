@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from deconflict import notifications
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import bearer_token, blocking, caller, deployment_of
 from deconflict.errors import InvalidRequest
 from deconflict.parties import Party, authenticate
 from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
 
 STREAM_POLL_S = 0.25
 STREAM_DB_POLL_S = 2.0

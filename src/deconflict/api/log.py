@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, deployment_of
 from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest, NotFound
@@ -13,7 +14,7 @@ from deconflict.requests import MAX_QUERY_INT
 from deconflict.signing import public_key_b64
 from deconflict.storage import log_store
 
-router = APIRouter(prefix="/v1/log", tags=["record"])
+router = APIRouter(prefix="/v1/log", tags=["record"], route_class=StrictRoute)
 
 MAX_ENTRIES_PAGE = 1000
 
