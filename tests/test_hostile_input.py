@@ -24,7 +24,7 @@ from deconflict.parties import authenticate
 from deconflict.requests import DeclarationIn
 from deconflict.storage.database import Database
 from deconflict.storage.meta import next_change_seq
-from deconflict.storage.schema import declarations, log_entries
+from deconflict.storage.schema import declarations, log_entries, subscriptions
 from deconflict.volumes import AltitudeIn, TimeIn, VolumeIn, volumes_from_json
 from support import Actor, Service, point, problem_of, volume
 
@@ -416,3 +416,48 @@ def test_a_row_the_index_cannot_take_fails_every_request_until_it_can(
     found = {c["declaration"]["id"] for c in answer.json()["conflicts"]}
     assert found == {site["id"], "dcl_unreadable", "dcl_after_it"}
     assert service.deployment.index.applied_seq > bad_seq
+
+
+def test_rows_an_older_version_wrote_with_an_unpadded_year_load_and_match(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    """A deployment that deconflict 0.1 poisoned (a site and a subscription stored with the
+    year ``999``) serves again: the index takes the site, and writes matching the
+    subscription are accepted instead of failing."""
+    site = cast["relief"].declare_ok("site", [volume(SPOT)])["declaration"]
+    legacy = json.dumps([timed("999-01-01T00:00:00Z")])
+    with service.deployment.db.read() as conn:
+        row = dict(
+            conn.execute(select(declarations).where(declarations.c.id == site["id"]))
+            .mappings()
+            .one()
+        )
+    _insert_copy(service, row, "dcl_legacy", legacy)
+    with service.deployment.db.write() as conn:
+        conn.execute(
+            subscriptions.insert().values(
+                id="sub_legacy",
+                party=cast["observer"].id,
+                volumes=legacy,
+                kinds="[]",
+                salt="00",
+                created_at="2026-11-01T00:00:00.000000Z",
+            )
+        )
+    db = Database(service.db_url)
+    try:
+        restarted = Deployment(db, service.tmp / "log.key", clock=service.clock)
+        with TestClient(create_app(restarted, webhooks=False)) as client:
+            held = restarted.index.get("dcl_legacy")
+            assert held is not None
+            assert held.volumes[0].start == datetime(999, 1, 1, tzinfo=UTC)
+            made = client.post(
+                "/v1/declarations",
+                json={"kind": "site", "volumes": [volume(SPOT)]},
+                headers=cast["relief"].headers,
+            )
+            assert made.status_code == 201, made.text
+    finally:
+        db.dispose()
+    told = cast["observer"].get("/v1/inbox").json()["notifications"]
+    assert any(n["reason"] == "subscription" for n in told)
