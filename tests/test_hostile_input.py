@@ -16,10 +16,11 @@ from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
 from deconflict.cli import main
-from deconflict.clock import format_time, repair_stored_time
+from deconflict.clock import format_time, format_timestamp, repair_stored_time
 from deconflict.conflicts import ConflictIndex, stored_documents
-from deconflict.declarations import create_declaration
-from deconflict.deployment import Deployment
+from deconflict.declarations import _store_version, create_declaration
+from deconflict.deployment import Deployment, Write
+from deconflict.journal import Journal
 from deconflict.parties import authenticate
 from deconflict.requests import DeclarationIn
 from deconflict.storage.database import Database
@@ -461,3 +462,61 @@ def test_rows_an_older_version_wrote_with_an_unpadded_year_load_and_match(
         db.dispose()
     told = cast["observer"].get("/v1/inbox").json()["notifications"]
     assert any(n["reason"] == "subscription" for n in told)
+
+
+def _commit_unreadable_site(service: Service, owner: Actor) -> str:
+    """A site committed with its record entry and a signed head, as if no read-back had run:
+    logged correctly (the record verifies), but with a time the conflict index cannot read.
+    Returns its id."""
+    party = authenticate(service.deployment, owner.token)
+    now = service.clock()
+    with service.deployment.db.write() as conn:
+        write = Write(conn, now, Journal(conn, service.deployment.key, format_timestamp(now)))
+        row = {
+            "id": "dcl_unreadable_logged",
+            "kind": "site",
+            "owner": party.id,
+            "version": "0" * 16,
+            "state": "active",
+            "category": "",
+            "volumes": json.dumps([timed("soon")]),
+            "metadata": "{}",
+            "restricts": None,
+            "late_notice": False,
+            "created_at": write.at,
+            "updated_at": write.at,
+            "change_seq": next_change_seq(conn),
+        }
+        conn.execute(declarations.insert().values(**row))
+        _store_version(
+            write,
+            declaration_id=row["id"],
+            change="created",
+            actor=party,
+            row=row,
+            previous_version=None,
+        )
+        write.journal.head()
+    return str(row["id"])
+
+
+def test_verify_refuses_what_serve_could_not_start_on(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    """`serve` starts on every database `verify` accepts: a row the index cannot load, even
+    one correctly logged, fails both, and `verify` names it."""
+    cast["relief"].declare_ok("site", [volume(SPOT)])
+    bad = _commit_unreadable_site(service, cast["relief"])
+    verified = CliRunner().invoke(main, ["verify", "--db", service.db_url])
+    assert verified.exit_code == 1
+    assert bad in verified.output and "conflict index" in verified.output
+    db = Database(service.db_url)
+    try:
+        restarted = Deployment(db, service.tmp / "log.key", clock=service.clock)
+        with (
+            pytest.raises(ValueError, match="soon"),
+            TestClient(create_app(restarted, webhooks=False)),
+        ):
+            pass
+    finally:
+        db.dispose()

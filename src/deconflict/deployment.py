@@ -212,17 +212,16 @@ class Deployment:
             applied = self.index.applied_seq
             # Streamed: a restart replays every stored declaration, a million rows and
             # more, which need not all sit in memory at once.
-            rows = conn.execute(
-                readback.declaration_changes(applied).execution_options(
-                    stream_results=True, yield_per=10_000
-                )
-            ).mappings()
+            query = readback.declaration_changes(applied).execution_options(
+                stream_results=True, yield_per=10_000
+            )
             # The rows were validated, and read back, when they were written: the index
             # reads their JSON directly, without pydantic or shapely. Should one fail even
             # so, nothing after it is applied and applied_seq stays before it: the next
             # request tries again, and no answer rests on an index that skipped a change.
             try:
-                self.index.apply_rows(rows)
+                with conn.execute(query).mappings() as rows:  # closes the cursor on failure
+                    self.index.apply_rows(rows)
             except Exception:
                 logger.exception(
                     "the conflict index could not apply the declaration changes after "
