@@ -149,16 +149,26 @@ class World:
         return str(page[0]["id"]) if page else "ntf_none"
 
 
-Request = tuple[Actor, str, str, bytes | None, str]  # who, method, url, body, content type
-Endpoint = Callable[[st.DrawFn, World], Request]
+@dataclass
+class Call:
+    """One request: who sends what where."""
+
+    actor: Actor
+    method: str
+    url: str
+    body: bytes | None = None
+    content_type: str = "application/json"
 
 
-def _json(draw: st.DrawFn, actor: Actor, method: str, url: str, template: Any) -> Request:
-    return actor, method, url, encoded(draw, draw(mutated(template))), "application/json"
+Endpoint = Callable[[st.DrawFn, World], Call]
+
+
+def _json(draw: st.DrawFn, actor: Actor, method: str, url: str, template: Any) -> Call:
+    return Call(actor, method, url, encoded(draw, draw(mutated(template))))
 
 
 def declare(kind: str, who: str, **fields: Any) -> Endpoint:
-    def endpoint(draw: st.DrawFn, world: World) -> Request:
+    def endpoint(draw: st.DrawFn, world: World) -> Call:
         template = {"kind": kind, "volumes": [VOLUME], "key": [], "category": "cargo",
                     "metadata": {"ref": 1}, **fields}  # fmt: skip
         return _json(draw, world.cast[who], "POST", "/v1/declarations", template)
@@ -166,53 +176,48 @@ def declare(kind: str, who: str, **fields: Any) -> Endpoint:
     return endpoint
 
 
-def change(draw: st.DrawFn, world: World) -> Request:
+def change(draw: st.DrawFn, world: World) -> Call:
     site = world.own_site()
     template = {"version": site["version"], "volumes": [VOLUME], "key": [], "metadata": {"b": [1]}}
     return _json(draw, world.cast["relief"], "PUT", f"/v1/declarations/{site['id']}", template)
 
 
-def withdraw(draw: st.DrawFn, world: World) -> Request:
+def withdraw(draw: st.DrawFn, world: World) -> Call:
     site = world.own_site()
     version = quoted(draw(st.just(site["version"]) | STRINGS))
-    return (
-        world.cast["relief"],
-        "DELETE",
-        f"/v1/declarations/{site['id']}",
-        None,
-        f"?version={version}",
-    )
+    url = f"/v1/declarations/{site['id']}?version={version}"
+    return Call(world.cast["relief"], "DELETE", url)
 
 
-def check(draw: st.DrawFn, world: World) -> Request:
+def check(draw: st.DrawFn, world: World) -> Call:
     template = {"kind": "operation", "volumes": [VOLUME], "category": ""}
     return _json(draw, world.cast["north"], "POST", "/v1/conflicts/check", template)
 
 
-def subscribe(draw: st.DrawFn, world: World) -> Request:
+def subscribe(draw: st.DrawFn, world: World) -> Call:
     template = {"volumes": [VOLUME], "kinds": ["site"]}
     return _json(draw, world.cast["observer"], "POST", "/v1/subscriptions", template)
 
 
-def unsubscribe(draw: st.DrawFn, world: World) -> Request:
+def unsubscribe(draw: st.DrawFn, world: World) -> Call:
     made = world.cast["observer"].get("/v1/subscriptions").json()["subscriptions"]
     # What is drawn must not depend on how many there are (Hypothesis replays its draws).
     ids = [s["id"] for s in made] or ["sub_none"]
     target = quoted(draw(st.integers(0, 9).map(lambda n: ids[n % len(ids)]) | STRINGS))
-    return world.cast["observer"], "DELETE", f"/v1/subscriptions/{target}", None, ""
+    return Call(world.cast["observer"], "DELETE", f"/v1/subscriptions/{target}")
 
 
-def ack(draw: st.DrawFn, world: World) -> Request:
+def ack(draw: st.DrawFn, world: World) -> Call:
     url = f"/v1/notifications/{world.notification_id()}/ack"
     return _json(draw, world.cast["north"], "POST", url, {"comment": "seen"})
 
 
-def register(draw: st.DrawFn, world: World) -> Request:
+def register(draw: st.DrawFn, world: World) -> Call:
     template = {"name": "Another Office", "role": "observer", "webhook_url": None}
     return _json(draw, world.cast["coordinator"], "POST", "/v1/parties", template)
 
 
-def webhook(draw: st.DrawFn, world: World) -> Request:
+def webhook(draw: st.DrawFn, world: World) -> Call:
     return _json(draw, world.cast["observer"], "PUT", "/v1/me/webhook", {"url": None})
 
 
@@ -220,7 +225,7 @@ POLICY_VALUES = ["nan", "inf", "-inf", "1e400", "9223372036854775808", "-1", "0"
                  '"text"', "[]", "{}", "true", "1979-05-27T07:32:00Z", '"\\ud800"']  # fmt: skip
 
 
-def policy(draw: st.DrawFn, world: World) -> Request:
+def policy(draw: st.DrawFn, world: World) -> Call:
     lines = default_policy_text().splitlines()
     settable = [n for n, line in enumerate(lines) if " = " in line and not line.startswith("#")]
     number = draw(st.sampled_from(settable))
@@ -228,7 +233,7 @@ def policy(draw: st.DrawFn, world: World) -> Request:
     lines[number] = lines[number].split(" = ")[0] + " = " + value
     text = "\n".join(lines)
     body = draw(st.sampled_from([text.encode("utf-8", "surrogatepass"), text.encode("utf-16")]))
-    return world.cast["coordinator"], "PUT", "/v1/policy", body, "text/plain"
+    return Call(world.cast["coordinator"], "PUT", "/v1/policy", body, "text/plain")
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -281,23 +286,21 @@ def test_no_hostile_body_breaks_a_guarantee(cast: dict[str, Actor], service: Ser
     @given(st.data())
     def send(data: st.DataObject) -> None:
         endpoint = data.draw(st.sampled_from(ENDPOINTS))
-        actor, method, url, body, tail = endpoint(data.draw, world)
-        content_type = "application/json" if body is None else tail
-        query = tail if body is None else ""
+        call = endpoint(data.draw, world)
         before = log_size(service)
-        answer = actor.client.request(
-            method,
-            url + query,
-            content=body,
-            headers={**actor.headers, "Content-Type": content_type},
+        answer = call.actor.client.request(
+            call.method,
+            call.url,
+            content=call.body,
+            headers={**call.actor.headers, "Content-Type": call.content_type},
         )
-        assert answer.status_code < 500, (method, url, answer.text)
+        assert answer.status_code < 500, (call.method, call.url, answer.text)
         if answer.status_code >= 400:
             assert log_size(service) == before, "a refused request committed something"
         with service.deployment.reading():
             pass
         assert index_contents(service.deployment.index) == index_contents(rebuilt(service))
-        if url == "/v1/policy" and answer.status_code == 200:
+        if call.url == "/v1/policy" and answer.status_code == 200:
             reset = coordinator.client.put(
                 "/v1/policy", content=default_policy, headers={**coordinator.headers,
                                                               "Content-Type": "text/plain"}
