@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from deconflict import merkle
+from deconflict import merkle, readback
 from deconflict.canonical import canonical_json
 from deconflict.commitments import check_opening
 from deconflict.entries import (
@@ -153,6 +153,7 @@ class _DatabaseAudit:
         self._check_totals()
         self._check_every_row_is_logged()
         self._check_current_declarations()
+        self._check_rows_load()
 
     # The log, streamed in batches: memory is one batch plus the O(log n) frontier.
 
@@ -350,6 +351,13 @@ class _DatabaseAudit:
                     subject=missing,
                 )
             )
+
+    # `serve` starts on every database this accepts: every row it loads can be loaded.
+
+    def _check_rows_load(self) -> None:
+        unreadable = readback.first_unreadable(self.conn)
+        if unreadable is not None:
+            raise _Found(Problem(unreadable[1], subject=unreadable[0]))
 
     # The current state of every declaration is its latest logged version.
 

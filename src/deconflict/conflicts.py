@@ -55,7 +55,7 @@ from deconflict.candidate_pass import (
     rule_arrays,
     run_query,
 )
-from deconflict.clock import format_time
+from deconflict.clock import format_time, repair_stored_time
 from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
 from deconflict.policy import KINDS, Policy
 from deconflict.settings import check_threads
@@ -356,20 +356,32 @@ class ConflictIndex:
 
     def apply_rows(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
-        ``owner_role``): active ones are put, others removed; advances ``applied_seq``."""
+        ``owner_role``): active ones are put, others removed.
+
+        ``applied_seq`` moves past a row only once the index holds it: a row that cannot be
+        read raises before the run of rows it belongs to changes the index (a run is put
+        all or nothing), so a sync that fails is retried from the first row not applied,
+        and never skips one."""
         pending: list[Item] = []
+        pending_seq = self.applied_seq
+
+        def put_pending() -> None:
+            nonlocal pending
+            self.put_many(pending)
+            pending = []
+            self.applied_seq = max(self.applied_seq, pending_seq)
+
         for row in rows:
             if row["state"] == "active":
-                pending.append((declared_of_row(row), json.loads(row["volumes"])))
+                pending.append((declared_of_row(row), stored_documents(row["volumes"])))
+                pending_seq = row["change_seq"]
                 if len(pending) >= 50_000:
-                    self.put_many(pending)
-                    pending = []
+                    put_pending()
             else:
-                self.put_many(pending)
-                pending = []
+                put_pending()
                 self.remove(row["id"])
-            self.applied_seq = max(self.applied_seq, row["change_seq"])
-        self.put_many(pending)
+                self.applied_seq = max(self.applied_seq, row["change_seq"])
+        put_pending()
 
     def _put_chunk(self, items: list[Item]) -> None:
         builder = ColumnsBuilder()
@@ -385,11 +397,12 @@ class ConflictIndex:
                     for document in item[1]:
                         builder.add_document(document)
                     counts.append(len(item[1]))
+            # Built before any slot is taken: a chunk that cannot be read changes nothing.
+            columns = builder.build()
             decls = self._new_decls(items)
             decl_of_volume = np.repeat(decls, counts)
             codes = self._codes[decl_of_volume].astype(np.int64)
             # Slots in space-time order: the volumes a bucket holds lie near one another.
-            columns = builder.build()
             lv = self._grid.levels
             order = np.lexsort((columns.t0, home_cells(columns.blocks.caps, lv.band_h[0],
                                lv.bands[0], lv.band_cells[0], lv.band_first[0])))  # fmt: skip
@@ -790,6 +803,19 @@ class ConflictIndex:
             start=datetime.fromtimestamp(float(row[T0]), UTC),
             end=None if math.isinf(row[T1]) else datetime.fromtimestamp(float(row[T1]), UTC),
         )
+
+
+def stored_documents(volumes: str) -> list[dict[str, Any]]:
+    """A row's ``volumes`` column as the engine reads it; times written by deconflict 0.1
+    with an unpadded year (``999-01-01T...``) are read as what they meant."""
+    documents: list[dict[str, Any]] = json.loads(volumes)
+    for document in documents:
+        time = document["time"]
+        for name in ("start", "end"):
+            value = time.get(name)
+            if value is not None and value[4:5] != "-":  # the fast test: a 4-digit year
+                time[name] = repair_stored_time(value)
+    return documents
 
 
 def declared_of_row(row: Mapping[Any, Any]) -> Declared:

@@ -532,7 +532,7 @@ def parse_query_time(text: str | None, field: str) -> float | None:
     try:
         moment = parse_time(text)
     except ValueError as exc:
-        raise InvalidRequest(f"{field} must be an RFC 3339 time", field=field) from exc
+        raise InvalidRequest(f"{field} {exc}", field=field) from exc
     return moment.timestamp()
 
 

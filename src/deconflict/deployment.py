@@ -8,6 +8,7 @@ date with every committed change (from any process), so a decision never rests o
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from deconflict import readback
 from deconflict.clock import Clock, format_timestamp, system_clock
 from deconflict.conflicts import ConflictIndex, Declared, Subject, declared_of_row
 from deconflict.errors import InvalidRequest
@@ -28,8 +30,10 @@ from deconflict.policy import Policy, parse_policy
 from deconflict.signing import load_key
 from deconflict.storage.database import Database
 from deconflict.storage.meta import Counters, peek_counters, read_counters
-from deconflict.storage.schema import declarations, parties, policy_versions
+from deconflict.storage.schema import policy_versions
 from deconflict.volumes import volumes_from_json
+
+logger = logging.getLogger("deconflict.deployment")
 
 # Where ``reading()`` keeps the counters it read, for the rest of its transaction.
 _COUNTERS = "deconflict.counters"
@@ -158,19 +162,27 @@ class Deployment:
     @contextmanager
     def writing(self) -> Iterator[Write]:
         with self.db.write() as conn:
-            self.sync_index(conn)
+            counters = read_counters(conn)
+            self._sync_to(conn, counters)
             now = self.now()
             write = Write(
                 conn=conn, now=now, journal=Journal(conn, self.key, format_timestamp(now))
             )
             yield write
+            # Nothing commits that the index, the API or a later write could not read back.
+            readback.prove_declarations(conn, counters.change_seq)
             # Every transaction that logged something ends with a signed head over it, so
             # the latest head always covers the whole log.
             if write.journal.unsigned:
                 write.journal.head()
-        # Committed: let the index and the streams see it.
-        with self.db.read() as conn:
-            self.sync_index(conn)
+        # Committed: let the index and the streams see it. Should the index fail to take
+        # it, the write still stands (its answer must say so): the failure is logged, and
+        # every request that needs the index retries the sync, and fails, until it works.
+        try:
+            with self.db.read() as conn:
+                self.sync_index(conn)
+        except Exception:
+            logger.exception("the conflict index could not take a committed write")
         self.generation += 1
 
     @contextmanager
@@ -197,18 +209,27 @@ class Deployment:
         if counters.change_seq <= self.index.applied_seq:
             return  # the usual case: one small query, nothing to replay
         with self._sync_lock:
+            applied = self.index.applied_seq
             # Streamed: a restart replays every stored declaration, a million rows and
             # more, which need not all sit in memory at once.
-            rows = conn.execute(
-                select(declarations, parties.c.role.label("owner_role"))
-                .join(parties, parties.c.id == declarations.c.owner)
-                .where(declarations.c.change_seq > self.index.applied_seq)
-                .order_by(declarations.c.change_seq)
-                .execution_options(stream_results=True, yield_per=10_000)
-            ).mappings()
-            # The rows were validated when they were written: the index reads their
-            # JSON directly, without pydantic or shapely.
-            self.index.apply_rows(rows)
+            query = readback.declaration_changes(applied).execution_options(
+                stream_results=True, yield_per=10_000
+            )
+            # The rows were validated, and read back, when they were written: the index
+            # reads their JSON directly, without pydantic or shapely. Should one fail even
+            # so, nothing after it is applied and applied_seq stays before it: the next
+            # request tries again, and no answer rests on an index that skipped a change.
+            try:
+                with conn.execute(query).mappings() as rows:  # closes the cursor on failure
+                    self.index.apply_rows(rows)
+            except Exception:
+                logger.exception(
+                    "the conflict index could not apply the declaration changes after "
+                    "change_seq %d (it holds those up to %d); retrying on the next request",
+                    applied,
+                    self.index.applied_seq,
+                )
+                raise
 
 
 def subject_from_row(row: Any) -> Subject:

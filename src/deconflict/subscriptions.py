@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from deconflict import entries
+from deconflict import entries, readback
 from deconflict.commitments import new_salt
 from deconflict.conflicts import volumes_conflict
 from deconflict.deployment import Deployment
@@ -60,6 +60,7 @@ def create_subscription(
             .mappings()
             .one()
         )
+        readback.prove_subscription(stored)  # every later matching write reads it
         entry = entries.subscription_created_entry(stored)
         index = write.journal.append(entry, entry_type="subscription.created", subject=row["id"])
         return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}

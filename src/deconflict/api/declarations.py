@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict import declarations
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import bearer, blocking, caller, deployment_of
 from deconflict.parties import Party
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
 
-router = APIRouter(prefix="/v1", tags=["declarations"])
+router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
 
 
 @router.post("/declarations", status_code=201)

@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from deconflict import notifications
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import bearer_token, blocking, caller, deployment_of
 from deconflict.errors import InvalidRequest
 from deconflict.parties import Party, authenticate
-from deconflict.requests import AckIn, parse_body
+from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
 
 STREAM_POLL_S = 0.25
 STREAM_DB_POLL_S = 2.0
@@ -28,7 +29,7 @@ STREAM_KEEPALIVE_S = 15.0
 async def inbox(
     request: Request,
     party: Party = Depends(caller),
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_QUERY_INT),
     limit: int = Query(default=100, ge=1, le=notifications.MAX_INBOX_PAGE),
 ) -> dict[str, Any]:
     return await blocking(
@@ -37,14 +38,16 @@ async def inbox(
 
 
 def _resume_point(request: Request) -> int:
-    text = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    try:
-        after = int(text)
-    except ValueError as exc:
-        raise InvalidRequest("Last-Event-ID must be a notification seq", field="after") from exc
-    if after < 0:
-        raise InvalidRequest("Last-Event-ID must be 0 or more", field="after")
-    return after
+    header = request.headers.get("last-event-id") or None
+    field = "Last-Event-ID" if header is not None else "after"
+    text = header if header is not None else request.query_params.get("after", "0")
+    # ASCII digits only: int() would also take "1_000", " 7 " and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_QUERY_INT:
+        raise InvalidRequest(
+            f"{field} must be a notification seq: an integer from 0 to {MAX_QUERY_INT}",
+            field=field,
+        )
+    return int(text)
 
 
 @router.get("/inbox/stream")

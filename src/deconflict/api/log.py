@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, deployment_of
 from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest, NotFound
+from deconflict.requests import MAX_QUERY_INT
 from deconflict.signing import public_key_b64
 from deconflict.storage import log_store
 
-router = APIRouter(prefix="/v1/log", tags=["record"])
+router = APIRouter(prefix="/v1/log", tags=["record"], route_class=StrictRoute)
 
 MAX_ENTRIES_PAGE = 1000
 
@@ -51,7 +53,9 @@ def _entries(deployment: Deployment, start: int, end: int) -> dict[str, Any]:
 
 @router.get("/entries")
 async def entries(
-    request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
+    request: Request,
+    start: int = Query(ge=0, le=MAX_QUERY_INT),
+    end: int = Query(ge=0, le=MAX_QUERY_INT),
 ) -> dict[str, Any]:
     """Entries with ``start <= index < end`` (at most 1000 at a time)."""
     return await blocking(_entries, deployment_of(request), start, end)
@@ -73,7 +77,9 @@ def _inclusion(deployment: Deployment, index: int, size: int) -> dict[str, Any]:
 
 @router.get("/proof/inclusion")
 async def inclusion(
-    request: Request, index: int = Query(ge=0), size: int = Query(ge=1)
+    request: Request,
+    index: int = Query(ge=0, le=MAX_QUERY_INT),
+    size: int = Query(ge=1, le=MAX_QUERY_INT),
 ) -> dict[str, Any]:
     return await blocking(_inclusion, deployment_of(request), index, size)
 
@@ -87,6 +93,8 @@ def _consistency(deployment: Deployment, first: int, second: int) -> dict[str, A
 
 @router.get("/proof/consistency")
 async def consistency(
-    request: Request, first: int = Query(ge=1), second: int = Query(ge=1)
+    request: Request,
+    first: int = Query(ge=1, le=MAX_QUERY_INT),
+    second: int = Query(ge=1, le=MAX_QUERY_INT),
 ) -> dict[str, Any]:
     return await blocking(_consistency, deployment_of(request), first, second)

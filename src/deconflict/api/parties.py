@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from deconflict import parties
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
 from deconflict.deployment import Deployment
 from deconflict.errors import Forbidden
@@ -15,7 +16,7 @@ from deconflict.requests import PartyIn, WebhookIn
 from deconflict.webhook_targets import Allowed
 from deconflict.webhooks import check_webhook_url
 
-router = APIRouter(prefix="/v1", tags=["parties"])
+router = APIRouter(prefix="/v1", tags=["parties"], route_class=StrictRoute)
 
 
 def _webhooks_allowed(request: Request) -> Allowed:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
 from deconflict.bootstrap import apply_policy, policy_text
 from deconflict.deployment import Deployment
@@ -13,7 +14,7 @@ from deconflict.errors import Forbidden, InvalidRequest
 from deconflict.parties import Party
 from deconflict.policy import parse_policy
 
-router = APIRouter(prefix="/v1", tags=["policy"])
+router = APIRouter(prefix="/v1", tags=["policy"], route_class=StrictRoute)
 
 
 def _show(deployment: Deployment) -> dict[str, Any]:

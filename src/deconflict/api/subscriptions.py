@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from deconflict import subscriptions
+from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
 from deconflict.parties import Party
 from deconflict.requests import SubscriptionIn
 
-router = APIRouter(prefix="/v1", tags=["subscriptions"])
+router = APIRouter(prefix="/v1", tags=["subscriptions"], route_class=StrictRoute)
 
 
 @router.post("/subscriptions", status_code=201)
