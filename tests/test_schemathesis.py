@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import init_db, register, serving
+from server import DECONFLICT, free_port, init_db, register, stop, wait_until_up
 
 pytestmark = pytest.mark.slow
 
@@ -63,22 +63,36 @@ def _seed(base: str, tokens: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A real ``serve``; its log goes to a file (a pipe nobody reads would fill with the
+    tracebacks of any 500 and stop the server), shown when a run fails."""
     tmp = tmp_path_factory.mktemp("schemathesis")
     db_url, coordinator = init_db(tmp)
-    with serving(db_url) as (base, _process):
+    log = tmp / "serve.log"
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*DECONFLICT, "serve", "--db", db_url, "--port", str(port), "--workers", "1"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, process)
         tokens = {"coordinator": coordinator}
         for role in ("operator", "humanitarian", "observer"):
             tokens[role] = register(base, coordinator, f"A {role}", role)["token"]
         _seed(base, tokens)
-        yield base, tokens
+        yield base, tokens, log
+    finally:
+        stop(process)
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_api_answers_as_its_schema_says(
-    served: tuple[str, dict[str, str]], role: str, tmp_path: Path
+    served: tuple[str, dict[str, str], Path], role: str, tmp_path: Path
 ) -> None:
-    base, tokens = served
+    base, tokens, log = served
     command = [
         *SCHEMATHESIS,
         f"{base}/openapi.json",
@@ -109,4 +123,9 @@ def test_the_api_answers_as_its_schema_says(
     if role != "no token":
         command += ["--header", f"Authorization: Bearer {tokens[role]}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert done.returncode == 0, f"schemathesis as {role} found:\n{done.stdout}\n{done.stderr}"
+    errors = [line for line in log.read_text().splitlines() if "Error" in line]
+    assert done.returncode == 0, (
+        f"schemathesis as {role} found:\n{done.stdout}\n{done.stderr}\n"
+        f"the server logged (errors of the whole run so far):\n" + "\n".join(errors[-40:])
+    )
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200

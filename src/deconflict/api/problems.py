@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 
+from deconflict.api.web import EVERY_ANSWER
 from deconflict.errors import DeconflictError
 from deconflict.requests import field_path
 
@@ -131,6 +132,8 @@ async def _unexpected(_request: Request, exc: Exception) -> Response:
         "Internal error",
         "the service failed; the request was not applied",
         code="internal_error",
+        # Starlette sends this answer outside every middleware, SecurityHeaders too.
+        headers={**EVERY_ANSWER, "Cache-Control": "no-store"},
     )
 
 

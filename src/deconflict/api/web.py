@@ -45,6 +45,14 @@ def content_security_policy(tile_url: str | None) -> str:
     )
 
 
+# On every answer; see SecurityHeaders.
+EVERY_ANSWER = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: security headers on every answer.
 
@@ -59,11 +67,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, tile_url: str | None) -> None:
         self.app = app
-        self.every = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-        ]
+        self.every = [(k.lower().encode(), v.encode()) for k, v in EVERY_ANSWER.items()]
         self.page = [
             (b"content-security-policy", content_security_policy(tile_url).encode()),
             *self.every,
