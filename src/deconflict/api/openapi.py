@@ -35,8 +35,8 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/me"): (),
     ("PUT", "/v1/me/webhook"): (400, 413),  # a URL the webhook rules refuse
     ("GET", "/v1/parties"): (),
-    ("POST", "/v1/parties"): (400, 403, 409, 413),  # 403: only the coordinator registers
-    ("DELETE", "/v1/parties/{party_id}"): (403, 404, 409),  # 403: coordinator, not itself
+    ("POST", "/v1/parties"): (400, 403, 413),  # 403: only the coordinator registers
+    ("DELETE", "/v1/parties/{party_id}"): (403, 404),  # 403: coordinator, not itself
     ("GET", "/v1/declarations"): (400,),  # bbox, start, end, kind
     ("POST", "/v1/declarations"): (400, 403, 409, 413),  # 403: kind by role; 409: awareness
     ("GET", "/v1/declarations/{declaration_id}"): (404,),
@@ -48,11 +48,11 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/conflicts/check"): (400, 413),
     ("GET", "/v1/inbox"): (400,),
     ("GET", "/v1/inbox/stream"): (400,),  # a Last-Event-ID that is no seq
-    ("POST", "/v1/notifications/{notification_id}/ack"): (400, 403, 404, 413),
+    ("POST", "/v1/notifications/{notification_id}/ack"): (400, 404, 413),  # 404: not theirs
     ("GET", "/v1/notifications/overdue"): (),
     ("GET", "/v1/subscriptions"): (),
     ("POST", "/v1/subscriptions"): (400, 413),
-    ("DELETE", "/v1/subscriptions/{subscription_id}"): (403, 404),
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): (404,),  # 404: not the caller's
     ("GET", "/v1/policy"): (),
     ("PUT", "/v1/policy"): (400, 403, 413),  # 400: not TOML, or not a valid policy
     ("GET", "/v1/log/head"): (404,),  # the record is empty
