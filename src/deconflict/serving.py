@@ -14,6 +14,7 @@ shares one socket among its workers.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -24,6 +25,58 @@ import time
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from types import FrameType
+from urllib.parse import unquote_plus
+
+ACCESS_LOGGER = "uvicorn.access"
+SECRET_QUERY_PARAMETERS = frozenset({"access_token"})
+REDACTED = "[redacted]"
+
+
+def redact_query(target: str) -> str:
+    """``target`` (a path with its query) with the value of every secret parameter replaced:
+    the event stream takes its token as ``?access_token=``, and access logs are read by more
+    people than tokens are given to. Names are compared decoded, as the app reads them
+    (``access%5Ftoken`` is the same parameter)."""
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _value = pair.partition("=")
+        if equals and unquote_plus(name) in SECRET_QUERY_PARAMETERS:
+            pair = f"{name}={REDACTED}"
+        pairs.append(pair)
+    return f"{path}?{'&'.join(pairs)}"
+
+
+class RedactTokens(logging.Filter):
+    """Redacts secret query parameters in uvicorn's access log records. Its message is
+    ``'%s - "%s %s HTTP/%s" %d'`` with the path (and query) as the third argument; any
+    string argument that holds a query is redacted, so a change of that order still hides
+    the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_query(arg) if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str) and "?" in record.msg:
+            record.msg = redact_query_in_text(record.msg)
+        return True
+
+
+def redact_query_in_text(text: str) -> str:
+    """Redact each whitespace-separated word of ``text`` that holds a query."""
+    return " ".join(redact_query(word) if "?" in word else word for word in text.split(" "))
+
+
+def redact_access_log() -> None:
+    """Install ``RedactTokens`` on uvicorn's access logger (once per process). Called when the
+    app starts serving, after uvicorn configured its logging, in every worker."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())
 
 
 def default_workers() -> int:

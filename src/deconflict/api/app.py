@@ -14,6 +14,7 @@ from deconflict.api import (
     declarations,
     inbox,
     log,
+    openapi,
     parties,
     policy,
     problems,
@@ -22,6 +23,7 @@ from deconflict.api import (
 )
 from deconflict.api.limits import BodyLimit
 from deconflict.deployment import Deployment
+from deconflict.serving import redact_access_log
 from deconflict.settings import Settings
 from deconflict.webhooks import WebhookWorker, allowed_of
 
@@ -38,6 +40,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()  # uvicorn has configured its loggers by now
         with deployment.reading():
             pass  # load the conflict index before the first request
         # The index's objects live as long as the process: kept out of the collector's full
@@ -72,11 +75,13 @@ def create_app(
     app.state.settings = settings
     app.state.webhooks_allowed = webhooks_allowed
     problems.install(app)
+    openapi.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
     app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
-    app.add_middleware(web.PageHeaders, tile_url=deployment.tile_url)
+    # Outermost, so that the body limit's own answers carry the headers too.
+    app.add_middleware(web.SecurityHeaders, tile_url=deployment.tile_url)
     return app
 
 

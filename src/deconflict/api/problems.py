@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
 
+from deconflict.api.web import EVERY_ANSWER
 from deconflict.errors import DeconflictError
 from deconflict.requests import field_path
 
 logger = logging.getLogger("deconflict.api")
 
 PROBLEM = "application/problem+json"
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 _CODES = {
     400: "invalid_request",
@@ -30,12 +35,22 @@ _CODES = {
 }
 
 
-def problem_response(status: int, body: dict[str, Any]) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def problem_response(
+    status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def problem(status: int, title: str, detail: str, code: str | None = None) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return problem_response(
         status,
         {
@@ -45,6 +60,7 @@ def problem(status: int, title: str, detail: str, code: str | None = None) -> Re
             "code": code or _CODES.get(status, "error"),
             "detail": detail,
         },
+        headers,
     )
 
 
@@ -74,10 +90,38 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem_response(400, body)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route on the path (and the static
+        # files none): RFC 9110 wants every method the path has.
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return problem(
+        exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), headers=headers
+    )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path: each method is
+    tried against the routes (included routers hide their routes' method sets)."""
+    # The path as the app's router saw it: a mount (the static files) moved root_path on.
+    scope = {
+        "type": "http",
+        "path": request.scope["path"],
+        "root_path": request.scope.get("app_root_path", request.scope.get("root_path", "")),
+    }
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            if route.matches({**scope, "method": "GET"})[0] is not Match.NONE:
+                methods |= {"GET", "HEAD"}  # the static files
+            continue
+        for method in METHODS - methods:
+            if route.matches({**scope, "method": method})[0] is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
@@ -88,6 +132,8 @@ async def _unexpected(_request: Request, exc: Exception) -> Response:
         "Internal error",
         "the service failed; the request was not applied",
         code="internal_error",
+        # Starlette sends this answer outside every middleware, SecurityHeaders too.
+        headers={**EVERY_ANSWER, "Cache-Control": "no-store"},
     )
 
 

@@ -45,26 +45,48 @@ def content_security_policy(tile_url: str | None) -> str:
     )
 
 
-class PageHeaders:
-    """Pure ASGI middleware: security headers on the web page and its static files."""
+# On every answer; see SecurityHeaders.
+EVERY_ANSWER = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: security headers on every answer.
+
+    The web page and its static files get the page's Content-Security-Policy. Every other
+    answer is the API's: data for a program, holding tokens (``POST /v1/parties``) and what
+    a party may see, so ``Cache-Control: no-store`` keeps it out of shared and browser
+    caches (unless the route chose its own caching, as the event stream does). Every answer
+    gets ``nosniff`` (no answer is ever read as another type), ``no-referrer`` (URLs may
+    carry the stream's token) and ``X-Frame-Options: DENY`` (nothing is framed, as the
+    page's ``frame-ancestors 'none'`` says for browsers that read only the older header).
+    """
 
     def __init__(self, app: ASGIApp, tile_url: str | None) -> None:
         self.app = app
-        self.headers = [
+        self.every = [(k.lower().encode(), v.encode()) for k, v in EVERY_ANSWER.items()]
+        self.page = [
             (b"content-security-policy", content_security_policy(tile_url).encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            *self.every,
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path != "/" and not path.startswith("/static/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        is_page = path == "/" or path.startswith("/static/")
+        added = self.page if is_page else self.every
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                headers = list(message.get("headers", []))
+                if not is_page and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = [*headers, *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -51,6 +51,8 @@ class Database:
         # Threads of one process queue here instead of spinning on SQLite's busy handler.
         self._write_lock = threading.Lock()
         self._writers = _WriterFile(url) if self.is_sqlite else None
+        if self.is_sqlite:
+            owner_only(sqlite_path(url))
 
     def _create_engine(self, url: str) -> Engine:
         if not self.is_sqlite:
@@ -127,6 +129,44 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL; None for an in-memory database."""
+    database = url.removeprefix("sqlite:///").removeprefix("sqlite+pysqlite:///")
+    database = database.split("?", 1)[0]
+    return None if database in ("", ":memory:") else Path(database)
+
+
+SIDE_FILES = ("-wal", "-shm", "-journal", "-writer")
+
+
+def owner_only(database: Path | None) -> None:
+    """Make the SQLite file and its side files readable by their owner only (0600), like the
+    signing key: they hold every declaration's geometry and every party's token hash.
+
+    A missing file is created here with mode 0600 before SQLite opens it, since SQLite
+    creates files 0644; SQLite then gives its -wal and -shm files the database file's mode.
+    Files of a deployment made before this are narrowed when they belong to this user (the
+    files of another user are left alone: a reader such as ``verify`` may not own them).
+    """
+    if database is None:
+        return
+    try:
+        descriptor = os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a missing directory or a read-only place: SQLite says so, clearly
+    else:
+        os.close(descriptor)
+    for path in (database, *(Path(f"{database}{side}") for side in SIDE_FILES)):
+        try:
+            status = path.stat()
+            if status.st_uid == os.getuid() and status.st_mode & 0o077:
+                path.chmod(status.st_mode & 0o7700)
+        except OSError:
+            continue  # absent, or not ours to change
 
 
 class _WriterFile:
