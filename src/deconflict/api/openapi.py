@@ -49,6 +49,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/inbox"): (400,),
     ("GET", "/v1/inbox/stream"): (400,),  # a Last-Event-ID that is no seq
     ("POST", "/v1/notifications/{notification_id}/ack"): (400, 404, 413),  # 404: not theirs
+    ("GET", "/v1/notifications/{notification_id}/opening"): (404,),  # 404: not theirs
     ("GET", "/v1/notifications/overdue"): (),
     ("GET", "/v1/subscriptions"): (),
     ("POST", "/v1/subscriptions"): (400, 413),
