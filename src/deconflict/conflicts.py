@@ -33,8 +33,9 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -47,6 +48,9 @@ from deconflict.candidate_pass import (
     AREA,
     IDS,
     MEASURE,
+    STATS,
+    WORK_OVER,
+    WORK_SPENT,
     Hits,
     Query,
     Scratch,
@@ -56,6 +60,7 @@ from deconflict.candidate_pass import (
     run_query,
 )
 from deconflict.clock import format_time
+from deconflict.errors import TooLarge
 from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
 from deconflict.policy import KINDS, Policy
 from deconflict.settings import check_threads
@@ -92,6 +97,13 @@ SHARE_ABOVE: Final = 16_384
 index's threads: about half a millisecond of work alone, against some 30 microseconds for
 handing a share to another thread and waiting for it."""
 _NEVER: Final = 1 << 62
+
+READERS: Final = 4
+"""Queries an index answers at once (each with its own scratch and stamps, about 36 bytes
+per stored declaration and 4 per stored volume once used); more wait for one to finish."""
+
+UNLIMITED: Final = (1 << 62) - 1
+"""The work budget of a query that has none (``budget=None``)."""
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -254,26 +266,128 @@ Item = Subject | tuple[Declared, Sequence[Mapping[str, Any]]]
 # --------------------------------------------------------------------------- the index
 
 
+class SharedLock:
+    """Many readers or one writer. A waiting writer holds off new readers, so a stream of
+    checks cannot starve the index's sync; both sides are reentrant in their own thread
+    (a writer may also read)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._depth = 0
+        self._waiting = 0
+        self._mine = threading.local()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        held = getattr(self._mine, "reads", 0)
+        if held or self._writer == me:
+            self._mine.reads = held + 1
+            try:
+                yield
+            finally:
+                self._mine.reads = held
+            return
+        with self._cond:
+            while self._writer is not None or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._mine.reads = 1
+        try:
+            yield
+        finally:
+            self._mine.reads = 0
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+            else:
+                self._waiting += 1
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+                self._waiting -= 1
+                self._writer, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._writer = None
+                    self._cond.notify_all()
+
+
+class _Reader:
+    """What one query in flight needs of its own: the scratch of each thread sharing it,
+    the slot and declaration stamps, and the marks of ``only``."""
+
+    def __init__(self, threads: int) -> None:
+        self.scratch = Scratch()
+        self.helpers = [Scratch() for _ in range(threads - 1)]
+        self.slot_stamps: Int32s = np.zeros(0, np.int32)
+        self.decl_stamps: Int32s = np.zeros(0, np.int32)
+        self.only: Int32s = np.zeros(0, np.int32)
+        self.stamp = 1
+        self.only_mark = 0
+
+    def ready(self, slots: int, decls: int) -> None:
+        """Stamps for every slot and declaration of the index as it is now."""
+        if len(self.slot_stamps) < slots:
+            self.slot_stamps = np.zeros(slots, np.int32)
+        if len(self.decl_stamps) < decls:
+            self.decl_stamps = np.zeros(decls, np.int32)
+            self.only = np.zeros(decls, np.int32)
+        if len(self.scratch.known) < decls:
+            self.scratch.known = np.zeros((len(self.decl_stamps), 3))
+
+    def next_stamp(self, count: int) -> int:
+        if self.stamp + count >= 2**31 - 1:
+            self.slot_stamps[:] = 0
+            self.decl_stamps[:] = 0
+            self.stamp = 1
+        stamp = self.stamp
+        self.stamp += count + 1
+        return stamp
+
+    def mark_only(self, decls: Ints) -> int:
+        """Mark the declarations a query is restricted to; returns the mark (never 0)."""
+        if self.only_mark >= 2**31 - 2:
+            self.only[:] = 0
+            self.only_mark = 0
+        self.only_mark += 1
+        self.only[decls] = self.only_mark
+        return self.only_mark
+
+
 class ConflictIndex:
     """Active declarations in the conflict engine; a write costs O(cells touched).
 
-    Thread-safe. The service keeps it equal to the committed database state (see
-    ``Deployment.sync_index``); it never holds an uncommitted change.
+    Thread-safe: up to ``READERS`` queries run at once, each in its own scratch; a change
+    waits for the queries in flight and holds off new ones. The service keeps it equal to
+    the committed database state (see ``Deployment.sync_index``); it never holds an
+    uncommitted change.
     """
 
     def __init__(self, threads: int | None = None, share_above: int = SHARE_ABOVE) -> None:
-        self._lock = threading.RLock()
+        self._lock = SharedLock()
         self._store = VolumeStore()
         self._grid = Grid()
-        self._scratch = Scratch()
         # A query volume whose plan reads over ``share_above`` grid entries is shared out
         # to this many threads (``DECONFLICT_CHECK_THREADS`` by default).
-        threads = max(1, check_threads() if threads is None else threads)
-        self._helpers = [Scratch() for _ in range(threads - 1)]
+        self._threads = max(1, check_threads() if threads is None else threads)
         self._share_above = share_above
-        self._slot_stamps: Int32s = np.zeros(0, np.int32)
-        self._decl_stamps: Int32s = np.zeros(0, np.int32)
-        self._stamp = 1
+        self._readers: list[_Reader] = []  # every one made, at most READERS
+        self._idle: list[_Reader] = []
+        self._readers_free = threading.Condition(threading.Lock())
         # Declarations, by slot; Python objects only for ids and versions.
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -298,12 +412,36 @@ class ConflictIndex:
     def stats(self) -> Ints:
         """What the compiled pass read and decided, summed over queries and the threads
         that shared them (``STATS``; entries are counted by every thread that read them)."""
-        return sum((h.stats for h in self._helpers), self._scratch.stats.copy())
+        total = np.zeros(STATS, np.int64)
+        for reader in list(self._readers):
+            for scratch in (reader.scratch, *reader.helpers):
+                total += scratch.stats
+        return total
 
     @property
     def threads(self) -> int:
         """The threads a check shares out to when it reads over ``share_above`` entries."""
-        return 1 + len(self._helpers)
+        return self._threads
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Reader]:
+        """The shared lock and a reader of one's own, its stamps sized to the index."""
+        with self._readers_free:
+            while not self._idle and len(self._readers) >= READERS:
+                self._readers_free.wait()
+            if self._idle:
+                reader = self._idle.pop()
+            else:
+                reader = _Reader(self._threads)
+                self._readers.append(reader)
+        try:
+            with self._lock.shared():
+                reader.ready(len(self._store.table), len(self._first))
+                yield reader
+        finally:
+            with self._readers_free:
+                self._idle.append(reader)
+                self._readers_free.notify()
 
     def volume_count(self) -> int:
         return len(self._store)
@@ -342,39 +480,46 @@ class ConflictIndex:
             if chunk:
                 self._put_chunk(chunk)
             if added >= BULK:
-                with self._lock:
+                with self._lock.exclusive():
                     self._grid.compact()
         finally:
             if collecting:
                 gc.enable()
 
     def remove(self, declaration_id: str) -> None:
-        with self._lock:
+        with self._lock.exclusive():
             decl = self._slot_of.pop(declaration_id, None)
             if decl is not None:
                 self._drop(decl)
 
     def apply_rows(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
-        ``owner_role``): active ones are put, others removed; advances ``applied_seq``."""
+        ``owner_role``): active ones are put, others removed; advances ``applied_seq``.
+
+        ``applied_seq`` moves only once the rows up to it are in, so a query that reads it
+        (``conflicts_at``) sees at least every change up to it, maybe some after."""
         pending: list[Item] = []
+        seq = self.applied_seq
         for row in rows:
             if row["state"] == "active":
                 pending.append((declared_of_row(row), json.loads(row["volumes"])))
-                if len(pending) >= 50_000:
-                    self.put_many(pending)
-                    pending = []
             else:
                 self.put_many(pending)
                 pending = []
                 self.remove(row["id"])
-            self.applied_seq = max(self.applied_seq, row["change_seq"])
+            seq = max(seq, row["change_seq"])
+            if len(pending) >= 50_000:
+                self.put_many(pending)
+                pending = []
+            if not pending:
+                self.applied_seq = seq
         self.put_many(pending)
+        self.applied_seq = seq
 
     def _put_chunk(self, items: list[Item]) -> None:
         builder = ColumnsBuilder()
         counts: list[int] = []
-        with self._lock:
+        with self._lock.exclusive():
             for item in items:
                 if isinstance(item, Subject):
                     for v in item.volumes:
@@ -406,7 +551,6 @@ class ConflictIndex:
             self._first[decls[has]] = slots[starts[has]]
             self._first[decls[~has]] = -1
             self._grid.add(self._store.table, slots_in_order, self._store.rows, self._store.codes)
-            self._grow_stamps()
             self._place_ids(slots_in_order)
 
     def _place_ids(self, slots: Ints) -> None:
@@ -512,18 +656,12 @@ class ConflictIndex:
             slot = int(self._store.table[slot, NEXT])
         return slots
 
-    def _grow_stamps(self) -> None:
-        if len(self._slot_stamps) < len(self._store.table):
-            self._slot_stamps = np.zeros(len(self._store.table), np.int32)
-        if len(self._decl_stamps) < len(self._first):
-            self._decl_stamps = np.zeros(len(self._first), np.int32)
-
     # -- reads --------------------------------------------------------------------------
 
     def get(self, declaration_id: str) -> Subject | None:
         """The declaration as a Subject (rebuilt from the columns if it was loaded in bulk:
         same geometry, without consecutive duplicate positions)."""
-        with self._lock:
+        with self._lock.shared():
             decl = self._slot_of.get(declaration_id)
             if decl is None:
                 return None
@@ -534,12 +672,44 @@ class ConflictIndex:
             volumes = tuple(self._volume(slot) for slot in self._volume_slots(decl))
         return Subject(**{f: getattr(declared, f) for f in Declared.__slots__}, volumes=volumes)
 
-    def conflicts_of(self, policy: Policy, subject: Subject) -> list[Found]:
-        """Every stored declaration that conflicts with ``subject``, one Found each."""
+    def conflicts_of(
+        self,
+        policy: Policy,
+        subject: Subject,
+        *,
+        budget: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> list[Found]:
+        """Every stored declaration that conflicts with ``subject``, one Found each.
+
+        ``budget``: the most work (``candidate_pass.WORK_SPENT`` units) the search may
+        take; over it, 413 ``too_large``. ``only``: the ids of the declarations to look
+        at (the others are left out of the answer, unmeasured)."""
+        return self.conflicts_at(policy, subject, budget=budget, only=only)[0]
+
+    def conflicts_at(
+        self,
+        policy: Policy,
+        subject: Subject,
+        *,
+        budget: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> tuple[list[Found], int]:
+        """``conflicts_of``, and the ``applied_seq`` of the index it searched: its answer
+        holds for every change up to that one (and maybe some later ones)."""
         query = Query.of(columns_of_volumes(subject.volumes), volumes=subject.volumes)
         rule = self._rule(policy, subject.kind)
-        with self._lock:
-            hits = self._run(query, rule, subject.owner, subject.id, MEASURE)
+        with self._reading() as reader:
+            seq = self.applied_seq
+            only_mark = 0
+            if only is not None:
+                decls = [d for i in only if (d := self._slot_of.get(i)) is not None]
+                if not decls:
+                    return [], seq
+                only_mark = reader.mark_only(np.array(decls, np.int64))
+            hits = self._run(
+                reader, query, rule, subject.owner, subject.id, MEASURE, budget, only_mark
+            )
             self._settle(query, hits, rule, measure=True)
             table = self._store.table
             by_decl: dict[int, list[float]] = {}
@@ -564,7 +734,7 @@ class ConflictIndex:
                 if reason is not None:
                     found.append(Found(other, reason, distance, start, end))
         found.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
-        return found
+        return found, seq
 
     def conflicting_ids(
         self,
@@ -583,14 +753,14 @@ class ConflictIndex:
             query = Query.of(columns_from_documents(docs), documents=docs)
         rule = self._rule(policy, declared.kind)
         restriction = KIND_CODES["restriction"]
-        with self._lock:
-            hits = self._run(query, rule, declared.owner, declared.id, IDS)
+        with self._reading() as reader:
+            hits = self._run(reader, query, rule, declared.owner, declared.id, IDS)
             repeats = hits.shared or bool(hits.borderline.any())
             self._settle(query, hits, rule, measure=False)
             slots = hits.slots
             decls = self._store.table[slots, DECL].astype(np.int64)
             if repeats:  # else the pass reported each declaration once
-                first = first_of_each(decls, self._decl_stamps, self._next_stamp(0))
+                first = first_of_each(decls, reader.decl_stamps, reader.next_stamp(0))
                 decls, slots = decls[first], slots[first]
             if declared.kind == "restriction":
                 checked = decls
@@ -610,7 +780,7 @@ class ConflictIndex:
 
     def intersecting(self, area: Shape | None, start_s: float, end_s: float) -> list[Declared]:
         """Active declarations with a volume meeting ``area`` (buffers counted) in the window."""
-        with self._lock:
+        with self._reading() as reader:
             table = self._store.table[: self._store.high_water]
             if area is None:
                 live = (table[:, VCOUNT] > 0) & (table[:, T0] < end_s) & (start_s < table[:, T1])
@@ -625,7 +795,7 @@ class ConflictIndex:
                     np.array([math.inf]),
                     np.array([0.0]),
                 )
-                hits = self._run(Query.of(columns), area_rule_arrays(), None, None, AREA)
+                hits = self._run(reader, Query.of(columns), area_rule_arrays(), None, None, AREA)
                 keep = ~hits.borderline
                 for i in np.flatnonzero(hits.borderline):
                     slot = int(hits.slots[i])
@@ -637,35 +807,53 @@ class ConflictIndex:
 
     def _run(
         self,
+        reader: _Reader,
         query: Query,
         rule: tuple[Floats, Floats, Ints],
         owner: str | None,
         declaration_id: str | None,
         mode: int,
+        budget: int | None = None,
+        only_mark: int = 0,
     ) -> Hits:
         """The compiled pass over the query's volumes, in this thread until one of them
         reads more than ``share_above`` grid entries; from that one on, each of the index's
-        threads tests its share of the slots (see ``candidate_pass.run_query``)."""
+        threads tests its share of the slots (see ``candidate_pass.run_query``). 413 when
+        the work of all threads together exceeds ``budget``."""
         owner_code = -1 if owner is None else self._name_codes[1].get(owner, -1)
         q_decl = -1 if declaration_id is None else self._slot_of.get(declaration_id, -1)
-        scratches = [self._scratch, *self._helpers]
+        scratches = [reader.scratch, *reader.helpers]
         for scratch in scratches:
             scratch.grow(len(query.codes) + 1, self._store.max_block + 1, 0)
-        split_above = self._share_above if self._helpers else _NEVER
+        split_above = self._share_above if reader.helpers else _NEVER
+        limit = UNLIMITED if budget is None else budget
         while True:
-            stamp = self._next_stamp(len(query.table))
-            pass_ = partial(self._pass, query, rule, owner_code, q_decl, mode, stamp)
-            n, stopped = pass_(self._scratch, 0, 0, 0, 1, split_above)
+            for scratch in scratches:
+                scratch.work[:] = (0, limit, 0)
+            stamp = reader.next_stamp(len(query.table))
+            pass_ = partial(
+                self._pass, reader, query, rule, owner_code, q_decl, mode, stamp, only_mark
+            )
+            n, stopped = pass_(reader.scratch, 0, 0, 0, 1, split_above)
             counts = [n]
-            if stopped < len(query.table) and n <= self._scratch.out_size:
+            if stopped < len(query.table) and n <= reader.scratch.out_size:
                 parts = len(scratches)
                 shares = [
                     _share_pool().submit(pass_, helper, stopped, 0, part, parts, _NEVER)
-                    for part, helper in enumerate(self._helpers, start=1)
+                    for part, helper in enumerate(reader.helpers, start=1)
                 ]
-                counts[0], _ = pass_(self._scratch, stopped, n, 0, parts, _NEVER)
+                counts[0], _ = pass_(reader.scratch, stopped, n, 0, parts, _NEVER)
                 counts += [share.result()[0] for share in shares]
             used = scratches[: len(counts)]
+            spent = sum(int(s.work[WORK_SPENT]) for s in used)
+            if any(s.work[WORK_OVER] for s in used) or spent > limit:
+                raise TooLarge(
+                    f"this search needs more than the policy's budget of {limit:,} "
+                    "vertex-pair comparisons (limits.work_per_request) among the stored "
+                    "declarations near these volumes; send fewer, smaller or simpler volumes",
+                    field="volumes",
+                    extra={"budget": limit},
+                )
             if all(c <= s.out_size for c, s in zip(counts, used, strict=True)):
                 break
             for c, scratch in zip(counts, used, strict=True):
@@ -681,12 +869,14 @@ class ConflictIndex:
 
     def _pass(
         self,
+        reader: _Reader,
         query: Query,
         rule: tuple[Floats, Floats, Ints],
         owner_code: int,
         q_decl: int,
         mode: int,
         stamp: int,
+        only_mark: int,
         scratch: Scratch,
         first: int,
         n: int,
@@ -699,9 +889,9 @@ class ConflictIndex:
             grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
             lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
             store.table, store.high_water, store.rows, store.codes,
-            self._slot_stamps, self._decl_stamps, stamp,
+            reader.slot_stamps, reader.decl_stamps, stamp,
             query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
-            owner_code, q_decl, mode,
+            owner_code, q_decl, mode, reader.only, only_mark, scratch.work, scratch.known,
             scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
             scratch.plane_a,
             scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
@@ -709,15 +899,6 @@ class ConflictIndex:
             scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
             first, n, part, parts, split_above,
         )  # fmt: skip
-
-    def _next_stamp(self, count: int) -> int:
-        if self._stamp + count >= 2**31 - 1:
-            self._slot_stamps[:] = 0
-            self._decl_stamps[:] = 0
-            self._stamp = 1
-        stamp = self._stamp
-        self._stamp += count + 1
-        return stamp
 
     def _settle(
         self, query: Query, hits: Hits, rule: tuple[Floats, Floats, Ints], *, measure: bool

@@ -168,6 +168,10 @@ _SHORT_EDGE_SLACK: Final = 1e-6
 # An edge shorter than _SHORT_EDGE radians (0.6 m) has a normal known to ~1e-16 / length
 # only; pairs involving one decide with _SHORT_EDGE_SLACK instead of SLACK.
 
+VINCENTY_WORK: Final = 250
+"""The work (``candidate_pass.WORK_SPENT`` units) one Vincenty inverse costs: about as long as
+250 comparisons of a vertex with a vertex or an edge."""
+
 BORDER_M: Final = 1e-5
 BORDER_REL: Final = 1e-9
 """A measured distance within ``BORDER_M + BORDER_REL * limit`` of the limit is borderline:
@@ -705,11 +709,14 @@ def _vertex_to_foot_m(rows_v: Floats, i: int, sides: Floats, e: int) -> float:
 def measured_m(
     rows_a: Floats, verts_a: Ints, nva: int, sides_a: Floats, edges_a: Ints, nea: int,
     rows_b: Floats, rings_b: Ints, nrb: int, sides_b: Floats, neb: int,
-    cutoff: float,
+    cutoff: float, work: Ints,
 ) -> float:  # fmt: skip
     """The shortest geodesic among the candidate pairs within ``cutoff`` radians: what
     ``geometry._Nearest.distance_m`` measures (without its millimetre rounding to 0).
-    Of a, only the listed vertices and edges count. -1 when Vincenty fails on one of them."""
+    Of a, only the listed vertices and edges count. -1 when Vincenty fails on one of them.
+
+    Each Vincenty costs ``VINCENTY_WORK`` in ``work`` (``candidate_pass.WORK_SPENT``);
+    returns -2 as soon as the work exceeds the budget (``work[1]``)."""
     # Keep every pair within cutoff: a chord or a sine never exceeds its angle.
     cut_c2 = cutoff * cutoff
     cut_s = cutoff
@@ -719,12 +726,18 @@ def measured_m(
         for rb in range(nrb):
             for j in range(rings_b[rb, 0], rings_b[rb, 1]):
                 if _vertex_chord2(rows_a, i, rows_b, j) <= cut_c2:
+                    work[0] += VINCENTY_WORK
+                    if work[0] > work[1]:
+                        return -2.0
                     d = _vertex_to_vertex_m(rows_a, i, rows_b, j)
                     if d < 0.0:
                         return -1.0
                     best = min(best, d)
         for e in range(neb):
             if _vertex_edge_sine(rows_a, i, sides_b, e) <= cut_s:
+                work[0] += VINCENTY_WORK
+                if work[0] > work[1]:
+                    return -2.0
                 d = _vertex_to_foot_m(rows_a, i, sides_b, e)
                 if d < 0.0:
                     return -1.0
@@ -734,6 +747,9 @@ def measured_m(
             for k in range(nea):
                 e = edges_a[k]
                 if _vertex_edge_sine(rows_b, j, sides_a, e) <= cut_s:
+                    work[0] += VINCENTY_WORK
+                    if work[0] > work[1]:
+                        return -2.0
                     d = _vertex_to_foot_m(rows_b, j, sides_a, e)
                     if d < 0.0:
                         return -1.0
@@ -750,7 +766,7 @@ def decide(
     plane_a: Floats, verts_a: Ints, nva: int, edges_a: Ints, nea: int,
     rows_b: Floats, rings_b: Ints, nrb: int, parts_b: Ints, npb: int, ends_b: Ints,
     sides_b: Floats, neb: int,
-    limit_m: float, zlo: float, zhi: float, slack: float, measure: bool,
+    limit_m: float, zlo: float, zhi: float, slack: float, measure: bool, work: Ints,
 ) -> tuple[int, float]:  # fmt: skip
     """Whether the geodesic distance between a and b is at most ``limit_m``: ``YES``, ``NO``
     or ``BORDER`` (too close to the limit to tell; ask ``geometry.within_m``), and, with
@@ -759,7 +775,9 @@ def decide(
     ``[zlo, zhi]`` holds the sines of the latitudes of both geometries; it is widened here by
     the farthest a path of interest can stray (``limit_m`` at the smallest radius). a's
     polygons are projected (``project``); of a's vertices and edges, only those listed are
-    compared (``near_elements`` finds the ones that can matter).
+    compared (``near_elements`` finds the ones that can matter). Returns ``NO`` at once
+    when measuring would take the work over its budget (``measured_m``; the caller sees
+    it in ``work``).
     """
     floor = max(limit_m, TOUCH_M)
     pad = floor / EARTH_MIN_RADIUS_M + slack
@@ -797,8 +815,10 @@ def decide(
     distance = measured_m(
         rows_a, verts_a, nva, sides_a, edges_a, nea,
         rows_b, rings_b, nrb, sides_b, neb,
-        cutoff,
+        cutoff, work,
     )  # fmt: skip
+    if distance == -2.0:
+        return NO, np.nan
     if distance < 0.0:
         return BORDER, np.nan
     if distance < TOUCH_M - BORDER_M:  # geometry reports 0 too, within any limit

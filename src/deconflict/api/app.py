@@ -21,7 +21,9 @@ from deconflict.api import (
     web,
 )
 from deconflict.api.limits import BodyLimit
+from deconflict.api.ratelimit import RateLimiter
 from deconflict.deployment import Deployment
+from deconflict.policy import RateLimits
 from deconflict.settings import Settings
 from deconflict.webhooks import WebhookWorker
 
@@ -68,6 +70,7 @@ def create_app(
     )
     app.state.deployment = deployment
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(lambda: _rate_limits(deployment))
     problems.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
         app.include_router(module.router)
@@ -75,6 +78,13 @@ def create_app(
     app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
     app.add_middleware(web.PageHeaders, tile_url=deployment.tile_url)
     return app
+
+
+def _rate_limits(deployment: Deployment) -> RateLimits:
+    # As the body limit: the policy this process last saw (every request brings it up to
+    # date), the defaults before it has seen one.
+    policy = deployment.known_policy()
+    return policy.rate_limits if policy is not None else RateLimits()
 
 
 def _body_limit(deployment: Deployment) -> int:

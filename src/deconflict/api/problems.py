@@ -31,8 +31,10 @@ _CODES = {
 
 
 def problem_response(status: int, body: dict[str, Any]) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 429 and "retry_after_s" in body:
+        headers["Retry-After"] = str(body["retry_after_s"])
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 def problem(status: int, title: str, detail: str, code: str | None = None) -> Response:
