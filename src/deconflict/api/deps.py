@@ -58,11 +58,18 @@ async def authenticated(request: Request, token: str | None) -> Party:
     address = client_address(request)
     limiter.check_address(address)
     try:
-        return await run_in_threadpool(authenticate, deployment_of(request), token)
+        return await run_in_threadpool(_authenticate_fresh, deployment_of(request), token)
     except Unauthorized:
         if token:
             limiter.failed(address)
         raise
+
+
+def _authenticate_fresh(deployment: Deployment, token: str | None) -> Party:
+    # The counters read first bring the policy cache up to date (one statement when nothing
+    # changed), so the rate limits taken next are those in force.
+    counters, _ = deployment.fresh()
+    return authenticate(deployment, token, counters)
 
 
 async def caller(request: Request) -> Party:

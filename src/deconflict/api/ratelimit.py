@@ -44,7 +44,7 @@ class RateLimiter:
 
     def __init__(self, rates: Callable[[], RateLimits], clock: Clock = time.monotonic) -> None:
         self._rates = rates
-        self._clock = clock
+        self.clock = clock  # replaceable, for tests that move time by hand
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._failures: dict[str, _Failures] = {}
@@ -60,12 +60,12 @@ class RateLimiter:
             if kind == "check"
             else (rates.writes_per_second, rates.writes_burst)
         )
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             bucket = self._buckets.get((party_id, kind))
             if bucket is None:
                 bucket = self._buckets[(party_id, kind)] = _Bucket(float(burst), now)
-            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.at) * rate)
+            bucket.tokens = min(float(burst), bucket.tokens + max(0.0, now - bucket.at) * rate)
             bucket.at = now
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
@@ -81,7 +81,7 @@ class RateLimiter:
 
     def check_address(self, address: str) -> None:
         """429 while ``address`` is locked out for presenting too many bad tokens."""
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             failures = self._failures.get(address)
             wait = 0.0 if failures is None else failures.locked_until - now
@@ -95,13 +95,13 @@ class RateLimiter:
         """Count a bad token from ``address``; past the policy's number within its window,
         lock the address out."""
         rates = self._rates()
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             failures = self._failures.pop(address, None)  # re-inserted last: newest
             if failures is None or now - failures.window_start > rates.failed_auth_window_s:
                 failures = _Failures(now, 0, failures.locked_until if failures else 0.0)
             failures.count += 1
-            if failures.count > rates.failed_auth_per_window:
+            if failures.count >= rates.failed_auth_per_window:
                 failures.locked_until = now + rates.failed_auth_lockout_s
                 failures.window_start, failures.count = now, 0
             self._failures[address] = failures
