@@ -11,7 +11,12 @@ them is cheap). Then:
 - write: another operator's operation of the same shape (``missing_awareness`` or a 413);
 - small write during a heavy one: a humanitarian declares a small site far away while the
   heavy write runs in another thread; how long it took, and how much of it the heavy one
-  was already running.
+  was already running;
+- the most expensive legal check: the same owner also stores ``--stored`` operations of
+  ``--volumes`` closed lines of ``--vertices`` vertices, all the same circle 20 km across
+  (every vertex and edge equally far from its centre, so no pair is spared measuring); a
+  point at the centre with a 30 km buffer is checked against them (about half the default
+  work budget), then ten such points (over it).
 
 Each request is answered or refused (413 ``too_large`` when it is over the policy's cost
 budget); the table says which. The requests go straight to the service's functions (no
@@ -105,6 +110,34 @@ def multipolygon_volume(rng: random.Random, parts: int, vertices: int) -> dict[s
     }
 
 
+RINGS_CENTRE = (20.0, 10.0)
+
+
+def ring_volumes(volumes: int, vertices: int) -> list[dict[str, Any]]:
+    line = ring(*RINGS_CENTRE, 10_000, vertices)
+    return [
+        {
+            "geometry": {"type": "LineString", "coordinates": line},
+            "buffer_m": 0,
+            "altitude": {"lower_m": 0, "upper_m": 5000},
+            "time": {"start": iso(START), "end": iso(START + timedelta(days=3))},
+        }
+        for _ in range(volumes)
+    ]
+
+
+def centre_points(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "geometry": {"type": "Point", "coordinates": list(RINGS_CENTRE)},
+            "buffer_m": 30_000,
+            "altitude": {"lower_m": None, "upper_m": 50},
+            "time": {"start": iso(START), "end": None},
+        }
+        for _ in range(count)
+    ]
+
+
 def timed(function: Callable[[], Any]) -> tuple[float, str]:
     """Seconds taken, and what came of it: ``ok``, or the status and code of the refusal."""
     began = time.perf_counter()
@@ -142,6 +175,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             {"kind": "operation", "volumes": heavy_volumes(rng, args.volumes, args.vertices)}
         )
         declarations.create_declaration(deployment, owner, body)
+    for _ in range(args.stored):
+        body = DeclarationIn.model_validate(
+            {"kind": "operation", "volumes": ring_volumes(args.volumes, args.vertices)}
+        )
+        declarations.create_declaration(deployment, owner, body)
     store_s = time.perf_counter() - began
 
     shape = heavy_volumes(rng, args.volumes, args.vertices)
@@ -163,6 +201,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_s, check = timed(
         lambda: declarations.authenticated_check(deployment, relief_token, check_body)
     )
+
+    rings_checks = []
+    for count in (1, 10):
+        ring_check = CheckIn.model_validate({"kind": "site", "volumes": centre_points(count)})
+        rings_checks.append(
+            timed(
+                lambda b=ring_check: declarations.authenticated_check(deployment, relief_token, b)
+            )
+        )
 
     heavy_body = DeclarationIn.model_validate({"kind": "operation", "volumes": shape})
     small_body = DeclarationIn.model_validate(
@@ -215,6 +262,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "small_during_heavy": small,
         "small_sent_after_s": small_began - heavy_began,
         "small_alone_s": alone_s,
+        "ring_point_s": rings_checks[0][0],
+        "ring_point": rings_checks[0][1],
+        "ring_points_s": rings_checks[1][0],
+        "ring_points": rings_checks[1][1],
         "small_alone": alone,
     }
 
@@ -246,6 +297,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         lambda r: f"{r['small_during_heavy_s']:.3f} s (sent {r['small_sent_after_s']:.2f} s in)",
     )
     line("small write alone", lambda r: f"{r['small_alone_s']:.3f} s")
+    line(
+        "check: 1 point against the equidistant rings",
+        lambda r: f"{r['ring_point_s']:.3f} s ({r['ring_point']})",
+    )
+    line(
+        "check: 10 points against them",
+        lambda r: f"{r['ring_points_s']:.3f} s ({r['ring_points']})",
+    )
     print("\n".join(lines))
 
 

@@ -16,14 +16,18 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pytest
 
 from deconflict.conflicts import (
+    CHUNK_VOLUMES,
     ConflictIndex,
     Declared,
     Restricts,
@@ -707,3 +711,64 @@ def test_a_search_over_its_work_budget_raises_too_large() -> None:
     assert refused.value.errors[0]["field"] == "volumes"
     # The index is unharmed: the next search answers as before.
     assert [f.to_json() for f in index.conflicts_of(POLICY, query)] == answer
+
+
+def test_a_change_between_the_chunks_of_a_search_is_in_its_answer() -> None:
+    """A search holds the index's lock a few volumes at a time: a change that lands in
+    between (here, forced to land right after the first chunk) is searched again under the
+    last hold, so the answer is exactly that of a search of the index after the change,
+    and the applied_seq it reports is the one after."""
+    workload = ManyVolumes(seed=74, center=REGIONS["mid-latitude"], radius_m=30_000.0)
+    items = [workload.item() for _ in range(40)]
+    index = load_documents(items, threads=1)
+    query = subject_of(*workload.item(kind="operation"))
+    assert len(query.volumes) > CHUNK_VOLUMES, "the search spans several chunks"
+    before = index.conflicts_of(POLICY, query)
+    assert len(before) >= 2
+    gone = before[0].other.id
+    # A new declaration of the query's own shape, by another owner: surely a conflict.
+    added = Declared("new", "operation", "someone-else", "operator", "v-new", "", None)
+    added_docs = [volume_doc_of(v) for v in query.volumes]
+    landed = threading.Event()
+
+    def change() -> None:
+        landed.wait()
+        assert gone is not None
+        index.remove(gone)
+        index.put_documents(added, added_docs)
+        index.applied_seq = 7
+
+    search = index._search_into
+    calls: list[int] = []
+
+    def first_chunk_then_wait(*args: Any, **kwargs: Any) -> None:
+        search(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:  # let the change queue for the lock before the next chunk
+            landed.set()
+            while not index._lock._waiting:
+                time.sleep(0.001)
+
+    index._search_into = first_chunk_then_wait  # type: ignore[method-assign]
+    writer = threading.Thread(target=change)
+    writer.start()
+    found, seq = index.conflicts_at(POLICY, query)
+    writer.join()
+    del index._search_into
+    expected = index.conflicts_of(POLICY, query)
+    assert [f.to_json() for f in found] == [f.to_json() for f in expected]
+    ids = {f.other.id for f in found}
+    assert "new" in ids and gone not in ids
+    assert seq == 7
+
+
+def volume_doc_of(v: Any) -> Doc:
+    return {
+        "geometry": v.shape.geojson,
+        "buffer_m": v.buffer_m,
+        "altitude": {"lower_m": v.lower_m, "upper_m": v.upper_m},
+        "time": {
+            "start": v.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": None if v.end is None else v.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }

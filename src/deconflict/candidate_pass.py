@@ -119,7 +119,7 @@ def _geometry(
     sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
     out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
-    work: Ints,
+    work: Ints, improve_m: float,
 ) -> tuple[int, bool]:  # fmt: skip
     """The distance decision for one candidate, comparing only the query's vertices and
     edges within ``reach`` of the candidate's cap centre; returns the new number of
@@ -142,7 +142,7 @@ def _geometry(
     result, distance = decide(
         qrows, rings_a, parts_a, npa, ends_a, sides_a, plane_a, near[0], nva, near[1], n_edges,
         vrows, rings_b, nrb, parts_b, npb, ends_b, sides_b, neb,
-        limit, zlo, zhi, slack, mode == MEASURE, work,
+        limit, zlo, zhi, slack, mode == MEASURE, work, improve_m,
     )  # fmt: skip
     if work[WORK_OVER] != 0 or work[WORK_SPENT] > work[WORK_BUDGET]:
         work[WORK_OVER] = 1
@@ -384,13 +384,16 @@ def scan(
                     continue  # another volume of the declaration conflicted meanwhile
                 time_only = pending[g, 4] != 0.0
                 g_mode = IDS if time_only else mode
+                improve_m = np.inf  # measure only what can be nearer than known so far
+                if mode == MEASURE and prune and decl_stamp[decl] == stamp:
+                    improve_m = known[decl, 0] * (1.0 + 1e-6) + 1e-3
                 before = n
                 n, sure = _geometry(
                     slot, qi, pending[g, 0], pending[g, 1], pending[g, 2], g_mode, pending[g, 3],
                     vol, vrows, vcodes,
                     qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
                     rings_b, parts_b, ends_b, sides_b, near,
-                    out_slot, out_q, out_d, out_flag, n, stats, work,
+                    out_slot, out_q, out_d, out_flag, n, stats, work, improve_m,
                 )  # fmt: skip
                 if work[WORK_OVER] != 0:
                     return n
@@ -598,6 +601,18 @@ class Query:
         )
         return cls(table, b.rows, b.codes, **sources)
 
+    def part(self, start: int, stop: int) -> Query:
+        """Volumes ``[start, stop)`` alone (sharing the vertex rows)."""
+        if start == 0 and stop >= len(self.table):
+            return self
+        return Query(
+            self.table[start:stop],
+            self.rows,
+            self.codes,
+            None if self.volumes is None else self.volumes[start:stop],
+            None if self.documents is None else self.documents[start:stop],
+        )
+
     def shape(self, number: int) -> Shape:
         if self.volumes is not None:
             return self.volumes[number].shape
@@ -665,6 +680,7 @@ class Hits:
     distances: Floats
     borderline: npt.NDArray[np.bool_]  # left to geometry.within_m by the kernel
     shared: bool = False  # by threads, which may each report a declaration once
+    work: int = 0  # charged by every thread together (``WORK_SPENT``)
 
 
 def area_rule_arrays() -> tuple[Floats, Floats, Ints]:

@@ -20,7 +20,9 @@ rule above, exactly. Its API:
   read without pydantic or shapely (``put_documents`` for one);
 - ``apply_rows(rows)``: declaration rows as stored (``state``, ``change_seq``, JSON
   ``volumes`` and ``restricts``), the fast path of a restart;
-- ``conflicts_of(policy, subject)``: one ``Found`` per conflicting declaration;
+- ``conflicts_of(policy, subject, budget=, only=)``: one ``Found`` per conflicting
+  declaration, within a work budget (413 ``TooLarge`` over it), or among some declarations
+  only; ``conflicts_at`` also says which ``applied_seq`` the answer holds for;
 - ``conflicting_ids(policy, declared, volumes)``: the ids only, for what-if checks in bulk;
 - ``intersecting(area, start_s, end_s)``: declarations meeting an area in a window;
 - ``stats``: counts of what the compiled pass read and decided, for benchmarks.
@@ -33,6 +35,7 @@ import itertools
 import json
 import math
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -101,6 +104,12 @@ _NEVER: Final = 1 << 62
 READERS: Final = 4
 """Queries an index answers at once (each with its own scratch and stamps, about 36 bytes
 per stored declaration and 4 per stored volume once used); more wait for one to finish."""
+
+CHUNK_VOLUMES: Final = 4
+"""Query volumes searched under one hold of the index's shared lock (see ``conflicts_at``)."""
+
+CHANGE_LOG: Final = 100_000
+"""Changes to the index remembered by id, for searches that span several holds of its lock."""
 
 UNLIMITED: Final = (1 << 62) - 1
 """The work budget of a query that has none (``budget=None``)."""
@@ -401,6 +410,8 @@ class ConflictIndex:
         self._names: dict[int, list[str]] = {1: [], 2: [], 3: []}
         self._name_codes: dict[int, dict[str, int]] = {1: {}, 2: {}, 3: {}}
         self.applied_seq = 0
+        self._version = 0  # bumped by every declaration put or removed, logged in _changes
+        self._changes: deque[tuple[int, str]] = deque(maxlen=CHANGE_LOG)
         self._restrictions = 0  # restriction declarations held
         self._rules: dict[tuple[int, str], tuple[Policy, tuple[Floats, Floats, Ints]]] = {}
         _warm_up()
@@ -491,6 +502,7 @@ class ConflictIndex:
             decl = self._slot_of.pop(declaration_id, None)
             if decl is not None:
                 self._drop(decl)
+                self._log_change(declaration_id)
 
     def apply_rows(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
@@ -617,6 +629,7 @@ class ConflictIndex:
                 self._subjects[decl] = item
             slot_of[identifier] = decl
             decls.append(decl)
+            self._log_change(identifier)
         if len(ids) > len(self._first):
             size = max(1024, 2 * len(ids))
             self._first = np.resize(self._first, size)
@@ -627,6 +640,10 @@ class ConflictIndex:
         if codes:
             self._codes[result] = codes
         return result
+
+    def _log_change(self, identifier: str) -> None:
+        self._version += 1
+        self._changes.append((self._version, identifier))
 
     def _code(self, field: int, name: str) -> int:
         codes = self._name_codes[field]
@@ -696,45 +713,131 @@ class ConflictIndex:
         only: Iterable[str] | None = None,
     ) -> tuple[list[Found], int]:
         """``conflicts_of``, and the ``applied_seq`` of the index it searched: its answer
-        holds for every change up to that one (and maybe some later ones)."""
+        holds for every change up to that one (and maybe some later ones).
+
+        The query's volumes are searched ``CHUNK_VOLUMES`` at a time, each chunk under the
+        shared lock, so a change to the index (a write's sync) waits for one chunk, not for
+        a whole heavy search. Declarations changed between the chunks are searched again,
+        alone, under the last chunk's lock: the answer is the one a search of the index as
+        it stood then would give."""
         query = Query.of(columns_of_volumes(subject.volumes), volumes=subject.volumes)
         rule = self._rule(policy, subject.kind)
-        with self._reading() as reader:
-            seq = self.applied_seq
-            only_mark = 0
-            if only is not None:
-                decls = [d for i in only if (d := self._slot_of.get(i)) is not None]
-                if not decls:
-                    return [], seq
-                only_mark = reader.mark_only(np.array(decls, np.int64))
-            hits = self._run(
-                reader, query, rule, subject.owner, subject.id, MEASURE, budget, only_mark
-            )
-            self._settle(query, hits, rule, measure=True)
-            table = self._store.table
-            by_decl: dict[int, list[float]] = {}
-            for slot, number, distance in zip(
-                hits.slots.tolist(), hits.queries.tolist(), hits.distances.tolist(), strict=True
-            ):
-                q = query.table[number]
-                start = max(q[T0], table[slot, T0])
-                end = min(q[T1], table[slot, T1])
-                decl = int(table[slot, DECL])
-                seen = by_decl.get(decl)
-                if seen is None:
-                    by_decl[decl] = [distance, start, end]
-                else:
-                    seen[0] = min(seen[0], distance)
-                    seen[1] = min(seen[1], start)
-                    seen[2] = max(seen[2], end)
-            found = []
-            for decl, (distance, start, end) in by_decl.items():
-                other = self._subjects.get(decl) or self._declared(decl)
-                reason = self._reason(policy, subject, other)
-                if reason is not None:
-                    found.append(Found(other, reason, distance, start, end))
-        found.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
-        return found, seq
+        wanted = None if only is None else set(only)
+        found: dict[str, list[Any]] = {}  # id: [distance, start, end, Declared]
+        spent = [0]
+        search = partial(self._search_into, found, policy, subject, rule, budget, spent)
+        version = -1
+        seq = self.applied_seq
+        count = len(query.table)
+        for lo in range(0, count, CHUNK_VOLUMES):
+            with self._reading() as reader:
+                if version < 0:
+                    version = self._version
+                search(reader, query.part(lo, lo + CHUNK_VOLUMES), wanted)
+                if lo + CHUNK_VOLUMES < count:
+                    continue
+                seq = self.applied_seq
+                if self._version != version:  # changed since the first chunk
+                    changed = self._changed_since(version)
+                    if changed is None:  # too much to say what: all again
+                        found.clear()
+                        search(reader, query, wanted)
+                    else:
+                        for identifier in changed:
+                            found.pop(identifier, None)
+                        again = changed if wanted is None else changed & wanted
+                        if again:
+                            search(reader, query, again)
+        result = []
+        for distance, start, end, other in found.values():
+            reason = self._reason(policy, subject, other)
+            if reason is not None:
+                result.append(Found(other, reason, distance, start, end))
+        result.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
+        return result, seq
+
+    def _search_into(
+        self,
+        found: dict[str, list[Any]],
+        policy: Policy,
+        subject: Subject,
+        rule: tuple[Floats, Floats, Ints],
+        budget: int | None,
+        spent: list[int],
+        reader: _Reader,
+        query: Query,
+        only: set[str] | None,
+    ) -> None:
+        """Search ``query`` (some of ``subject``'s volumes) and fold what conflicts into
+        ``found``, by declaration id; ``spent`` carries the work across calls. Under the
+        shared lock."""
+        del policy  # the rule's arrays are in ``rule``
+        only_mark = 0
+        if only is not None:
+            decls = [d for i in only if (d := self._slot_of.get(i)) is not None]
+            if not decls:
+                return
+            only_mark = reader.mark_only(np.array(decls, np.int64))
+        # What earlier chunks found seeds the pass's pruning (see ``candidate_pass.scan``):
+        # a later chunk then skips what cannot improve on it, as one search would.
+        seed_decls = []
+        seed_values = []
+        for identifier, (distance, start, end, _) in found.items():
+            decl = self._slot_of.get(identifier)
+            if decl is not None and math.isfinite(distance):
+                seed_decls.append(decl)
+                seed_values.append((distance, start, end))
+        seed = (np.array(seed_decls, np.int64), np.array(seed_values).reshape(-1, 3))
+        hits = self._run(
+            reader,
+            query,
+            rule,
+            subject.owner,
+            subject.id,
+            MEASURE,
+            budget,
+            only_mark,
+            spent[0],
+            seed,
+        )
+        spent[0] += hits.work
+        self._settle(query, hits, rule, measure=True)
+        table = self._store.table
+        by_decl: dict[int, list[float]] = {}
+        for slot, number, distance in zip(
+            hits.slots.tolist(), hits.queries.tolist(), hits.distances.tolist(), strict=True
+        ):
+            q = query.table[number]
+            start = max(q[T0], table[slot, T0])
+            end = min(q[T1], table[slot, T1])
+            decl = int(table[slot, DECL])
+            seen = by_decl.get(decl)
+            if seen is None:
+                by_decl[decl] = [distance, start, end]
+            else:
+                seen[0] = min(seen[0], distance)
+                seen[1] = min(seen[1], start)
+                seen[2] = max(seen[2], end)
+        for decl, (distance, start, end) in by_decl.items():
+            other = self._subjects.get(decl) or self._declared(decl)
+            assert other.id is not None
+            known = found.get(other.id)
+            if known is None:
+                found[other.id] = [distance, start, end, other]
+            else:
+                known[0] = min(known[0], distance)
+                known[1] = min(known[1], start)
+                known[2] = max(known[2], end)
+                known[3] = other
+
+    def _changed_since(self, version: int) -> set[str] | None:
+        """The ids put or removed after ``version``, or None when the log no longer
+        reaches back that far."""
+        if self._version == version:
+            return set()
+        if not self._changes or self._changes[0][0] > version + 1:
+            return None
+        return {identifier for v, identifier in self._changes if v > version}
 
     def conflicting_ids(
         self,
@@ -815,11 +918,15 @@ class ConflictIndex:
         mode: int,
         budget: int | None = None,
         only_mark: int = 0,
+        spent_before: int = 0,
+        seed: tuple[Ints, Floats] | None = None,
     ) -> Hits:
         """The compiled pass over the query's volumes, in this thread until one of them
         reads more than ``share_above`` grid entries; from that one on, each of the index's
         threads tests its share of the slots (see ``candidate_pass.run_query``). 413 when
-        the work of all threads together exceeds ``budget``."""
+        the work of all threads together, and ``spent_before``, exceeds ``budget``.
+        ``seed``: declarations already known to conflict, with their nearest distance and
+        time overlap so far, for MEASURE's pruning."""
         owner_code = -1 if owner is None else self._name_codes[1].get(owner, -1)
         q_decl = -1 if declaration_id is None else self._slot_of.get(declaration_id, -1)
         scratches = [reader.scratch, *reader.helpers]
@@ -829,8 +936,11 @@ class ConflictIndex:
         limit = UNLIMITED if budget is None else budget
         while True:
             for scratch in scratches:
-                scratch.work[:] = (0, limit, 0)
+                scratch.work[:] = (0, limit - spent_before, 0)
             stamp = reader.next_stamp(len(query.table))
+            if seed is not None and len(seed[0]):
+                reader.decl_stamps[seed[0]] = stamp
+                reader.scratch.known[seed[0]] = seed[1]
             pass_ = partial(
                 self._pass, reader, query, rule, owner_code, q_decl, mode, stamp, only_mark
             )
@@ -846,7 +956,7 @@ class ConflictIndex:
                 counts += [share.result()[0] for share in shares]
             used = scratches[: len(counts)]
             spent = sum(int(s.work[WORK_SPENT]) for s in used)
-            if any(s.work[WORK_OVER] for s in used) or spent > limit:
+            if any(s.work[WORK_OVER] for s in used) or spent_before + spent > limit:
                 raise TooLarge(
                     f"this search needs more than the policy's budget of {limit:,} "
                     "vertex-pair comparisons (limits.work_per_request) among the stored "
@@ -865,6 +975,7 @@ class ConflictIndex:
             np.concatenate([s.out_d[:c] for s, c in outputs]),
             np.concatenate([s.out_flag[:c] != 0 for s, c in outputs]),
             shared=len(outputs) > 1,
+            work=spent,
         )
 
     def _pass(

@@ -767,6 +767,7 @@ def decide(
     rows_b: Floats, rings_b: Ints, nrb: int, parts_b: Ints, npb: int, ends_b: Ints,
     sides_b: Floats, neb: int,
     limit_m: float, zlo: float, zhi: float, slack: float, measure: bool, work: Ints,
+    improve_m: float,
 ) -> tuple[int, float]:  # fmt: skip
     """Whether the geodesic distance between a and b is at most ``limit_m``: ``YES``, ``NO``
     or ``BORDER`` (too close to the limit to tell; ask ``geometry.within_m``), and, with
@@ -777,7 +778,8 @@ def decide(
     polygons are projected (``project``); of a's vertices and edges, only those listed are
     compared (``near_elements`` finds the ones that can matter). Returns ``NO`` at once
     when measuring would take the work over its budget (``measured_m``; the caller sees
-    it in ``work``).
+    it in ``work``). A sure ``YES`` whose distance cannot be below ``improve_m`` (the
+    nearest the caller already knows, padded) is not measured: its distance is inf.
     """
     floor = max(limit_m, TOUCH_M)
     pad = floor / EARTH_MIN_RADIUS_M + slack
@@ -810,6 +812,8 @@ def decide(
         return NO, np.nan
     if psi <= yes_angle and not measure:
         return YES, np.nan
+    if psi <= yes_angle and (psi - slack) * m_min > improve_m:
+        return YES, np.inf  # a conflict, and no nearer than one already measured
     # The ellipsoid can prefer a pair whose angle is larger by the ratio of its radii.
     cutoff = psi * (n_max / m_min) + 2.0 * slack
     distance = measured_m(
