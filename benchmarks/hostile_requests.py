@@ -229,19 +229,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         lambda: declarations.create_declaration(deployment, heavy_party, heavy_body)
     )
 
-    # The small write, sent while the heavy one is running.
-    heavy_result: list[tuple[float, str]] = []
-    heavy_thread = threading.Thread(
-        target=lambda: heavy_result.append(
-            timed(lambda: declarations.create_declaration(deployment, heavy_party, heavy_body))
+    # The small write, sent while the heavy one is running, at five points of it: the
+    # slowest of the five is reported.
+    small_s, small, small_sent_s = 0.0, "ok", 0.0
+    for fraction in (0.05, 0.2, 0.4, 0.6, 0.8):
+        heavy_thread = threading.Thread(
+            target=lambda: timed(
+                lambda: declarations.create_declaration(deployment, heavy_party, heavy_body)
+            )
         )
-    )
-    heavy_began = time.perf_counter()
-    heavy_thread.start()
-    time.sleep(min(0.2, write_s / 4))
-    small_began = time.perf_counter()
-    small_s, small = timed(lambda: declarations.create_declaration(deployment, relief, small_body))
-    heavy_thread.join()
+        heavy_began = time.perf_counter()
+        heavy_thread.start()
+        time.sleep(write_s * fraction)
+        sent = time.perf_counter() - heavy_began
+        took, outcome = timed(
+            lambda: declarations.create_declaration(deployment, relief, small_body)
+        )
+        heavy_thread.join()
+        if took >= small_s:
+            small_s, small, small_sent_s = took, outcome, sent
     # A small write alone, for comparison.
     alone_s, alone = timed(lambda: declarations.create_declaration(deployment, relief, small_body))
     db.dispose()
@@ -260,7 +266,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "write": write,
         "small_during_heavy_s": small_s,
         "small_during_heavy": small,
-        "small_sent_after_s": small_began - heavy_began,
+        "small_sent_after_s": small_sent_s,
         "small_alone_s": alone_s,
         "ring_point_s": rings_checks[0][0],
         "ring_point": rings_checks[0][1],
@@ -293,7 +299,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     line("check of the same shape (humanitarian)", lambda r: f"{r['check_s']:.3f} s ({r['check']})")
     line("write of the same shape (operator)", lambda r: f"{r['write_s']:.3f} s ({r['write']})")
     line(
-        "small write during the heavy one",
+        "small write during the heavy one (slowest of 5)",
         lambda r: f"{r['small_during_heavy_s']:.3f} s (sent {r['small_sent_after_s']:.2f} s in)",
     )
     line("small write alone", lambda r: f"{r['small_alone_s']:.3f} s")

@@ -265,10 +265,9 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             f"a {party.role} may not declare a {body.kind}; "
             f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
         )
-    # Geometry is validated before taking the write lock, so the lock is held only for the
-    # check and the write; should the limits change meanwhile, the volumes are validated again.
     # Geometry is validated and the conflicts searched before taking the write lock, so the
-    # lock is held only to catch up with what changed meanwhile and to write.
+    # lock is held only to catch up with what changed meanwhile and to write; should the
+    # limits change meanwhile, the volumes are validated again.
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         restricts = _restricts(conn, body.kind, body.restricts, None)

@@ -57,7 +57,7 @@ class Limits(BaseModel):
     # The most work one conflict search may take, in vertex-pair comparisons (see
     # policy_default.toml); over it, 413. At least enough for a declaration at the vertex
     # limit against one stored point, so no legal request is refused with nothing near it.
-    work_per_request: int = Field(default=200_000_000, ge=100_000, le=10_000_000_000)
+    work_per_request: int = Field(default=400_000_000, ge=100_000, le=10_000_000_000)
 
 
 class RateLimits(BaseModel):
