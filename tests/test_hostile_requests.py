@@ -106,10 +106,14 @@ def test_a_check_or_write_over_the_work_budget_is_refused_naming_volumes(
 def test_withdrawing_is_never_refused_for_work(cast: dict[str, Actor]) -> None:
     """The search of the version being withdrawn is not the request's own: it is not
     budgeted, so what others stored near a declaration never keeps its owner from
-    withdrawing it."""
+    withdrawing it (listing its conflicts is budgeted, as a check is)."""
     made = cast["relief"].declare_ok("site", points_at_centre(10))["declaration"]
     cast["north"].declare_ok("operation", rings(10))
     change_policy(cast["coordinator"], work_per_request="100000")
+    # Its conflicts, asked for, are a search like a check: bounded.
+    listed = cast["relief"].get(f"/v1/declarations/{made['id']}/conflicts")
+    assert listed.status_code == 413
+    assert problem_of(listed)["errors"][0]["field"] == "volumes"
     answer = cast["relief"].delete(f"/v1/declarations/{made['id']}?version={made['version']}")
     assert answer.status_code == 200, answer.text
 

@@ -554,14 +554,18 @@ def declaration_opening(
 def declaration_conflicts(
     deployment: Deployment, party: Party, declaration_id: str
 ) -> list[dict[str, Any]]:
-    """The current conflicts of a stored declaration, with declarations the caller sees."""
+    """The current conflicts of a stored declaration, with declarations the caller sees;
+    within the policy's work budget like a check (413 over it: what was stored near it
+    since may cost more than its own write's search did)."""
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         row = _visible_row(conn, policy, party, declaration_id)
         if row["state"] != "active":
             return []
-        found = deployment.index.conflicts_of(policy, subject_from_row(row))
-        return conflicts_json(visible_conflicts(policy, party, found))
+    found = deployment.index.conflicts_of(
+        policy, subject_from_row(row), budget=policy.limits.work_per_request
+    )
+    return conflicts_json(visible_conflicts(policy, party, found))
 
 
 def authenticated_check(
