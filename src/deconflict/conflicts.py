@@ -102,7 +102,7 @@ handing a share to another thread and waiting for it."""
 _NEVER: Final = 1 << 62
 
 READERS: Final = 4
-"""Queries an index answers at once (each with its own scratch and stamps, about 36 bytes
+"""Queries an index answers at once (each with its own scratch and stamps, about 32 bytes
 per stored declaration and 4 per stored volume once used); more wait for one to finish."""
 
 CHUNK_VOLUMES: Final = 4
@@ -787,7 +787,9 @@ class ConflictIndex:
             if decl is not None and math.isfinite(distance):
                 seed_decls.append(decl)
                 seed_values.append((distance, start, end))
-        seed = (np.array(seed_decls, np.int64), np.array(seed_values).reshape(-1, 3))
+        seed = None
+        if seed_decls:
+            seed = (np.array(seed_decls, np.int64), np.array(seed_values).reshape(-1, 3))
         hits = self._run(
             reader,
             query,
