@@ -303,6 +303,8 @@ def test_no_hostile_body_breaks_a_guarantee(cast: dict[str, Actor], service: Ser
             headers={**call.actor.headers, "Content-Type": call.content_type},
         )
         assert answer.status_code < 500, (call.method, call.url, answer.text)
+        # A rate-limited request was never examined: the test would pass without testing.
+        assert answer.status_code != 429, "rate-limited: the body was not tried"
         if answer.status_code >= 400:
             assert log_size(service) == before, "a refused request committed something"
         with service.deployment.reading():

@@ -92,6 +92,12 @@ IDS: Final = 0
 MEASURE: Final = 1
 AREA: Final = 2
 
+WORK_SPENT: Final = 0
+WORK_BUDGET: Final = 1
+WORK_OVER: Final = 2
+"""``work``: the work charged so far, the budget, and 1 once the budget was exceeded. A
+unit is one vertex or edge of one geometry compared with one of the other."""
+
 STATS: Final = 9
 """``stats`` counts: entries read, distinct slots, in the window, past the kind, owner and
 altitude tests, past the caps, conflicting, groups visited, pairs measured, query volumes
@@ -113,10 +119,12 @@ def _geometry(
     sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
     out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
+    work: Ints, improve_m: float,
 ) -> tuple[int, bool]:  # fmt: skip
     """The distance decision for one candidate, comparing only the query's vertices and
     edges within ``reach`` of the candidate's cap centre; returns the new number of
-    outputs and whether it is a sure conflict."""
+    outputs and whether it is a sure conflict. Nothing is decided (and ``work`` says so)
+    when the pair would take the work spent over the budget."""
     start = int(vol[slot, VOFF])
     nrb, npb = decode(vcodes, start, int(vol[slot, VCOUNT]), rings_b, parts_b)
     neb, short_b = edges(vrows, rings_b, nrb, ends_b, sides_b)
@@ -125,11 +133,20 @@ def _geometry(
         vol[slot, CX], vol[slot, CY], vol[slot, CZ], reach,
         qrows, rings_a, nra, ends_a, sides_a, nea, near[0], near[1],
     )  # fmt: skip
+    # Charged before the exact test, so a pair over what is left is never started.
+    count_b = int(vol[slot, VCOUNT])
+    work[WORK_SPENT] += count_b + neb + (nva + n_edges + 1) * (count_b + neb + 1)
+    if work[WORK_SPENT] > work[WORK_BUDGET]:
+        work[WORK_OVER] = 1
+        return n, False
     result, distance = decide(
         qrows, rings_a, parts_a, npa, ends_a, sides_a, plane_a, near[0], nva, near[1], n_edges,
         vrows, rings_b, nrb, parts_b, npb, ends_b, sides_b, neb,
-        limit, zlo, zhi, slack, mode == MEASURE,
+        limit, zlo, zhi, slack, mode == MEASURE, work, improve_m,
     )  # fmt: skip
+    if work[WORK_OVER] != 0 or work[WORK_SPENT] > work[WORK_BUDGET]:
+        work[WORK_OVER] = 1
+        return n, False
     if not math.isnan(distance):
         stats[7] += 1
     if result == NO:
@@ -207,6 +224,9 @@ def scan(
     ends_a: Ints, sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
     sep_h: Floats, sep_v: Floats, eligible: Ints, q_owner: int, q_decl: int, mode: int,
     widest_v: float,
+    # which declarations (``only[decl] == only_mark``, or every one when 0), the work
+    # budget, and what MEASURE knows of each declaration so far (with ``prune``)
+    only: Int32s, only_mark: int, work: Ints, known: Floats, prune: bool,
     # scratch and output
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
     batch: Ints, pending: Floats, cand: Ints,
@@ -218,10 +238,18 @@ def scan(
     Candidates go in batches of ``BATCH``: their rows are prefetched while the batch is
     gathered, and the vertex blocks of those that need the full geometry while the batch's
     cheap tests run, so the cache misses of a batch overlap instead of queueing.
+
+    MEASURE with ``prune`` keeps, per declaration already in conflict (``decl_stamp[decl]
+    == stamp``), the smallest distance and the widest time overlap found so far in
+    ``known``: a pair whose caps are farther apart than that distance and whose overlap
+    lies inside that window can change nothing in the answer and is skipped, and one that
+    can only widen the window is decided without being measured. Stops when the work
+    charged (``work``) exceeds its budget.
     """
     q_t0, q_t1, q_lo, q_hi = q[T0], q[T1], q[LO], q[HI]
     q_buf, q_cr, q_cx, q_cy, q_cz = q[BUF], q[CR], q[CX], q[CY], q[CZ]
     q_zlo, q_zhi = q[ZLO], q[ZHI]
+    q_cost = int(q[VCOUNT]) + nea + 1
     vol_at, rows_at, codes_at = vol.ctypes.data, vrows.ctypes.data, vcodes.ctypes.data
     slot_stamps_at = slot_stamp.ctypes.data
     passes = range(0, 1) if full else range(0, nv, 2)
@@ -233,6 +261,9 @@ def scan(
         stats[0] += end - e
         c = k = 0  # the next and the number of candidates in ``cand``
         while e < end or c < k:
+            if work[WORK_SPENT] > work[WORK_BUDGET]:
+                work[WORK_OVER] = 1
+                return n
             # 1. A batch of distinct slots whose entries pass the window and altitude.
             nb = 0
             while nb < BATCH:
@@ -274,6 +305,8 @@ def scan(
                     continue
                 stats[2] += 1
                 decl = int(vol[slot, DECL])
+                if only_mark != 0 and only[decl] != only_mark:
+                    continue
                 if mode == AREA:
                     limit = vol[slot, BUF]
                 else:
@@ -296,8 +329,23 @@ def scan(
                 no_angle = floor / m_min + 3.0 * SLACK
                 sx, sy, sz, s_cr = vol[slot, CX], vol[slot, CY], vol[slot, CZ], vol[slot, CR]
                 dx, dy, dz = q_cx - sx, q_cy - sy, q_cz - sz
-                if math.sqrt(dx * dx + dy * dy + dz * dz) > q_cr + s_cr + no_angle:
+                centres = math.sqrt(dx * dx + dy * dy + dz * dz)
+                if centres > q_cr + s_cr + no_angle:
                     continue  # a chord never exceeds its angle
+                time_only = False
+                if mode == MEASURE and prune and decl_stamp[decl] == stamp:
+                    # Farther than the nearest pair of the declaration found so far (by
+                    # the caps' gap at the smallest radius), or that one touches.
+                    best = known[decl, 0]
+                    gap_m = (centres - q_cr - s_cr - 4.0 * SLACK) * m_min
+                    time_only = best == 0.0 or gap_m > best * (1.0 + 1e-6) + 1e-3
+                    inside = (
+                        max(q_t0, vol[slot, T0]) >= known[decl, 1]
+                        and min(q_t1, vol[slot, T1]) <= known[decl, 2]
+                    )
+                    if time_only and inside:
+                        continue
+                work[WORK_SPENT] += q_cost
                 # The stored cap against the query's own geometry: every point of the
                 # stored geometry lies within s_cr of its cap's centre (exact for points).
                 yes_angle = max(limit, TOUCH_M * (1.0 - 1e-9)) / n_max - 3.0 * SLACK
@@ -326,6 +374,7 @@ def scan(
                 pending[ng, 1] = zlo
                 pending[ng, 2] = zhi
                 pending[ng, 3] = s_cr + 1.01 * no_angle + 4.0 * SLACK
+                pending[ng, 4] = 1.0 if time_only else 0.0
                 ng += 1
             # 3. The geometries themselves.
             for g in range(ng):
@@ -333,16 +382,45 @@ def scan(
                 decl = int(vol[slot, DECL])
                 if mode != MEASURE and decl_stamp[decl] == stamp:
                     continue  # another volume of the declaration conflicted meanwhile
+                time_only = pending[g, 4] != 0.0
+                g_mode = IDS if time_only else mode
+                improve_m = np.inf  # measure only what can be nearer than known so far
+                if mode == MEASURE and prune and decl_stamp[decl] == stamp:
+                    improve_m = known[decl, 0] * (1.0 + 1e-6) + 1e-3
+                before = n
                 n, sure = _geometry(
-                    slot, qi, pending[g, 0], pending[g, 1], pending[g, 2], mode, pending[g, 3],
+                    slot, qi, pending[g, 0], pending[g, 1], pending[g, 2], g_mode, pending[g, 3],
                     vol, vrows, vcodes,
                     qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
                     rings_b, parts_b, ends_b, sides_b, near,
-                    out_slot, out_q, out_d, out_flag, n, stats,
+                    out_slot, out_q, out_d, out_flag, n, stats, work, improve_m,
                 )  # fmt: skip
+                if work[WORK_OVER] != 0:
+                    return n
                 if sure and mode != MEASURE:
                     decl_stamp[decl] = stamp
+                elif sure and prune and before < len(out_d):
+                    if time_only:
+                        out_d[before] = np.inf  # no nearer than the declaration's best
+                    p_t0 = max(q_t0, vol[slot, T0])
+                    p_t1 = min(q_t1, vol[slot, T1])
+                    _learn(decl, stamp, decl_stamp, known, out_d[before], p_t0, p_t1)
     return n
+
+
+@kernel
+def _learn(decl: int, stamp: int, decl_stamp: Int32s, known: Floats, distance: float,
+           start: float, end: float) -> None:  # fmt: skip
+    """Record a sure conflicting pair of a declaration for MEASURE's pruning (see scan)."""
+    if decl_stamp[decl] != stamp:
+        decl_stamp[decl] = stamp
+        known[decl, 0] = distance
+        known[decl, 1] = start
+        known[decl, 2] = end
+    else:
+        known[decl, 0] = min(known[decl, 0], distance)
+        known[decl, 1] = min(known[decl, 1], start)
+        known[decl, 2] = max(known[decl, 2], end)
 
 
 @compiled
@@ -408,6 +486,7 @@ def run_query(
     # the query and its rule
     qvol: Floats, qrows: Floats, qcodes: Codes, sep_h: Floats, sep_v: Floats,
     eligible: Ints, q_owner: int, q_decl: int, mode: int,
+    only: Int32s, only_mark: int, work: Ints, known: Floats,
     # scratch and output
     rings_a: Ints, parts_a: Ints, ends_a: Ints, sides_a: Floats, plane_a: Floats,
     rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints, batch: Ints,
@@ -437,6 +516,7 @@ def run_query(
     cells = np.empty(256, np.int64)
     visits = np.empty(256, np.int64)
     cand = np.empty(CHUNK, np.int64)
+    alone = parts == 1  # MEASURE prunes only in one thread (see scan)
     for qi in range(first, len(qvol)):
         q = qvol[qi]
         start = int(q[VOFF])
@@ -457,9 +537,12 @@ def run_query(
             vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, stamp + qi,
             q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
             short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
+            only, only_mark, work, known, alone,
             rings_b, parts_b, ends_b, sides_b, near, batch, pending, cand,
             out_slot, out_q, out_d, out_flag, n, stats,
         )  # fmt: skip
+        if work[WORK_OVER] != 0:
+            return n, len(qvol)
         if part == 0:  # every share plans the same groups
             stats[6] += nv // 2
             stats[8] += full
@@ -518,6 +601,18 @@ class Query:
         )
         return cls(table, b.rows, b.codes, **sources)
 
+    def part(self, start: int, stop: int) -> Query:
+        """Volumes ``[start, stop)`` alone (sharing the vertex rows)."""
+        if start == 0 and stop >= len(self.table):
+            return self
+        return Query(
+            self.table[start:stop],
+            self.rows,
+            self.codes,
+            None if self.volumes is None else self.volumes[start:stop],
+            None if self.documents is None else self.documents[start:stop],
+        )
+
     def shape(self, number: int) -> Shape:
         if self.volumes is not None:
             return self.volumes[number].shape
@@ -548,7 +643,9 @@ class Scratch:
         self.out_size = 0
         self.stats = np.zeros(STATS, np.int64)
         self.batch = np.zeros(2 * BATCH, np.int64)
-        self.pending = np.zeros((BATCH, 4))
+        self.pending = np.zeros((BATCH, 5))
+        self.work = np.zeros(3, np.int64)
+        self.known = np.zeros((0, 3))
         self.grow(64, 64, 1024)
 
     def grow(self, rows_a: int, rows_b: int, out: int) -> None:
@@ -583,6 +680,7 @@ class Hits:
     distances: Floats
     borderline: npt.NDArray[np.bool_]  # left to geometry.within_m by the kernel
     shared: bool = False  # by threads, which may each report a declaration once
+    work: int = 0  # charged by every thread together (``WORK_SPENT``)
 
 
 def area_rule_arrays() -> tuple[Floats, Floats, Ints]:

@@ -20,7 +20,9 @@ rule above, exactly. Its API:
   read without pydantic or shapely (``put_documents`` for one);
 - ``apply_rows(rows)``: declaration rows as stored (``state``, ``change_seq``, JSON
   ``volumes`` and ``restricts``), the fast path of a restart;
-- ``conflicts_of(policy, subject)``: one ``Found`` per conflicting declaration;
+- ``conflicts_of(policy, subject, budget=, only=)``: one ``Found`` per conflicting
+  declaration, within a work budget (413 ``TooLarge`` over it), or among some declarations
+  only; ``conflicts_at`` also says which ``applied_seq`` the answer holds for;
 - ``conflicting_ids(policy, declared, volumes)``: the ids only, for what-if checks in bulk;
 - ``intersecting(area, start_s, end_s)``: declarations meeting an area in a window;
 - ``stats``: counts of what the compiled pass read and decided, for benchmarks.
@@ -33,8 +35,10 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -47,6 +51,9 @@ from deconflict.candidate_pass import (
     AREA,
     IDS,
     MEASURE,
+    STATS,
+    WORK_OVER,
+    WORK_SPENT,
     Hits,
     Query,
     Scratch,
@@ -56,6 +63,7 @@ from deconflict.candidate_pass import (
     run_query,
 )
 from deconflict.clock import format_time, repair_stored_time
+from deconflict.errors import TooLarge
 from deconflict.geometry import Shape, min_distance_m, parse_geometry, within_m
 from deconflict.policy import KINDS, Policy
 from deconflict.settings import check_threads
@@ -92,6 +100,19 @@ SHARE_ABOVE: Final = 16_384
 index's threads: about half a millisecond of work alone, against some 30 microseconds for
 handing a share to another thread and waiting for it."""
 _NEVER: Final = 1 << 62
+
+READERS: Final = 4
+"""Queries an index answers at once (each with its own scratch and stamps, about 32 bytes
+per stored declaration and 4 per stored volume once used); more wait for one to finish."""
+
+CHUNK_VOLUMES: Final = 4
+"""Query volumes searched under one hold of the index's shared lock (see ``conflicts_at``)."""
+
+CHANGE_LOG: Final = 100_000
+"""Changes to the index remembered by id, for searches that span several holds of its lock."""
+
+UNLIMITED: Final = (1 << 62) - 1
+"""The work budget of a query that has none (``budget=None``)."""
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -254,26 +275,128 @@ Item = Subject | tuple[Declared, Sequence[Mapping[str, Any]]]
 # --------------------------------------------------------------------------- the index
 
 
+class SharedLock:
+    """Many readers or one writer. A waiting writer holds off new readers, so a stream of
+    checks cannot starve the index's sync; both sides are reentrant in their own thread
+    (a writer may also read)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._depth = 0
+        self._waiting = 0
+        self._mine = threading.local()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        held = getattr(self._mine, "reads", 0)
+        if held or self._writer == me:
+            self._mine.reads = held + 1
+            try:
+                yield
+            finally:
+                self._mine.reads = held
+            return
+        with self._cond:
+            while self._writer is not None or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._mine.reads = 1
+        try:
+            yield
+        finally:
+            self._mine.reads = 0
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._writer == me:
+                self._depth += 1
+            else:
+                self._waiting += 1
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+                self._waiting -= 1
+                self._writer, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._writer = None
+                    self._cond.notify_all()
+
+
+class _Reader:
+    """What one query in flight needs of its own: the scratch of each thread sharing it,
+    the slot and declaration stamps, and the marks of ``only``."""
+
+    def __init__(self, threads: int) -> None:
+        self.scratch = Scratch()
+        self.helpers = [Scratch() for _ in range(threads - 1)]
+        self.slot_stamps: Int32s = np.zeros(0, np.int32)
+        self.decl_stamps: Int32s = np.zeros(0, np.int32)
+        self.only: Int32s = np.zeros(0, np.int32)
+        self.stamp = 1
+        self.only_mark = 0
+
+    def ready(self, slots: int, decls: int) -> None:
+        """Stamps for every slot and declaration of the index as it is now."""
+        if len(self.slot_stamps) < slots:
+            self.slot_stamps = np.zeros(slots, np.int32)
+        if len(self.decl_stamps) < decls:
+            self.decl_stamps = np.zeros(decls, np.int32)
+            self.only = np.zeros(decls, np.int32)
+        if len(self.scratch.known) < decls:
+            self.scratch.known = np.zeros((len(self.decl_stamps), 3))
+
+    def next_stamp(self, count: int) -> int:
+        if self.stamp + count >= 2**31 - 1:
+            self.slot_stamps[:] = 0
+            self.decl_stamps[:] = 0
+            self.stamp = 1
+        stamp = self.stamp
+        self.stamp += count + 1
+        return stamp
+
+    def mark_only(self, decls: Ints) -> int:
+        """Mark the declarations a query is restricted to; returns the mark (never 0)."""
+        if self.only_mark >= 2**31 - 2:
+            self.only[:] = 0
+            self.only_mark = 0
+        self.only_mark += 1
+        self.only[decls] = self.only_mark
+        return self.only_mark
+
+
 class ConflictIndex:
     """Active declarations in the conflict engine; a write costs O(cells touched).
 
-    Thread-safe. The service keeps it equal to the committed database state (see
-    ``Deployment.sync_index``); it never holds an uncommitted change.
+    Thread-safe: up to ``READERS`` queries run at once, each in its own scratch; a change
+    waits for the queries in flight and holds off new ones. The service keeps it equal to
+    the committed database state (see ``Deployment.sync_index``); it never holds an
+    uncommitted change.
     """
 
     def __init__(self, threads: int | None = None, share_above: int = SHARE_ABOVE) -> None:
-        self._lock = threading.RLock()
+        self._lock = SharedLock()
         self._store = VolumeStore()
         self._grid = Grid()
-        self._scratch = Scratch()
         # A query volume whose plan reads over ``share_above`` grid entries is shared out
         # to this many threads (``DECONFLICT_CHECK_THREADS`` by default).
-        threads = max(1, check_threads() if threads is None else threads)
-        self._helpers = [Scratch() for _ in range(threads - 1)]
+        self._threads = max(1, check_threads() if threads is None else threads)
         self._share_above = share_above
-        self._slot_stamps: Int32s = np.zeros(0, np.int32)
-        self._decl_stamps: Int32s = np.zeros(0, np.int32)
-        self._stamp = 1
+        self._readers: list[_Reader] = []  # every one made, at most READERS
+        self._idle: list[_Reader] = []
+        self._readers_free = threading.Condition(threading.Lock())
         # Declarations, by slot; Python objects only for ids and versions.
         self._slot_of: dict[str, int] = {}
         self._ids: list[str | None] = []
@@ -287,6 +410,8 @@ class ConflictIndex:
         self._names: dict[int, list[str]] = {1: [], 2: [], 3: []}
         self._name_codes: dict[int, dict[str, int]] = {1: {}, 2: {}, 3: {}}
         self.applied_seq = 0
+        self._version = 0  # bumped by every declaration put or removed, logged in _changes
+        self._changes: deque[tuple[int, str]] = deque(maxlen=CHANGE_LOG)
         self._restrictions = 0  # restriction declarations held
         self._rules: dict[tuple[int, str], tuple[Policy, tuple[Floats, Floats, Ints]]] = {}
         _warm_up()
@@ -298,12 +423,36 @@ class ConflictIndex:
     def stats(self) -> Ints:
         """What the compiled pass read and decided, summed over queries and the threads
         that shared them (``STATS``; entries are counted by every thread that read them)."""
-        return sum((h.stats for h in self._helpers), self._scratch.stats.copy())
+        total = np.zeros(STATS, np.int64)
+        for reader in list(self._readers):
+            for scratch in (reader.scratch, *reader.helpers):
+                total += scratch.stats
+        return total
 
     @property
     def threads(self) -> int:
         """The threads a check shares out to when it reads over ``share_above`` entries."""
-        return 1 + len(self._helpers)
+        return self._threads
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Reader]:
+        """The shared lock and a reader of one's own, its stamps sized to the index."""
+        with self._readers_free:
+            while not self._idle and len(self._readers) >= READERS:
+                self._readers_free.wait()
+            if self._idle:
+                reader = self._idle.pop()
+            else:
+                reader = _Reader(self._threads)
+                self._readers.append(reader)
+        try:
+            with self._lock.shared():
+                reader.ready(len(self._store.table), len(self._first))
+                yield reader
+        finally:
+            with self._readers_free:
+                self._idle.append(reader)
+                self._readers_free.notify()
 
     def volume_count(self) -> int:
         return len(self._store)
@@ -342,17 +491,18 @@ class ConflictIndex:
             if chunk:
                 self._put_chunk(chunk)
             if added >= BULK:
-                with self._lock:
+                with self._lock.exclusive():
                     self._grid.compact()
         finally:
             if collecting:
                 gc.enable()
 
     def remove(self, declaration_id: str) -> None:
-        with self._lock:
+        with self._lock.exclusive():
             decl = self._slot_of.pop(declaration_id, None)
             if decl is not None:
                 self._drop(decl)
+                self._log_change(declaration_id)
 
     def apply_rows(self, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Apply stored declaration rows in ``change_seq`` order (joined with the owner's
@@ -386,7 +536,7 @@ class ConflictIndex:
     def _put_chunk(self, items: list[Item]) -> None:
         builder = ColumnsBuilder()
         counts: list[int] = []
-        with self._lock:
+        with self._lock.exclusive():
             for item in items:
                 if isinstance(item, Subject):
                     for v in item.volumes:
@@ -419,7 +569,6 @@ class ConflictIndex:
             self._first[decls[has]] = slots[starts[has]]
             self._first[decls[~has]] = -1
             self._grid.add(self._store.table, slots_in_order, self._store.rows, self._store.codes)
-            self._grow_stamps()
             self._place_ids(slots_in_order)
 
     def _place_ids(self, slots: Ints) -> None:
@@ -486,6 +635,7 @@ class ConflictIndex:
                 self._subjects[decl] = item
             slot_of[identifier] = decl
             decls.append(decl)
+            self._log_change(identifier)
         if len(ids) > len(self._first):
             size = max(1024, 2 * len(ids))
             self._first = np.resize(self._first, size)
@@ -496,6 +646,10 @@ class ConflictIndex:
         if codes:
             self._codes[result] = codes
         return result
+
+    def _log_change(self, identifier: str) -> None:
+        self._version += 1
+        self._changes.append((self._version, identifier))
 
     def _code(self, field: int, name: str) -> int:
         codes = self._name_codes[field]
@@ -525,18 +679,12 @@ class ConflictIndex:
             slot = int(self._store.table[slot, NEXT])
         return slots
 
-    def _grow_stamps(self) -> None:
-        if len(self._slot_stamps) < len(self._store.table):
-            self._slot_stamps = np.zeros(len(self._store.table), np.int32)
-        if len(self._decl_stamps) < len(self._first):
-            self._decl_stamps = np.zeros(len(self._first), np.int32)
-
     # -- reads --------------------------------------------------------------------------
 
     def get(self, declaration_id: str) -> Subject | None:
         """The declaration as a Subject (rebuilt from the columns if it was loaded in bulk:
         same geometry, without consecutive duplicate positions)."""
-        with self._lock:
+        with self._lock.shared():
             decl = self._slot_of.get(declaration_id)
             if decl is None:
                 return None
@@ -547,37 +695,157 @@ class ConflictIndex:
             volumes = tuple(self._volume(slot) for slot in self._volume_slots(decl))
         return Subject(**{f: getattr(declared, f) for f in Declared.__slots__}, volumes=volumes)
 
-    def conflicts_of(self, policy: Policy, subject: Subject) -> list[Found]:
-        """Every stored declaration that conflicts with ``subject``, one Found each."""
+    def conflicts_of(
+        self,
+        policy: Policy,
+        subject: Subject,
+        *,
+        budget: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> list[Found]:
+        """Every stored declaration that conflicts with ``subject``, one Found each.
+
+        ``budget``: the most work (``candidate_pass.WORK_SPENT`` units) the search may
+        take; over it, 413 ``too_large``. ``only``: the ids of the declarations to look
+        at (the others are left out of the answer, unmeasured)."""
+        return self.conflicts_at(policy, subject, budget=budget, only=only)[0]
+
+    def conflicts_at(
+        self,
+        policy: Policy,
+        subject: Subject,
+        *,
+        budget: int | None = None,
+        only: Iterable[str] | None = None,
+    ) -> tuple[list[Found], int]:
+        """``conflicts_of``, and the ``applied_seq`` of the index it searched: its answer
+        holds for every change up to that one (and maybe some later ones).
+
+        The query's volumes are searched ``CHUNK_VOLUMES`` at a time, each chunk under the
+        shared lock, so a change to the index (a write's sync) waits for one chunk, not for
+        a whole heavy search. Declarations changed between the chunks are searched again,
+        alone, under the last chunk's lock: the answer is the one a search of the index as
+        it stood then would give."""
         query = Query.of(columns_of_volumes(subject.volumes), volumes=subject.volumes)
         rule = self._rule(policy, subject.kind)
-        with self._lock:
-            hits = self._run(query, rule, subject.owner, subject.id, MEASURE)
-            self._settle(query, hits, rule, measure=True)
-            table = self._store.table
-            by_decl: dict[int, list[float]] = {}
-            for slot, number, distance in zip(
-                hits.slots.tolist(), hits.queries.tolist(), hits.distances.tolist(), strict=True
-            ):
-                q = query.table[number]
-                start = max(q[T0], table[slot, T0])
-                end = min(q[T1], table[slot, T1])
-                decl = int(table[slot, DECL])
-                seen = by_decl.get(decl)
-                if seen is None:
-                    by_decl[decl] = [distance, start, end]
-                else:
-                    seen[0] = min(seen[0], distance)
-                    seen[1] = min(seen[1], start)
-                    seen[2] = max(seen[2], end)
-            found = []
-            for decl, (distance, start, end) in by_decl.items():
-                other = self._subjects.get(decl) or self._declared(decl)
-                reason = self._reason(policy, subject, other)
-                if reason is not None:
-                    found.append(Found(other, reason, distance, start, end))
-        found.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
-        return found
+        wanted = None if only is None else set(only)
+        found: dict[str, list[Any]] = {}  # id: [distance, start, end, Declared]
+        spent = [0]
+        search = partial(self._search_into, found, policy, subject, rule, budget, spent)
+        version = -1
+        seq = self.applied_seq
+        count = len(query.table)
+        for lo in range(0, count, CHUNK_VOLUMES):
+            with self._reading() as reader:
+                if version < 0:
+                    version = self._version
+                search(reader, query.part(lo, lo + CHUNK_VOLUMES), wanted)
+                if lo + CHUNK_VOLUMES < count:
+                    continue
+                seq = self.applied_seq
+                if self._version != version:  # changed since the first chunk
+                    changed = self._changed_since(version)
+                    if changed is None:  # too much to say what: all again
+                        found.clear()
+                        search(reader, query, wanted)
+                    else:
+                        for identifier in changed:
+                            found.pop(identifier, None)
+                        again = changed if wanted is None else changed & wanted
+                        if again:
+                            search(reader, query, again)
+        result = []
+        for distance, start, end, other in found.values():
+            reason = self._reason(policy, subject, other)
+            if reason is not None:
+                result.append(Found(other, reason, distance, start, end))
+        result.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
+        return result, seq
+
+    def _search_into(
+        self,
+        found: dict[str, list[Any]],
+        policy: Policy,
+        subject: Subject,
+        rule: tuple[Floats, Floats, Ints],
+        budget: int | None,
+        spent: list[int],
+        reader: _Reader,
+        query: Query,
+        only: set[str] | None,
+    ) -> None:
+        """Search ``query`` (some of ``subject``'s volumes) and fold what conflicts into
+        ``found``, by declaration id; ``spent`` carries the work across calls. Under the
+        shared lock."""
+        del policy  # the rule's arrays are in ``rule``
+        only_mark = 0
+        if only is not None:
+            decls = [d for i in only if (d := self._slot_of.get(i)) is not None]
+            if not decls:
+                return
+            only_mark = reader.mark_only(np.array(decls, np.int64))
+        # What earlier chunks found seeds the pass's pruning (see ``candidate_pass.scan``):
+        # a later chunk then skips what cannot improve on it, as one search would.
+        seed_decls = []
+        seed_values = []
+        for identifier, (distance, start, end, _) in found.items():
+            decl = self._slot_of.get(identifier)
+            if decl is not None and math.isfinite(distance):
+                seed_decls.append(decl)
+                seed_values.append((distance, start, end))
+        seed = None
+        if seed_decls:
+            seed = (np.array(seed_decls, np.int64), np.array(seed_values).reshape(-1, 3))
+        hits = self._run(
+            reader,
+            query,
+            rule,
+            subject.owner,
+            subject.id,
+            MEASURE,
+            budget,
+            only_mark,
+            spent[0],
+            seed,
+        )
+        spent[0] += hits.work
+        self._settle(query, hits, rule, measure=True)
+        table = self._store.table
+        by_decl: dict[int, list[float]] = {}
+        for slot, number, distance in zip(
+            hits.slots.tolist(), hits.queries.tolist(), hits.distances.tolist(), strict=True
+        ):
+            q = query.table[number]
+            start = max(q[T0], table[slot, T0])
+            end = min(q[T1], table[slot, T1])
+            decl = int(table[slot, DECL])
+            seen = by_decl.get(decl)
+            if seen is None:
+                by_decl[decl] = [distance, start, end]
+            else:
+                seen[0] = min(seen[0], distance)
+                seen[1] = min(seen[1], start)
+                seen[2] = max(seen[2], end)
+        for decl, (distance, start, end) in by_decl.items():
+            other = self._subjects.get(decl) or self._declared(decl)
+            assert other.id is not None
+            known = found.get(other.id)
+            if known is None:
+                found[other.id] = [distance, start, end, other]
+            else:
+                known[0] = min(known[0], distance)
+                known[1] = min(known[1], start)
+                known[2] = max(known[2], end)
+                known[3] = other
+
+    def _changed_since(self, version: int) -> set[str] | None:
+        """The ids put or removed after ``version``, or None when the log no longer
+        reaches back that far."""
+        if self._version == version:
+            return set()
+        if not self._changes or self._changes[0][0] > version + 1:
+            return None
+        return {identifier for v, identifier in self._changes if v > version}
 
     def conflicting_ids(
         self,
@@ -596,14 +864,14 @@ class ConflictIndex:
             query = Query.of(columns_from_documents(docs), documents=docs)
         rule = self._rule(policy, declared.kind)
         restriction = KIND_CODES["restriction"]
-        with self._lock:
-            hits = self._run(query, rule, declared.owner, declared.id, IDS)
+        with self._reading() as reader:
+            hits = self._run(reader, query, rule, declared.owner, declared.id, IDS)
             repeats = hits.shared or bool(hits.borderline.any())
             self._settle(query, hits, rule, measure=False)
             slots = hits.slots
             decls = self._store.table[slots, DECL].astype(np.int64)
             if repeats:  # else the pass reported each declaration once
-                first = first_of_each(decls, self._decl_stamps, self._next_stamp(0))
+                first = first_of_each(decls, reader.decl_stamps, reader.next_stamp(0))
                 decls, slots = decls[first], slots[first]
             if declared.kind == "restriction":
                 checked = decls
@@ -623,7 +891,7 @@ class ConflictIndex:
 
     def intersecting(self, area: Shape | None, start_s: float, end_s: float) -> list[Declared]:
         """Active declarations with a volume meeting ``area`` (buffers counted) in the window."""
-        with self._lock:
+        with self._reading() as reader:
             table = self._store.table[: self._store.high_water]
             if area is None:
                 live = (table[:, VCOUNT] > 0) & (table[:, T0] < end_s) & (start_s < table[:, T1])
@@ -638,7 +906,7 @@ class ConflictIndex:
                     np.array([math.inf]),
                     np.array([0.0]),
                 )
-                hits = self._run(Query.of(columns), area_rule_arrays(), None, None, AREA)
+                hits = self._run(reader, Query.of(columns), area_rule_arrays(), None, None, AREA)
                 keep = ~hits.borderline
                 for i in np.flatnonzero(hits.borderline):
                     slot = int(hits.slots[i])
@@ -650,35 +918,60 @@ class ConflictIndex:
 
     def _run(
         self,
+        reader: _Reader,
         query: Query,
         rule: tuple[Floats, Floats, Ints],
         owner: str | None,
         declaration_id: str | None,
         mode: int,
+        budget: int | None = None,
+        only_mark: int = 0,
+        spent_before: int = 0,
+        seed: tuple[Ints, Floats] | None = None,
     ) -> Hits:
         """The compiled pass over the query's volumes, in this thread until one of them
         reads more than ``share_above`` grid entries; from that one on, each of the index's
-        threads tests its share of the slots (see ``candidate_pass.run_query``)."""
+        threads tests its share of the slots (see ``candidate_pass.run_query``). 413 when
+        the work of all threads together, and ``spent_before``, exceeds ``budget``.
+        ``seed``: declarations already known to conflict, with their nearest distance and
+        time overlap so far, for MEASURE's pruning."""
         owner_code = -1 if owner is None else self._name_codes[1].get(owner, -1)
         q_decl = -1 if declaration_id is None else self._slot_of.get(declaration_id, -1)
-        scratches = [self._scratch, *self._helpers]
+        scratches = [reader.scratch, *reader.helpers]
         for scratch in scratches:
             scratch.grow(len(query.codes) + 1, self._store.max_block + 1, 0)
-        split_above = self._share_above if self._helpers else _NEVER
+        split_above = self._share_above if reader.helpers else _NEVER
+        limit = UNLIMITED if budget is None else budget
         while True:
-            stamp = self._next_stamp(len(query.table))
-            pass_ = partial(self._pass, query, rule, owner_code, q_decl, mode, stamp)
-            n, stopped = pass_(self._scratch, 0, 0, 0, 1, split_above)
+            for scratch in scratches:
+                scratch.work[:] = (0, limit - spent_before, 0)
+            stamp = reader.next_stamp(len(query.table))
+            if seed is not None and len(seed[0]):
+                reader.decl_stamps[seed[0]] = stamp
+                reader.scratch.known[seed[0]] = seed[1]
+            pass_ = partial(
+                self._pass, reader, query, rule, owner_code, q_decl, mode, stamp, only_mark
+            )
+            n, stopped = pass_(reader.scratch, 0, 0, 0, 1, split_above)
             counts = [n]
-            if stopped < len(query.table) and n <= self._scratch.out_size:
+            if stopped < len(query.table) and n <= reader.scratch.out_size:
                 parts = len(scratches)
                 shares = [
                     _share_pool().submit(pass_, helper, stopped, 0, part, parts, _NEVER)
-                    for part, helper in enumerate(self._helpers, start=1)
+                    for part, helper in enumerate(reader.helpers, start=1)
                 ]
-                counts[0], _ = pass_(self._scratch, stopped, n, 0, parts, _NEVER)
+                counts[0], _ = pass_(reader.scratch, stopped, n, 0, parts, _NEVER)
                 counts += [share.result()[0] for share in shares]
             used = scratches[: len(counts)]
+            spent = sum(int(s.work[WORK_SPENT]) for s in used)
+            if any(s.work[WORK_OVER] for s in used) or spent_before + spent > limit:
+                raise TooLarge(
+                    f"this search needs more than the policy's budget of {limit:,} "
+                    "vertex-pair comparisons (limits.work_per_request) among the stored "
+                    "declarations near these volumes; send fewer, smaller or simpler volumes",
+                    field="volumes",
+                    extra={"budget": limit},
+                )
             if all(c <= s.out_size for c, s in zip(counts, used, strict=True)):
                 break
             for c, scratch in zip(counts, used, strict=True):
@@ -690,16 +983,19 @@ class ConflictIndex:
             np.concatenate([s.out_d[:c] for s, c in outputs]),
             np.concatenate([s.out_flag[:c] != 0 for s, c in outputs]),
             shared=len(outputs) > 1,
+            work=spent,
         )
 
     def _pass(
         self,
+        reader: _Reader,
         query: Query,
         rule: tuple[Floats, Floats, Ints],
         owner_code: int,
         q_decl: int,
         mode: int,
         stamp: int,
+        only_mark: int,
         scratch: Scratch,
         first: int,
         n: int,
@@ -712,9 +1008,9 @@ class ConflictIndex:
             grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
             lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
             store.table, store.high_water, store.rows, store.codes,
-            self._slot_stamps, self._decl_stamps, stamp,
+            reader.slot_stamps, reader.decl_stamps, stamp,
             query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
-            owner_code, q_decl, mode,
+            owner_code, q_decl, mode, reader.only, only_mark, scratch.work, scratch.known,
             scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
             scratch.plane_a,
             scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
@@ -722,15 +1018,6 @@ class ConflictIndex:
             scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
             first, n, part, parts, split_above,
         )  # fmt: skip
-
-    def _next_stamp(self, count: int) -> int:
-        if self._stamp + count >= 2**31 - 1:
-            self._slot_stamps[:] = 0
-            self._decl_stamps[:] = 0
-            self._stamp = 1
-        stamp = self._stamp
-        self._stamp += count + 1
-        return stamp
 
     def _settle(
         self, query: Query, hits: Hits, rule: tuple[Floats, Floats, Ints], *, measure: bool

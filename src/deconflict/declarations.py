@@ -4,6 +4,11 @@ To create or change a declaration a party must send in ``key`` the current versi
 conflicting declaration it is allowed to see; otherwise the write is refused with the list of
 what it missed. The check and the write happen in one serialised transaction, so two blind
 conflicting writes can never both be accepted: the second sees the first.
+
+The write lock is never held for a request's geometry: the conflicts are searched before
+the lock is taken (``_prepare``), against the index as it stood at some ``change_seq``; inside
+the lock, once the index has caught up, only the declarations changed since then are searched
+again and merged in (``_settle``), which gives exactly what a search inside the lock would.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -193,33 +200,96 @@ def _new_version() -> str:
     return secrets.token_hex(8)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Conflicts searched before the write lock: right for every change up to ``seq``."""
+
+    policy: Policy
+    seq: int
+    found: list[Found]
+
+
+def _prepare(
+    deployment: Deployment, policy: Policy, subject: Subject, *, stored: bool = False
+) -> _Prepared:
+    """Search the conflicts of ``subject`` outside the write lock, within the policy's work
+    budget (413 over it) unless it is the ``stored`` version being replaced or withdrawn:
+    a party is never kept from withdrawing by what others stored near it since."""
+    found, seq = deployment.index.conflicts_at(policy, subject, budget=_budget(policy, stored))
+    return _Prepared(policy, seq, found)
+
+
+def _budget(policy: Policy, stored: bool) -> int | None:
+    return None if stored else policy.limits.work_per_request
+
+
+def _settle(
+    deployment: Deployment,
+    write: Write,
+    policy: Policy,
+    subject: Subject,
+    prepared: _Prepared,
+    *,
+    stored: bool = False,
+) -> list[Found]:
+    """The conflicts of ``subject`` now, inside the write lock (the index synced): the
+    prepared ones, with every declaration changed since ``prepared.seq`` searched again."""
+    budget = _budget(policy, stored)
+    if policy != prepared.policy:  # the rule itself changed meanwhile: search it all again
+        return deployment.index.conflicts_of(policy, subject, budget=budget)
+    changed = set(
+        write.conn.execute(
+            select(declarations.c.id).where(declarations.c.change_seq > prepared.seq)
+        ).scalars()
+    )
+    if not changed:
+        return prepared.found
+    kept = [f for f in prepared.found if f.other.id not in changed]
+    found = kept + deployment.index.conflicts_of(policy, subject, budget=budget, only=changed)
+    found.sort(key=lambda f: (f.min_distance_m, f.other.id or ""))
+    return found
+
+
+# Called between the preparation and the write lock, for tests of the race in between.
+_between_hook: list[Callable[[], None]] = []
+
+
+def _between() -> None:
+    for hook in _between_hook:
+        hook()
+
+
 def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn) -> dict[str, Any]:
     if DECLARED_BY[body.kind] != party.role:
         raise Forbidden(
             f"a {party.role} may not declare a {body.kind}; "
             f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
         )
-    # Geometry is validated before taking the write lock, so the lock is held only for the
-    # check and the write; should the limits change meanwhile, the volumes are validated again.
-    limits = deployment.current_policy().limits
-    volumes = build_volumes(body.volumes, limits)
+    # Geometry is validated and the conflicts searched before taking the write lock, so the
+    # lock is held only to catch up with what changed meanwhile and to write; should the
+    # limits change meanwhile, the volumes are validated again.
+    with deployment.reading() as conn:
+        policy = deployment.policy(conn)
+        restricts = _restricts(conn, body.kind, body.restricts, None)
+    volumes = build_volumes(body.volumes, policy.limits)
+    declaration_id = new_id("dcl")
+    subject = Subject(
+        id=declaration_id,
+        kind=body.kind,
+        owner=party.id,
+        owner_role=party.role,
+        version=_new_version(),
+        category=body.category,
+        restricts=restricts,
+        volumes=tuple(volumes),
+    )
+    prepared = _prepare(deployment, policy, subject)
+    _between()
     with deployment.writing() as write:
         policy = deployment.policy(write.conn)
-        if policy.limits != limits:
-            volumes = build_volumes(body.volumes, policy.limits)
-        restricts = _restricts(write.conn, body.kind, body.restricts, None)
-        declaration_id = new_id("dcl")
-        subject = Subject(
-            id=declaration_id,
-            kind=body.kind,
-            owner=party.id,
-            owner_role=party.role,
-            version=_new_version(),
-            category=body.category,
-            restricts=restricts,
-            volumes=tuple(volumes),
-        )
-        found = deployment.index.conflicts_of(policy, subject)
+        if policy.limits != prepared.policy.limits:
+            build_volumes(body.volumes, policy.limits)  # the same shapes, under new limits
+        found = _settle(deployment, write, policy, subject, prepared)
         seen = _require_awareness(policy, party, found, body.key)
         row: dict[str, Any] = {
             "id": declaration_id,
@@ -302,31 +372,37 @@ def _check_version(row: Any, version: str) -> None:
 def update_declaration(
     deployment: Deployment, party: Party, declaration_id: str, body: DeclarationUpdate
 ) -> dict[str, Any]:
-    limits = deployment.current_policy().limits
-    volumes = build_volumes(body.volumes, limits)
+    # As in create: validated and searched before the lock, from the row as it is now; inside
+    # the lock the version check says whether that row is still the current one.
+    with deployment.reading() as conn:
+        policy = deployment.policy(conn)
+        current = _owned_row(conn, policy, party, declaration_id)
+        _check_version(current, body.version)
+        before_subject = subject_from_row(current)
+        restricts = _restricts(conn, current["kind"], body.restricts, before_subject.restricts)
+    volumes = build_volumes(body.volumes, policy.limits)
+    category = current["category"] if body.category is None else body.category
+    subject = Subject(
+        id=declaration_id,
+        kind=current["kind"],
+        owner=party.id,
+        owner_role=party.role,
+        version=_new_version(),
+        category=category,
+        restricts=restricts,
+        volumes=tuple(volumes),
+    )
+    prepared = _prepare(deployment, policy, subject)
+    prepared_before = _prepare(deployment, policy, before_subject, stored=True)
+    _between()
     with deployment.writing() as write:
         policy = deployment.policy(write.conn)
         current = _owned_row(write.conn, policy, party, declaration_id)
-        _check_version(current, body.version)
-        if policy.limits != limits:
-            volumes = build_volumes(body.volumes, policy.limits)
-        before_subject = subject_from_row(current)
-        restricts = _restricts(
-            write.conn, current["kind"], body.restricts, before_subject.restricts
-        )
-        category = current["category"] if body.category is None else body.category
-        subject = Subject(
-            id=declaration_id,
-            kind=current["kind"],
-            owner=party.id,
-            owner_role=party.role,
-            version=_new_version(),
-            category=category,
-            restricts=restricts,
-            volumes=tuple(volumes),
-        )
-        before = deployment.index.conflicts_of(policy, before_subject)
-        found = deployment.index.conflicts_of(policy, subject)
+        _check_version(current, body.version)  # the version prepared from, still current
+        if policy.limits != prepared.policy.limits:
+            build_volumes(body.volumes, policy.limits)
+        before = _settle(deployment, write, policy, before_subject, prepared_before, stored=True)
+        found = _settle(deployment, write, policy, subject, prepared)
         seen = _require_awareness(policy, party, found, body.key)
         previous_volumes = json.loads(current["volumes"])
         row: dict[str, Any] = {
@@ -381,12 +457,18 @@ def withdraw_declaration(
 ) -> dict[str, Any]:
     if not version:
         raise InvalidRequest("send the current version as `?version=`", field="version")
+    with deployment.reading() as conn:
+        policy = deployment.policy(conn)
+        current = _owned_row(conn, policy, party, declaration_id)
+        _check_version(current, version)
+        before_subject = subject_from_row(current)
+    prepared_before = _prepare(deployment, policy, before_subject, stored=True)
+    _between()
     with deployment.writing() as write:
         policy = deployment.policy(write.conn)
         current = _owned_row(write.conn, policy, party, declaration_id)
         _check_version(current, version)
-        before_subject = subject_from_row(current)
-        before = deployment.index.conflicts_of(policy, before_subject)
+        before = _settle(deployment, write, policy, before_subject, prepared_before, stored=True)
         row = dict(current)
         row.pop("owner_role", None)
         row.update(
@@ -473,23 +555,35 @@ def declaration_opening(
 def declaration_conflicts(
     deployment: Deployment, party: Party, declaration_id: str
 ) -> list[dict[str, Any]]:
-    """The current conflicts of a stored declaration, with declarations the caller sees."""
+    """The current conflicts of a stored declaration, with declarations the caller sees;
+    within the policy's work budget like a check (413 over it: what was stored near it
+    since may cost more than its own write's search did)."""
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         row = _visible_row(conn, policy, party, declaration_id)
         if row["state"] != "active":
             return []
-        found = deployment.index.conflicts_of(policy, subject_from_row(row))
-        return conflicts_json(visible_conflicts(policy, party, found))
+    found = deployment.index.conflicts_of(
+        policy, subject_from_row(row), budget=policy.limits.work_per_request
+    )
+    return conflicts_json(visible_conflicts(policy, party, found))
 
 
-def authenticated_check(deployment: Deployment, token: str, body: CheckIn) -> list[dict[str, Any]]:
+def authenticated_check(
+    deployment: Deployment,
+    token: str,
+    body: CheckIn,
+    admit: Callable[[Party], None] | None = None,
+) -> list[dict[str, Any]]:
     """What-if: the conflicts a declaration by the holder of ``token`` (401 otherwise) would
     have. Writes nothing. The hottest request: when no cache is stale it reads one
     statement from the database, outside any transaction, for the authentication, the
-    policy and the index together."""
+    policy and the index together. ``admit`` may refuse the party (its rate limit) once it
+    is known; the search is bounded by the policy's work budget (413 over it)."""
     counters, policy = deployment.fresh()
     party = authenticate(deployment, token, counters)
+    if admit is not None:
+        admit(party)
     volumes = build_volumes(body.volumes, policy.limits)
     restricts = None
     if body.restricts:
@@ -507,7 +601,7 @@ def authenticated_check(deployment: Deployment, token: str, body: CheckIn) -> li
         restricts=restricts,
         volumes=tuple(volumes),
     )
-    found = deployment.index.conflicts_of(policy, subject)
+    found = deployment.index.conflicts_of(policy, subject, budget=policy.limits.work_per_request)
     return conflicts_json(visible_conflicts(policy, party, found))
 
 

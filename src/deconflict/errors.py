@@ -9,7 +9,8 @@
     ├── Conflict            409     (abstract) the write contradicts the current state
     │   ├── MissingAwareness 409    the key lacks current versions of conflicting declarations
     │   └── StaleVersion    409     the version sent is not the current version
-    ├── TooLarge            413     body, vertex count, volume count or extent over the limits
+    ├── TooLarge            413     body, vertex count, volume count, extent or work over the limits
+    ├── RateLimited         429     too many requests, or failed authentications, for now
     └── AlreadyInitialised          `deconflict init` on an initialised database (CLI only)
 
 Lower libraries' exceptions (sqlite3, psycopg, shapely, pyproj) are translated at the storage
@@ -19,6 +20,7 @@ the HTTP layer turns anything unexpected into a bare 500 without a traceback.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -108,6 +110,18 @@ class TooLarge(DeconflictError):
     status = 413
     code = "too_large"
     title = "Too large"
+
+
+class RateLimited(DeconflictError):
+    """Over a rate limit; ``retry_after`` seconds (rounded up) go in ``Retry-After``."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail, extra={"retry_after_s": max(1, math.ceil(retry_after))})
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class AlreadyInitialised(DeconflictError):

@@ -65,7 +65,7 @@ import shapely
 from pyproj import Geod
 
 from deconflict.errors import InvalidGeometry, TooLarge
-from deconflict.spherical import gilbert_direction
+from deconflict.spherical import gilbert_direction, smallest_circle
 
 Array = npt.NDArray[np.float64]
 
@@ -254,7 +254,31 @@ def _read_position(value: object, path: str) -> list[float]:
 
 def _read_positions(value: object, path: str) -> list[list[float]]:
     items = _read_array(value, path, "an array of positions")
+    plain = _plain_positions(items)
+    if plain is not None:
+        return plain
     return [_read_position(item, f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+_NUMBER_TYPES = (float, int)
+
+
+def _plain_positions(items: list[Any]) -> list[list[float]] | None:
+    """The positions when every one is a plain ``[lon, lat]`` of numbers in range (the
+    usual case, read without building a field path per position), else None: then
+    ``_read_position`` reads them one by one and names the bad one. Types are compared
+    exactly, so true is not a number here either; NaN fails the range tests."""
+    positions: list[list[float]] = []
+    for item in items:
+        if type(item) is not list or len(item) != 2:
+            return None
+        lon, lat = item
+        if type(lon) not in _NUMBER_TYPES or type(lat) not in _NUMBER_TYPES:
+            return None
+        if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+            return None
+        positions.append([float(lon), float(lat)])
+    return positions
 
 
 def _read_polygon(value: object, path: str) -> list[list[list[float]]]:
@@ -501,59 +525,11 @@ def _enclosing_cap(xyz: Array) -> tuple[Array, float]:
 
 
 def _smallest_circle(points: Array) -> tuple[float, float, float]:
-    """Centre and radius of the smallest circle around planar points (Welzl, iteratively).
-
-    The classic three nested loops, each jumping with numpy to the next point outside the
-    current circle. Points are taken in a fixed pseudo-random order, which keeps the
-    expected cost linear and the result reproducible.
-    """
+    """Centre and radius of the smallest circle around planar points (Welzl, compiled in
+    ``spherical.smallest_circle``). Points are taken in a fixed pseudo-random order, which
+    keeps the expected cost linear and the result reproducible."""
     order = np.random.default_rng(0).permutation(len(points))
-    pts = points[order]
-    xy = [(float(x), float(y)) for x, y in pts]
-
-    def next_outside(circle: tuple[float, float, float], start: int, stop: int) -> int:
-        cx, cy, r = circle
-        limit = (r * (1.0 + 1e-12)) ** 2 + 1e-30
-        if stop - start <= 32:  # numpy's per-call overhead loses on short runs
-            for index in range(start, stop):
-                x, y = xy[index]
-                if (x - cx) ** 2 + (y - cy) ** 2 > limit:
-                    return index
-            return -1
-        d2 = (pts[start:stop, 0] - cx) ** 2 + (pts[start:stop, 1] - cy) ** 2
-        hits = np.flatnonzero(d2 > limit)
-        return start + int(hits[0]) if len(hits) else -1
-
-    circle = (*xy[0], 0.0)
-    i = next_outside(circle, 1, len(pts))
-    while i >= 0:
-        circle = (*xy[i], 0.0)
-        j = next_outside(circle, 0, i)
-        while j >= 0:
-            circle = _circle_through(xy[i], xy[j])
-            k = next_outside(circle, 0, j)
-            while k >= 0:
-                circle = _circle_through(xy[i], xy[j], xy[k])
-                k = next_outside(circle, k + 1, j)
-            j = next_outside(circle, j + 1, i)
-        i = next_outside(circle, i + 1, len(pts))
-    return circle
-
-
-def _circle_through(*points: tuple[float, float]) -> tuple[float, float, float]:
-    """The circle on the diameter of two points, or through three (widest pair if collinear)."""
-    if len(points) == 3:
-        (ax, ay), (bx, by), (cx, cy) = points
-        bx, by, cx, cy = bx - ax, by - ay, cx - ax, cy - ay
-        det = 2.0 * (bx * cy - by * cx)
-        if abs(det) > 1e-300:
-            ux = (cy * (bx * bx + by * by) - by * (cx * cx + cy * cy)) / det
-            uy = (bx * (cx * cx + cy * cy) - cx * (bx * bx + by * by)) / det
-            return (ax + ux, ay + uy, math.hypot(ux, uy))
-        pairs = [(points[0], points[1]), (points[0], points[2]), (points[1], points[2])]
-        points = max(pairs, key=lambda pq: math.dist(pq[0], pq[1]))
-    (ax, ay), (bx, by) = points
-    return ((ax + bx) / 2, (ay + by) / 2, math.hypot(ax - bx, ay - by) / 2)
+    return smallest_circle(np.ascontiguousarray(points[order], dtype=np.float64))
 
 
 def _shape_cap(parts: tuple[_Part, ...]) -> tuple[Array, float]:

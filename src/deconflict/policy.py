@@ -54,6 +54,24 @@ class Limits(BaseModel):
     body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     buffer_m: float = Field(default=500_000, ge=0)
     geometry_radius_m: float = Field(default=1_000_000, gt=0, le=3_000_000)
+    # The most work one conflict search may take, in vertex-pair comparisons (see
+    # policy_default.toml); over it, 413. At least enough for a declaration at the vertex
+    # limit against one stored point, so no legal request is refused with nothing near it.
+    work_per_request: int = Field(default=400_000_000, ge=100_000, le=10_000_000_000)
+
+
+class RateLimits(BaseModel):
+    """Token buckets per party and per client address, in each worker process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    writes_per_second: float = Field(default=20, gt=0, le=100_000)
+    writes_burst: int = Field(default=200, ge=1, le=1_000_000)
+    checks_per_second: float = Field(default=100, gt=0, le=100_000)
+    checks_burst: int = Field(default=500, ge=1, le=1_000_000)
+    failed_auth_per_window: int = Field(default=50, ge=1, le=1_000_000)
+    failed_auth_window_s: float = Field(default=60, gt=0, le=86_400)
+    failed_auth_lockout_s: float = Field(default=60, gt=0, le=86_400)
 
 
 class Policy(BaseModel):
@@ -67,6 +85,7 @@ class Policy(BaseModel):
     broadcast: dict[Kind, list[str]] = Field(default_factory=dict)
     acknowledgment: Acknowledgment = Field(default_factory=Acknowledgment)
     limits: Limits = Field(default_factory=Limits)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("separation")
     @classmethod

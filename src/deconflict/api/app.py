@@ -22,7 +22,9 @@ from deconflict.api import (
     web,
 )
 from deconflict.api.limits import BodyLimit
+from deconflict.api.ratelimit import RateLimiter
 from deconflict.deployment import Deployment
+from deconflict.policy import RateLimits
 from deconflict.serving import redact_access_log
 from deconflict.settings import Settings
 from deconflict.webhooks import WebhookWorker, allowed_of
@@ -74,6 +76,7 @@ def create_app(
     app.state.deployment = deployment
     app.state.settings = settings
     app.state.webhooks_allowed = webhooks_allowed
+    app.state.rate_limiter = RateLimiter(lambda: _rate_limits(deployment))
     problems.install(app)
     openapi.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
@@ -83,6 +86,13 @@ def create_app(
     # Outermost, so that the body limit's own answers carry the headers too.
     app.add_middleware(web.SecurityHeaders, tile_url=deployment.tile_url)
     return app
+
+
+def _rate_limits(deployment: Deployment) -> RateLimits:
+    # As the body limit: the policy this process last saw (every request brings it up to
+    # date), the defaults before it has seen one.
+    policy = deployment.known_policy()
+    return policy.rate_limits if policy is not None else RateLimits()
 
 
 def _body_limit(deployment: Deployment) -> int:

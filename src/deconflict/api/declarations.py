@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict import declarations
 from deconflict.api.bodies import StrictRoute
-from deconflict.api.deps import bearer, blocking, caller, deployment_of
+from deconflict.api.deps import (
+    bearer,
+    blocking,
+    caller,
+    client_address,
+    deployment_of,
+    rate_limiter,
+)
+from deconflict.errors import Unauthorized
 from deconflict.parties import Party
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
 
@@ -103,6 +111,19 @@ async def conflicts(
 @router.post("/conflicts/check")
 async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -> dict[str, Any]:
     # The hottest route: the token is checked with the conflicts, in one trip to a worker
-    # thread (a trip costs about as much as the check itself at 100,000 stored volumes).
-    found = await blocking(declarations.authenticated_check, deployment_of(request), token, body)
+    # thread (a trip costs about as much as the check itself at 100,000 stored volumes);
+    # the party's rate of checks is taken there, once the token says who it is.
+    limiter, address = rate_limiter(request), client_address(request)
+    limiter.check_address(address)
+    try:
+        found = await blocking(
+            declarations.authenticated_check,
+            deployment_of(request),
+            token,
+            body,
+            lambda party: limiter.admit(party.id, "check"),
+        )
+    except Unauthorized:
+        limiter.failed(address)
+        raise
     return {"conflicts": found}

@@ -13,9 +13,9 @@ from starlette.responses import StreamingResponse
 
 from deconflict import notifications
 from deconflict.api.bodies import StrictRoute
-from deconflict.api.deps import bearer_token, blocking, caller, deployment_of
+from deconflict.api.deps import authenticated, bearer_token, blocking, caller, deployment_of
 from deconflict.errors import InvalidRequest
-from deconflict.parties import Party, authenticate
+from deconflict.parties import Party
 from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
@@ -59,7 +59,7 @@ async def stream(request: Request) -> StreamingResponse:
     """
     deployment = deployment_of(request)
     token = bearer_token(request) or request.query_params.get("access_token")
-    party = await blocking(authenticate, deployment, token)
+    party = await authenticated(request, token)
     after = _resume_point(request)
 
     async def events() -> AsyncIterator[str]:

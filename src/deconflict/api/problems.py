@@ -41,6 +41,8 @@ def problem_response(
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if status == 429 and "retry_after_s" in body:
+        headers["Retry-After"] = str(body["retry_after_s"])
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
