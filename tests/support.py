@@ -413,6 +413,12 @@ def service(tmp_path: Path, clock: FakeClock, db_url: str) -> Iterator[Service]:
 @pytest.fixture
 def cast(service: Service) -> dict[str, Actor]:
     """The usual parties: two air forces, two aid organisations and an observer."""
+    return usual_cast(service)
+
+
+def usual_cast(service: Service) -> dict[str, Actor]:
+    """Registers the usual parties (two air forces, two aid organisations, an observer) and
+    returns them with the coordinator, by short name."""
     return {
         "north": service.register("Northern Air Force", "operator"),
         "south": service.register("Southern Air Command", "operator"),

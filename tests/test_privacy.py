@@ -26,7 +26,17 @@ import pytest
 
 from deconflict.entries import check_declaration_opening, check_notification_opening
 from deconflict.policy import default_policy_text
-from support import Actor, FakeClock, Service, iso, make_service, point, problem_of, volume
+from support import (
+    Actor,
+    FakeClock,
+    Service,
+    iso,
+    make_service,
+    point,
+    problem_of,
+    usual_cast,
+    volume,
+)
 
 QUIET_POLICY = default_policy_text().replace(
     'site = ["operator"]\nmovement = ["operator"]', "site = []\nmovement = []"
@@ -81,14 +91,7 @@ def lasting(geometry: dict[str, Any], buffer_m: float, **kw: Any) -> dict[str, A
 
 
 def build_world(service: Service, *, quiet: bool) -> World:
-    cast = {
-        "north": service.register("Northern Air Force", "operator"),
-        "south": service.register("Southern Air Command", "operator"),
-        "relief": service.register("Relief Without Borders", "humanitarian"),
-        "water": service.register("Clean Water Alliance", "humanitarian"),
-        "observer": service.register("Inquiry Office", "observer"),
-        "coordinator": service.coordinator,
-    }
+    cast = usual_cast(service)
     world = World(service, cast, quiet)
     north, south, relief = cast["north"], cast["south"], cast["relief"]
     area = [lasting(point(36.3, 33.5), 20_000, lower_m=None, upper_m=None)]
