@@ -264,6 +264,32 @@ def test_metadata_within_the_limits_round_trips(cast: dict[str, Actor], service:
     assert_deployment_whole(service)
 
 
+def test_metadata_an_older_version_stored_too_deep_still_serves(
+    cast: dict[str, Actor], service: Service
+) -> None:
+    """0.1 accepted metadata 256-490 levels deep; its declarations must still answer, to
+    their owner's GET, to every list, and to an update that keeps the metadata."""
+    made = cast["relief"].declare_ok("site", [SOON])["declaration"]
+    legacy = nested(300)
+    with service.deployment.db.write() as conn:
+        conn.execute(
+            declarations.update()
+            .where(declarations.c.id == made["id"])
+            .values(metadata=json.dumps(legacy))
+        )
+    got = cast["relief"].get(f"/v1/declarations/{made['id']}")
+    assert got.status_code == 200, got.text
+    assert got.json()["declaration"]["metadata"] == legacy
+    listed = cast["north"].get("/v1/declarations")
+    assert listed.status_code == 200, listed.text
+    assert [d["metadata"] for d in listed.json()["declarations"]] == [legacy]
+    moved = cast["relief"].put(
+        f"/v1/declarations/{made['id']}", {"version": made["version"], "volumes": [SOON]}
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["declaration"]["metadata"] == legacy
+
+
 ENCODINGS = [
     ("UTF-16", "utf-16", "UTF-16"),
     ("UTF-16-LE without a BOM", "utf-16-le", "UTF-16-LE"),
@@ -351,16 +377,30 @@ def test_the_event_stream_refuses_a_last_event_id_out_of_range(
 def test_a_write_that_could_not_be_read_back_is_refused_and_not_committed(
     cast: dict[str, Actor], service: Service
 ) -> None:
-    """Should validation ever let through what the service cannot read back (here it is
-    bypassed), the write's own read-back refuses it before the commit."""
-    north = authenticate(service.deployment, cast["north"].token)
-    valid = DeclarationIn.model_validate({"kind": "operation", "volumes": [SOON]})
-    unreadable = valid.model_copy(update={"metadata": nested(350)})
+    """Should any write path ever store what the service cannot read back (here a row
+    written by hand inside a write transaction, bypassing every check), the transaction's
+    own read-back refuses it before the commit, naming the field."""
+    site = cast["relief"].declare_ok("site", [volume(SPOT)])["declaration"]
+    with service.deployment.db.read() as conn:
+        row = dict(
+            conn.execute(select(declarations).where(declarations.c.id == site["id"]))
+            .mappings()
+            .one()
+        )
     before = counts(service)
-    with pytest.raises(Exception) as caught:
-        create_declaration(service.deployment, north, unreadable)
+    with pytest.raises(Exception) as caught, service.deployment.writing() as write:
+        write.conn.execute(
+            declarations.insert().values(
+                **{
+                    **row,
+                    "id": "dcl_unreadable",
+                    "volumes": json.dumps([{"geometry": {"type": "Point"}}]),
+                    "change_seq": next_change_seq(write.conn),
+                }
+            )
+        )
     assert getattr(caught.value, "status", None) == 400
-    assert caught.value.errors[0]["field"] == "metadata"  # type: ignore[attr-defined]
+    assert caught.value.errors[0]["field"].startswith("volumes")  # type: ignore[attr-defined]
     assert counts(service) == before
     assert cast["north"].get("/v1/declarations").status_code == 200
     assert_deployment_whole(service)

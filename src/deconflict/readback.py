@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection
 
@@ -34,8 +33,6 @@ from deconflict.storage.schema import declarations, parties, subscriptions
 from deconflict.volumes import STORED, VolumeIn, volumes_from_json
 
 logger = logging.getLogger("deconflict.readback")
-
-_ANSWER = TypeAdapter(dict[str, Any])  # how FastAPI serialises the routes' answers
 
 
 def declaration_changes(since_seq: int) -> Select[Any]:
@@ -107,9 +104,11 @@ def prove_subscription(row: Mapping[Any, Any]) -> None:
 
 
 def prove_answer(document: dict[str, Any], row: Mapping[Any, Any]) -> None:
-    """``document`` serialises as the API answers it (pydantic, as FastAPI does) and as the
-    event stream and webhooks send it (``json.dumps``). Should it fail, each top-level
-    field is tried on its own, so that the refusal names the one at fault."""
+    """``document`` serialises as the API answers it and as the event stream and webhooks
+    send it: ``json.dumps`` to UTF-8 (the routes declare no response model, so FastAPI
+    copies the plain document with ``jsonable_encoder`` and Starlette dumps it the same
+    way). Should it fail, each top-level field is tried on its own, so that the refusal
+    names the one at fault."""
     try:
         _serialise(document)
     except Exception:
@@ -134,7 +133,6 @@ def _prove_volumes(row: Mapping[Any, Any]) -> None:
 
 
 def _serialise(document: dict[str, Any]) -> None:
-    _ANSWER.dump_json(document)
     json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 

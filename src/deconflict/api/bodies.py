@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute
 
 from deconflict.errors import InvalidRequest
@@ -34,6 +35,16 @@ class StrictRoute(APIRoute):
     ``decode_json`` before FastAPI's own handler runs: an error raised there would be
     answered as a bare "error parsing the body", while one raised here reaches the problem
     handlers with its field."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Answers are plain JSON documents (``dict[str, Any]``), not models. Left to infer a
+        # response model from that annotation, FastAPI serialises through pydantic-core,
+        # which refuses nesting deeper than 255 levels: a declaration whose metadata an
+        # older version accepted that deep (before the 32-level limit) would answer 500 to
+        # every reader. Without a model it goes through ``jsonable_encoder``, which does not.
+        if isinstance(kwargs.get("response_model", DefaultPlaceholder(None)), DefaultPlaceholder):
+            kwargs["response_model"] = None
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
