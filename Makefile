@@ -29,7 +29,7 @@ postgres:
 	bash scripts/postgres-for-tests.sh
 
 demo: $(STAMP)
-	$(BIN)/python -m deconflict.demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT)
+	$(BIN)/python -m deconflict.scenario.demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

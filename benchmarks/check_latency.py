@@ -32,10 +32,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from deconflict.conflicts import ConflictIndex, Declared
-from deconflict.geometry import parse_geometry, within_m
+from deconflict.engine.index import ConflictIndex, Declared
+from deconflict.engine.store import columns_from_documents
+from deconflict.geo.geometry import parse_geometry, within_m
 from deconflict.policy import default_policy
-from deconflict.volume_store import columns_from_documents
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / ".." / "shared" / "bench"))
 import workload as W

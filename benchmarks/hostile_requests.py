@@ -42,12 +42,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from deconflict import declarations
-from deconflict.bootstrap import initialise
-from deconflict.deployment import Deployment
 from deconflict.errors import DeconflictError
-from deconflict.parties import Party, authenticate
 from deconflict.requests import CheckIn, DeclarationIn
+from deconflict.service import declarations
+from deconflict.service.bootstrap import initialise
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import Party, authenticate
 from deconflict.storage.database import Database
 from deconflict.volumes import build_volumes
 
@@ -150,7 +150,7 @@ def timed(function: Callable[[], Any]) -> tuple[float, str]:
 
 
 def register(deployment: Deployment, name: str, role: str) -> tuple[Party, str]:
-    from deconflict.parties import register_party
+    from deconflict.service.parties import register_party
 
     with deployment.writing() as write:
         party, token, _, _ = register_party(write, name=name, role=role, actor=None)  # type: ignore[arg-type]

@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from check_latency import W, json_lines
 
-from deconflict.bootstrap import initialise
-from deconflict.deployment import Deployment
-from deconflict.parties import register_party
+from deconflict.service.bootstrap import initialise
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import register_party
 from deconflict.storage.database import Database
 from deconflict.storage.meta import CHANGE_SEQ, set_meta
 from deconflict.storage.schema import declarations

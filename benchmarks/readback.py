@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from deconflict import readback
-from deconflict.bootstrap import initialise
-from deconflict.declarations import create_declaration
-from deconflict.deployment import Deployment
-from deconflict.parties import authenticate, register_party
 from deconflict.requests import DeclarationIn
+from deconflict.service import readback
+from deconflict.service.bootstrap import initialise
+from deconflict.service.declarations import create_declaration
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import authenticate, register_party
 from deconflict.storage.database import Database
 
 

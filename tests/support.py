@@ -24,11 +24,11 @@ from pyproj import Geod
 from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
-from deconflict.bootstrap import initialise
-from deconflict.conflicts import ConflictIndex, Found, Subject, conflict_between
-from deconflict.deployment import Deployment
-from deconflict.geometry import Shape, parse_geometry, within_m
+from deconflict.engine.index import ConflictIndex, Found, Subject, conflict_between
+from deconflict.geo.geometry import Shape, parse_geometry, within_m
 from deconflict.policy import Policy, default_policy
+from deconflict.service.bootstrap import initialise
+from deconflict.service.deployment import Deployment
 from deconflict.storage.database import Database
 from deconflict.volumes import Volume, VolumeIn, build_volumes
 

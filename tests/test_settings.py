@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deconflict.conflicts import ConflictIndex
+from deconflict.engine.index import ConflictIndex
 from deconflict.settings import SETTINGS
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[1] / "README.md"
 
 
 def test_every_setting_is_in_the_readme() -> None:

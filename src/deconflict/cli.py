@@ -37,8 +37,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _deployment(db_url: str, key_file: Path | None) -> Any:
-    from deconflict.bootstrap import is_initialised
-    from deconflict.deployment import Deployment
+    from deconflict.service.bootstrap import is_initialised
+    from deconflict.service.deployment import Deployment
     from deconflict.storage.database import open_database
     from deconflict.storage.migrations import schema_problem
 
@@ -78,7 +78,7 @@ def init(
     db_url: str, key_file: Path | None, policy_file: Path | None, coordinator_name: str
 ) -> None:
     """Create the database, the signing key and the coordinator; print its token."""
-    from deconflict.bootstrap import default_policy_file, initialise
+    from deconflict.service.bootstrap import default_policy_file, initialise
     from deconflict.storage.database import open_database
 
     try:
@@ -107,7 +107,7 @@ def init(
 @db_option
 def migrate(db_url: str) -> None:
     """Upgrade the database's schema to this version of deconflict (a no-op when it is)."""
-    from deconflict.bootstrap import is_initialised
+    from deconflict.service.bootstrap import is_initialised
     from deconflict.storage.database import open_database
     from deconflict.storage.migrations import current_revision, head_revision, upgrade
 
@@ -152,7 +152,7 @@ def serve(
     import uvicorn
 
     from deconflict.api.app import create_app
-    from deconflict.serving import default_workers, serve_workers
+    from deconflict.api.serving import default_workers, serve_workers
     from deconflict.settings import export_for_workers
 
     workers = workers or default_workers()
@@ -211,7 +211,7 @@ def verify(
     signed head; it needs only the public key, not the signing key. With --url it is a
     party's own check of a running service against the heads it saved before.
     """
-    from deconflict import audit
+    from deconflict.record import audit
 
     if url:
         if heads is None:
@@ -230,7 +230,7 @@ def verify(
 def _verify_database(db_url: str, public_key: str | None) -> Any:
     from rich.progress import Progress
 
-    from deconflict import audit
+    from deconflict.record import audit
     from deconflict.storage.meta import get_meta
 
     deployment = _deployment(db_url, None)
@@ -262,8 +262,8 @@ def check_opening(opening_file: Path, url: str | None) -> None:
     Exit 0 when every commitment of the leaf opens to the values in the file: proof of
     exactly what was declared. Exit 1 naming the fields that do not match.
     """
-    from deconflict import audit
-    from deconflict.entries import check_declaration_opening
+    from deconflict.record import audit
+    from deconflict.record.entries import check_declaration_opening
 
     try:
         opening = json.loads(opening_file.read_text("utf-8"))
@@ -298,7 +298,7 @@ def policy() -> None:
 @key_option
 def policy_show(db_url: str, key_file: Path | None) -> None:
     """Print the policy in force as TOML."""
-    from deconflict.bootstrap import policy_text
+    from deconflict.service.bootstrap import policy_text
 
     click.echo(policy_text(_deployment(db_url, key_file)), nl=False)
 
@@ -309,7 +309,7 @@ def policy_show(db_url: str, key_file: Path | None) -> None:
 @click.argument("policy_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def policy_set(db_url: str, key_file: Path | None, policy_file: Path) -> None:
     """Validate POLICY_FILE and put it in force (logged in the record)."""
-    from deconflict.bootstrap import apply_policy, first_coordinator
+    from deconflict.service.bootstrap import apply_policy, first_coordinator
 
     deployment = _deployment(db_url, key_file)
     text = policy_file.read_text("utf-8")
@@ -333,7 +333,7 @@ def load(db_url: str, key_file: Path | None, scenario_file: Path) -> None:
     parties' tokens and what it made."""
     from rich.console import Console
 
-    from deconflict.scenario import load_scenario, print_report, read_scenario
+    from deconflict.scenario.loader import load_scenario, print_report, read_scenario
 
     deployment = _deployment(db_url, key_file)
     try:

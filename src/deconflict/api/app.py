@@ -23,11 +23,11 @@ from deconflict.api import (
 )
 from deconflict.api.limits import BodyLimit
 from deconflict.api.ratelimit import RateLimiter
-from deconflict.deployment import Deployment
+from deconflict.api.serving import redact_access_log
 from deconflict.policy import RateLimits
-from deconflict.serving import redact_access_log
+from deconflict.service.deployment import Deployment
+from deconflict.service.webhooks import WebhookWorker, allowed_of
 from deconflict.settings import Settings
-from deconflict.webhooks import WebhookWorker, allowed_of
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 

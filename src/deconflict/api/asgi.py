@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from deconflict.api.app import create_app
-from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest
+from deconflict.service.deployment import Deployment
 from deconflict.settings import Settings, default_key_file
 from deconflict.storage.database import open_database
 from deconflict.storage.migrations import schema_problem

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from deconflict import declarations
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import (
     bearer,
@@ -17,8 +16,9 @@ from deconflict.api.deps import (
     rate_limiter,
 )
 from deconflict.errors import Unauthorized
-from deconflict.parties import Party
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
+from deconflict.service import declarations
+from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
 

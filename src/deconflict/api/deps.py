@@ -10,9 +10,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from deconflict.api.ratelimit import RateLimiter
-from deconflict.deployment import Deployment
 from deconflict.errors import Unauthorized
-from deconflict.parties import Party, authenticate
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import Party, authenticate
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
-from deconflict import notifications
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import authenticated, bearer_token, blocking, caller, deployment_of
 from deconflict.errors import InvalidRequest
-from deconflict.parties import Party
 from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
+from deconflict.service import notifications
+from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Request
 
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, deployment_of
-from deconflict.deployment import Deployment
 from deconflict.errors import InvalidRequest, NotFound
+from deconflict.record import log_store
+from deconflict.record.signing import public_key_b64
 from deconflict.requests import MAX_QUERY_INT
-from deconflict.signing import public_key_b64
-from deconflict.storage import log_store
+from deconflict.service.deployment import Deployment
 
 router = APIRouter(prefix="/v1/log", tags=["record"], route_class=StrictRoute)
 

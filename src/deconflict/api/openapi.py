@@ -3,10 +3,10 @@
 FastAPI documents each route's success and a 422 the service never sends (its validation
 errors are 400 problems). Here every route also gets each problem answer it can give, as
 ``application/problem+json`` with one ``Problem`` schema, and the bearer scheme where a token
-is needed, so generated clients and fuzzers (``tests/test_schemathesis.py``) see the real API.
+is needed, so generated clients and fuzzers (``tests/api/test_schemathesis.py``) see the real API.
 
 Which problems a route gives is said in ``ROUTE_PROBLEMS`` below, next to the reason; a route
-missing from it fails ``tests/test_openapi.py``, so a new route cannot go undocumented.
+missing from it fails ``tests/api/test_openapi.py``, so a new route cannot go undocumented.
 """
 
 from __future__ import annotations

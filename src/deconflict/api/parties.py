@@ -6,15 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from deconflict import parties
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
-from deconflict.deployment import Deployment
 from deconflict.errors import Forbidden
-from deconflict.parties import Party
 from deconflict.requests import PartyIn, WebhookIn
-from deconflict.webhook_targets import Allowed
-from deconflict.webhooks import check_webhook_url
+from deconflict.service import parties
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import Party
+from deconflict.service.webhook_targets import Allowed
+from deconflict.service.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1", tags=["parties"], route_class=StrictRoute)
 

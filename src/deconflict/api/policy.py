@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
-from deconflict.bootstrap import apply_policy, policy_text
-from deconflict.deployment import Deployment
 from deconflict.errors import Forbidden, InvalidRequest
-from deconflict.parties import Party
 from deconflict.policy import parse_policy
+from deconflict.service.bootstrap import apply_policy, policy_text
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["policy"], route_class=StrictRoute)
 

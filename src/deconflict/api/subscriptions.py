@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from deconflict import subscriptions
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import blocking, caller, deployment_of
-from deconflict.parties import Party
 from deconflict.requests import SubscriptionIn
+from deconflict.service import subscriptions
+from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"], route_class=StrictRoute)
 

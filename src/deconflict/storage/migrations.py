@@ -1,7 +1,7 @@
 """Schema migrations: Alembic, driven from code, so that users need no ``alembic.ini``.
 
-The revisions are in ``deconflict/migrations/versions``, numbered ``0001``, ``0002``, …;
-``schema.py`` always describes the head revision (``tests/test_migrations.py`` compares the
+The revisions are in ``deconflict/storage/alembic/versions``, numbered ``0001``, ``0002``, …;
+``schema.py`` always describes the head revision (``tests/storage/test_migrations.py`` compares the
 two on SQLite and PostgreSQL). ``deconflict init`` creates the schema by upgrading an empty
 database to the head; ``deconflict migrate`` upgrades an older one; every other command
 refuses a database whose revision is not the head (``schema_problem``).
@@ -117,7 +117,7 @@ def _config(connection: Connection | None = None) -> Config:
     config = Config()
     # A directory on disk: deconflict is installed unzipped, and importlib.resources.as_file
     # hands out directories only from Python 3.12. '%' is configparser's interpolation.
-    location = str(resources.files("deconflict") / "migrations")
+    location = str(resources.files("deconflict") / "storage" / "alembic")
     config.set_main_option("script_location", location.replace("%", "%%"))
     # env.py runs the migrations on this connection, inside the caller's transaction.
     config.attributes["connection"] = connection

@@ -1,0 +1,1 @@
+"""Geometry on the Earth: GeoJSON parsing, shapes, caps, distances and bounding boxes."""

@@ -1,0 +1,1 @@
+"""The tamper-evident record: canonical JSON, the Merkle log, signatures and entries."""

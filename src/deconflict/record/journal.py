@@ -1,0 +1,64 @@
+"""Writing to the record inside a write transaction, and the receipts it gives back.
+
+Every accepted change appends its entries in the same transaction as the change, and the
+transaction ends by signing one tree head that includes them all; a receipt names the entry's
+index and that head, so the writer can later prove the entry was logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Connection
+
+from deconflict.record import log_store
+
+
+class Journal:
+    def __init__(self, conn: Connection, key: Ed25519PrivateKey, now: str) -> None:
+        self._conn = conn
+        self._key = key
+        self._now = now
+        self._hashes: dict[int, str] = {}
+        self._head: dict[str, Any] | None = None
+        # One node store for the transaction: every append here goes through the journal.
+        self._store = log_store.DatabaseNodeStore(conn)
+
+    def append(self, entry: dict[str, Any], *, entry_type: str, subject: str) -> int:
+        """Append one entry (sealed unless every party sees it); returns its index."""
+        # A head signed earlier in this transaction stays valid for the receipts that hold
+        # it (it includes their entries); the next head covers this entry as well.
+        self._head = None
+        index, digest = log_store.append_logged(
+            self._conn,
+            entry,
+            entry_type=entry_type,
+            subject=subject,
+            at=str(entry["at"]),
+            store=self._store,
+        )
+        self._hashes[index] = digest.hex()
+        return index
+
+    def append_all(self, items: list[tuple[dict[str, Any], str, str]]) -> list[int]:
+        """Append ``(entry, entry_type, subject)`` items at once; returns their indexes."""
+        self._head = None
+        appended = log_store.append_all(self._store, items)
+        for index, digest in appended:
+            self._hashes[index] = digest.hex()
+        return [index for index, _ in appended]
+
+    @property
+    def unsigned(self) -> bool:
+        """Whether entries were appended since the last signed head."""
+        return bool(self._hashes) and self._head is None
+
+    def head(self) -> dict[str, Any]:
+        """Sign the head over everything appended so far."""
+        if self._head is None:
+            self._head = log_store.issue_head(self._conn, self._key, self._now)
+        return self._head
+
+    def receipt(self, index: int) -> dict[str, Any]:
+        return {"index": index, "leaf_hash": self._hashes[index], "tree_head": self.head()}

@@ -1,0 +1,1 @@
+"""Scenarios: files of parties and declarations, loaded through the service."""

@@ -1,0 +1,1 @@
+"""The deployment's operations: declarations, notifications, subscriptions, parties."""

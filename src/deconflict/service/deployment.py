@@ -1,0 +1,240 @@
+"""A running deployment: its database, policy, signing key, clock and conflict index.
+
+Every API process and CLI command works through one ``Deployment``. Write operations run in
+``Deployment.writing()``: one serialised transaction in which the index is first brought up to
+date with every committed change (from any process), so a decision never rests on stale data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from deconflict.clock import Clock, format_timestamp, system_clock
+from deconflict.engine.index import ConflictIndex, Declared, Subject, declared_of_row
+from deconflict.errors import InvalidRequest
+from deconflict.policy import Policy, parse_policy
+from deconflict.record.journal import Journal
+from deconflict.record.signing import load_key
+from deconflict.service import readback
+from deconflict.storage.database import Database
+from deconflict.storage.meta import Counters, peek_counters, read_counters
+from deconflict.storage.schema import policy_versions
+from deconflict.volumes import volumes_from_json
+
+logger = logging.getLogger("deconflict.service.deployment")
+
+# Where ``reading()`` keeps the counters it read, for the rest of its transaction.
+_COUNTERS = "deconflict.counters"
+
+
+@dataclass
+class Write:
+    """What a write operation gets: its connection, its instant and the record's journal."""
+
+    conn: Connection
+    now: datetime
+    journal: Journal
+
+    @property
+    def at(self) -> str:
+        return format_timestamp(self.now)
+
+
+class Deployment:
+    def __init__(
+        self,
+        db: Database,
+        key_file: Path,
+        *,
+        clock: Clock = system_clock,
+        tile_url: str | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.tile_url = tile_url
+        self.key_file = key_file
+        self._key: Ed25519PrivateKey | None = None
+        self.index = ConflictIndex()
+        self._sync_lock = threading.Lock()
+        self._policy: tuple[str, Policy] | None = None
+        # Parties by token hash, valid while ``parties_seq`` has not moved (only tokens
+        # that authenticated are kept, so it holds at most one entry per party).
+        self._token_cache: dict[str, Any] = {}
+        self._parties_seq = -1
+        self._parties_lock = threading.Lock()
+        # Bumped after every write of this process, so event streams look at the database
+        # at once after a local write (and every few seconds for other processes' writes).
+        self.generation = 0
+
+    @property
+    def key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = load_key(self.key_file)
+        return self._key
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- policy -------------------------------------------------------------------------
+
+    def policy(self, conn: Connection) -> Policy:
+        """The policy in force, cached until any process applies another one."""
+        policy_id = self.counters(conn).policy_id
+        if policy_id is None:
+            raise InvalidRequest("the database is not initialised: run `deconflict init`")
+        cached = self._policy
+        if cached is not None and cached[0] == policy_id:
+            return cached[1]
+        text = conn.execute(
+            select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
+        ).scalar_one()
+        policy = parse_policy(text)
+        self._policy = (policy_id, policy)
+        return policy
+
+    def counters(self, conn: Connection) -> Counters:
+        """The counters as this transaction sees them (read once by ``reading()``)."""
+        counters: Counters | None = conn.info.get(_COUNTERS)
+        return counters if counters is not None else read_counters(conn)
+
+    def current_policy(self) -> Policy:
+        with self.db.read() as conn:
+            return self.policy(conn)
+
+    def known_policy(self) -> Policy | None:
+        """The policy as this process last saw it, without asking the database (``None``
+        before it has seen one): for guards that run before a request is read, such as the
+        body limit, and must not block."""
+        cached = self._policy
+        return cached[1] if cached is not None else None
+
+    def fresh(self) -> tuple[Counters, Policy]:
+        """The counters and the policy in force, with the index up to date: for a request
+        that needs nothing else from the database. When no cache is stale (the usual case)
+        this is one statement, outside any transaction."""
+        counters = peek_counters(self.db)
+        cached = self._policy
+        if (
+            counters.change_seq > self.index.applied_seq
+            or cached is None
+            or cached[0] != counters.policy_id
+        ):
+            with self.reading() as conn:
+                return conn.info[_COUNTERS], self.policy(conn)
+        return counters, cached[1]
+
+    # -- parties ------------------------------------------------------------------------
+
+    def cached_party(self, counters: Counters, token_hash: str) -> tuple[Any | None, int]:
+        """The party of a token seen before, while no party was registered or revoked since
+        (by any process), else ``None``; and the ``parties_seq`` this answer rests on, for
+        ``remember_party``."""
+        seq = counters.parties_seq
+        with self._parties_lock:
+            if seq > self._parties_seq:
+                self._token_cache.clear()
+                self._parties_seq = seq
+            elif seq < self._parties_seq:
+                return None, seq  # an older snapshot than the cache's: ask the database
+            return self._token_cache.get(token_hash), seq
+
+    def remember_party(self, token_hash: str, party: Any, seq: int) -> None:
+        """Cache a party read at ``parties_seq == seq``, unless the cache has moved on (a
+        concurrent request saw a registration or a revocation since)."""
+        with self._parties_lock:
+            if seq == self._parties_seq:
+                self._token_cache[token_hash] = party
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[Write]:
+        with self.db.write() as conn:
+            counters = read_counters(conn)
+            self._sync_to(conn, counters)
+            now = self.now()
+            write = Write(
+                conn=conn, now=now, journal=Journal(conn, self.key, format_timestamp(now))
+            )
+            yield write
+            # Nothing commits that the index, the API or a later write could not read back.
+            readback.prove_declarations(conn, counters.change_seq)
+            # Every transaction that logged something ends with a signed head over it, so
+            # the latest head always covers the whole log.
+            if write.journal.unsigned:
+                write.journal.head()
+        # Committed: let the index and the streams see it. Should the index fail to take
+        # it, the write still stands (its answer must say so): the failure is logged, and
+        # every request that needs the index retries the sync, and fails, until it works.
+        try:
+            with self.db.read() as conn:
+                self.sync_index(conn)
+        except Exception:
+            logger.exception("the conflict index could not take a committed write")
+        self.generation += 1
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction, with the index, the policy and the token cache brought up to
+        date first; the counters are read once for all of them."""
+        with self.db.read() as conn:
+            counters = read_counters(conn)
+            self._sync_to(conn, counters)
+            # Kept for this transaction only (conn.info outlives it, in the pool).
+            conn.info[_COUNTERS] = counters
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_COUNTERS, None)
+
+    # -- the index ----------------------------------------------------------------------
+
+    def sync_index(self, conn: Connection) -> None:
+        """Apply every committed declaration change the index has not seen yet."""
+        self._sync_to(conn, read_counters(conn))
+
+    def _sync_to(self, conn: Connection, counters: Counters) -> None:
+        if counters.change_seq <= self.index.applied_seq:
+            return  # the usual case: one small query, nothing to replay
+        with self._sync_lock:
+            applied = self.index.applied_seq
+            # Streamed: a restart replays every stored declaration, a million rows and
+            # more, which need not all sit in memory at once.
+            query = readback.declaration_changes(applied).execution_options(
+                stream_results=True, yield_per=10_000
+            )
+            # The rows were validated, and read back, when they were written: the index
+            # reads their JSON directly, without pydantic or shapely. Should one fail even
+            # so, nothing after it is applied and applied_seq stays before it: the next
+            # request tries again, and no answer rests on an index that skipped a change.
+            try:
+                with conn.execute(query).mappings() as rows:  # closes the cursor on failure
+                    self.index.apply_rows(rows)
+            except Exception:
+                logger.exception(
+                    "the conflict index could not apply the declaration changes after "
+                    "change_seq %d (it holds those up to %d); retrying on the next request",
+                    applied,
+                    self.index.applied_seq,
+                )
+                raise
+
+
+def subject_from_row(row: Any) -> Subject:
+    """The rule's full view of a stored declaration row (joined with its owner's role),
+    shapes included: for comparing a declaration's versions."""
+    declared = declared_of_row(row)
+    fields = {name: getattr(declared, name) for name in Declared.__slots__}
+    return Subject(**fields, volumes=tuple(volumes_from_json(json.loads(row["volumes"]))))

@@ -1,0 +1,145 @@
+"""Parties, their roles and their bearer tokens.
+
+Tokens are random 256-bit secrets shown once, at registration. Only their SHA-256 is stored;
+a presented token is hashed and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from deconflict.errors import Forbidden, NotFound, Unauthorized
+from deconflict.policy import Role
+from deconflict.record import entries
+from deconflict.service.deployment import Deployment, Write
+from deconflict.storage.meta import PARTIES_SEQ, Counters, increment
+from deconflict.storage.schema import parties
+
+
+@dataclass(frozen=True)
+class Party:
+    id: str
+    name: str
+    role: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "role": self.role}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def register_party(
+    write: Write, *, name: str, role: Role, actor: str | None, webhook_url: str | None = None
+) -> tuple[Party, str, dict[str, Any], str | None]:
+    """Create a party; returns it, its token (shown once), the receipt and a webhook secret."""
+    party = Party(id=new_id("pty"), name=name, role=role)
+    token = secrets.token_urlsafe(32)
+    webhook_secret = secrets.token_hex(32) if webhook_url else None
+    write.conn.execute(
+        parties.insert().values(
+            id=party.id,
+            name=name,
+            role=role,
+            token_hash=hash_token(token),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            created_at=write.at,
+            created_by=actor or party.id,
+        )
+    )
+    increment(write.conn, PARTIES_SEQ)
+    row = write.conn.execute(select(parties).where(parties.c.id == party.id)).mappings().one()
+    entry = entries.party_registered_entry(row)
+    index = write.journal.append(entry, entry_type="party.registered", subject=party.id)
+    return party, token, write.journal.receipt(index), webhook_secret
+
+
+def authenticate(
+    deployment: Deployment, token: str | None, counters: Counters | None = None
+) -> Party:
+    """The party holding ``token``; 401 for a missing, unknown or revoked one.
+
+    ``counters`` read by the caller in this request (``Deployment.fresh``) save a read when
+    the token is in the cache."""
+    if not token:
+        raise Unauthorized("send `Authorization: Bearer <token>`")
+    # Looked up by hash: how long a look-up takes tells nothing of the token itself.
+    digest = hash_token(token)
+    if counters is not None:
+        cached, _ = deployment.cached_party(counters, digest)
+        if cached is not None:
+            return cast(Party, cached)
+    with deployment.reading() as conn:
+        cached, seq = deployment.cached_party(deployment.counters(conn), digest)
+        if cached is not None:
+            return cast(Party, cached)
+        row = (
+            conn.execute(select(parties).where(parties.c.token_hash == digest))
+            .mappings()
+            .one_or_none()
+        )
+    # The lookup is by hash; the comparison below is constant-time all the same, so that no
+    # timing difference tells how much of a hash matched.
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+        raise Unauthorized("unknown token")
+    if row["revoked_at"] is not None:
+        raise Unauthorized("this party's token has been revoked")
+    party = Party(id=row["id"], name=row["name"], role=row["role"])
+    deployment.remember_party(digest, party, seq)
+    return party
+
+
+def list_parties(conn: Connection) -> list[Party]:
+    rows = conn.execute(
+        select(parties).where(parties.c.revoked_at.is_(None)).order_by(parties.c.created_at)
+    ).mappings()
+    return [Party(id=r["id"], name=r["name"], role=r["role"]) for r in rows]
+
+
+def get_party(conn: Connection, party_id: str) -> Party:
+    row = conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one_or_none()
+    if row is None:
+        raise NotFound(f"no party {party_id}")
+    return Party(id=row["id"], name=row["name"], role=row["role"])
+
+
+def revoke_party(write: Write, party_id: str, actor: Party) -> dict[str, Any]:
+    if actor.role != "coordinator":
+        raise Forbidden("only the coordinator revokes parties")
+    if party_id == actor.id:
+        raise Forbidden("the coordinator cannot revoke itself")
+    get_party(write.conn, party_id)
+    write.conn.execute(
+        update(parties)
+        .where(parties.c.id == party_id, parties.c.revoked_at.is_(None))
+        .values(revoked_at=write.at, revoked_by=actor.id)
+    )
+    increment(write.conn, PARTIES_SEQ)
+    row = write.conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one()
+    entry = entries.party_revoked_entry(row)
+    index = write.journal.append(entry, entry_type="party.revoked", subject=party_id)
+    return write.journal.receipt(index)
+
+
+def set_webhook(write: Write, party: Party, url: str | None) -> str | None:
+    """Set or clear the caller's webhook; returns the new signing secret (shown once)."""
+    secret = secrets.token_hex(32) if url else None
+    write.conn.execute(
+        update(parties)
+        .where(parties.c.id == party.id)
+        .values(webhook_url=url, webhook_secret=secret)
+    )
+    return secret

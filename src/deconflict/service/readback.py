@@ -1,0 +1,152 @@
+"""Proof, before a write commits, that the service can read back every row it wrote.
+
+A stored declaration is read back by the conflict index (each worker's sync, every restart),
+by update and withdraw (the rule's view of its volumes), and by the API (GET, lists, the
+event stream, webhooks); a subscription by every later write that matches it and by its
+list. A row that one of them could not read used to be committed anyway, and then broke the
+deployment for every party (issue 11: a year written as ``999``, metadata 350 levels deep).
+So each write reads its own rows back, inside its transaction and through those very
+functions, before it commits. A failure is a 400 naming the field, the transaction rolls
+back, and the operator is told in the log: the request's validation let through something
+the service cannot hold, which is a gap to close there.
+
+A declaration's geometry is not parsed again with shapely (the slow part of a write, and the
+write lock is held here): the stored GeoJSON is what ``geometry.parse_geometry`` made of the
+input, and the index's decoder reads it. ``benchmarks/readback.py`` measures the cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Connection
+
+from deconflict.engine.index import ConflictIndex
+from deconflict.errors import InvalidRequest
+from deconflict.storage.schema import declarations, parties, subscriptions
+from deconflict.volumes import STORED, VolumeIn, volumes_from_json
+
+logger = logging.getLogger("deconflict.service.readback")
+
+
+def declaration_changes(since_seq: int) -> Select[Any]:
+    """The declaration rows changed after ``since_seq``, in order, joined with the owner's
+    role: what the index sync reads, and so what a write must prove it can read."""
+    return (
+        select(declarations, parties.c.role.label("owner_role"))
+        .join(parties, parties.c.id == declarations.c.owner)
+        .where(declarations.c.change_seq > since_seq)
+        .order_by(declarations.c.change_seq)
+    )
+
+
+def first_unreadable(conn: Connection, batch: int = 10_000) -> tuple[str, str] | None:
+    """The first stored row the service could not load, and why: a declaration the conflict
+    index cannot take (which would stop ``serve`` from starting), or an active subscription
+    that later writes could not match against. ``verify`` refuses a database holding one,
+    so that ``serve`` starts on every database ``verify`` accepts. Streamed, in throwaway
+    indexes of ``batch`` rows: the memory of one batch, the time of a restart's load."""
+    query = declaration_changes(0).execution_options(yield_per=batch)
+    with conn.execute(query).mappings() as rows:  # closed early too (a server-side cursor)
+        while chunk := list(itertools.islice(rows, batch)):
+            try:
+                ConflictIndex(threads=1).apply_rows(chunk)
+            except Exception:
+                for row in chunk:  # which one
+                    try:
+                        ConflictIndex(threads=1).apply_rows([row])
+                    except Exception as exc:
+                        return row["id"], f"the conflict index cannot load it ({exc})"
+    active = select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
+    for row in conn.execute(active.order_by(subscriptions.c.id)).mappings():
+        try:
+            volumes_from_json(json.loads(row["volumes"]))
+        except Exception as exc:
+            return row["id"], f"its volumes cannot be read ({exc})"
+    return None
+
+
+def prove_declarations(conn: Connection, since_seq: int) -> None:
+    """Read back every declaration row this transaction changed (``change_seq`` above
+    ``since_seq``, the committed counter when its write lock was taken)."""
+    # Imported here: declarations imports the deployment, whose writes call this.
+    from deconflict.service.declarations import declaration_json
+
+    for row in conn.execute(declaration_changes(since_seq)).mappings():
+        with _reading("volumes", row):
+            # The index sync's own decoder, into a throwaway index (a tenth of a millisecond).
+            ConflictIndex(threads=1).apply_rows([row])
+        if row["state"] == "active":
+            _prove_volumes(row)
+        with _reading("body", row):
+            document = declaration_json(row)
+        prove_answer(document, row)
+
+
+def prove_subscription(row: Mapping[Any, Any]) -> None:
+    """Read back a stored subscription row as later writes and its list read it."""
+    from deconflict.service.subscriptions import subscription_json  # see prove_declarations
+
+    with _reading("volumes", row):
+        # Exactly as every later write matches it (shapely included: subscriptions are few).
+        volumes_from_json(json.loads(row["volumes"]))
+    with _reading("kinds", row):
+        json.loads(row["kinds"])
+    with _reading("body", row):
+        document = subscription_json(row)
+    prove_answer(document, row)
+
+
+def prove_answer(document: dict[str, Any], row: Mapping[Any, Any]) -> None:
+    """``document`` serialises as the API answers it and as the event stream and webhooks
+    send it: ``json.dumps`` to UTF-8 (the routes declare no response model, so FastAPI
+    copies the plain document with ``jsonable_encoder`` and Starlette dumps it the same
+    way). Should it fail, each top-level field is tried on its own, so that the refusal
+    names the one at fault."""
+    try:
+        _serialise(document)
+    except Exception:
+        for name, value in document.items():
+            with _reading(name, row):
+                _serialise({name: value})
+        with _reading("body", row):
+            _serialise(document)
+
+
+def _prove_volumes(row: Mapping[Any, Any]) -> None:
+    """A declaration's volumes as update and withdraw rebuild them (``volumes_from_json``),
+    but for the geometry: its shapely parse is that of the input, and it is the slow part
+    of a write, which holds the write lock here."""
+    with _reading("volumes", row):
+        documents = json.loads(row["volumes"])
+    for number, document in enumerate(documents):
+        with _reading(f"volumes[{number}]", row):
+            # The geometry left out: copying it costs most of this, and the index's decoder
+            # above has read it already.
+            VolumeIn.model_validate({**document, "geometry": {}}, context=STORED)
+
+
+def _serialise(document: dict[str, Any]) -> None:
+    json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@contextmanager
+def _reading(field: str, row: Mapping[Any, Any]) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # whatever a reader raises, the row must not be committed
+        logger.error(
+            "refused to commit %s: it could not be read back (%s: %s)",
+            row.get("id"),
+            type(exc).__name__,
+            exc,
+        )
+        raise InvalidRequest(
+            f"the service could not store this in a form it can read back: {exc}", field=field
+        ) from exc

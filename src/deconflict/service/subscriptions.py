@@ -1,0 +1,120 @@
+"""Subscriptions: a party's areas of interest, in space, altitude and time.
+
+A change touches a subscription when one of the declaration's volumes (before or after the
+change) meets one of the subscription's volumes: the geometries with their buffers meet, the
+altitude bands overlap and the time windows overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from deconflict.engine.index import volumes_conflict
+from deconflict.errors import NotFound
+from deconflict.record import entries
+from deconflict.record.commitments import new_salt
+from deconflict.requests import SubscriptionIn
+from deconflict.service import readback
+from deconflict.service.deployment import Deployment
+from deconflict.service.parties import Party, new_id
+from deconflict.storage.schema import subscriptions
+from deconflict.volumes import Volume, build_volumes, volumes_from_json
+
+# Subscriptions never change once made, so their parsed volumes are cached per process.
+_parsed: dict[str, tuple[Volume, ...]] = {}
+_parsed_lock = threading.Lock()
+
+
+def subscription_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "party": row["party"],
+        "volumes": json.loads(row["volumes"]),
+        "kinds": json.loads(row["kinds"]),
+        "created_at": row["created_at"],
+    }
+
+
+def create_subscription(
+    deployment: Deployment, party: Party, body: SubscriptionIn
+) -> dict[str, Any]:
+    limits = deployment.current_policy().limits
+    volumes = build_volumes(body.volumes, limits)
+    with deployment.writing() as write:
+        row = {
+            "id": new_id("sub"),
+            "party": party.id,
+            "volumes": json.dumps([v.to_json() for v in volumes]),
+            "kinds": json.dumps(sorted(set(body.kinds))),
+            "salt": new_salt(),
+            "created_at": write.at,
+        }
+        write.conn.execute(subscriptions.insert().values(**row))
+        stored = (
+            write.conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"]))
+            .mappings()
+            .one()
+        )
+        readback.prove_subscription(stored)  # every later matching write reads it
+        entry = entries.subscription_created_entry(stored)
+        index = write.journal.append(entry, entry_type="subscription.created", subject=row["id"])
+        return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}
+
+
+def list_subscriptions(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+    with deployment.db.read() as conn:
+        rows = conn.execute(
+            select(subscriptions)
+            .where(subscriptions.c.party == party.id, subscriptions.c.deleted_at.is_(None))
+            .order_by(subscriptions.c.created_at)
+        ).mappings()
+        return [subscription_json(r) for r in rows]
+
+
+def delete_subscription(deployment: Deployment, party: Party, subscription_id: str) -> None:
+    with deployment.writing() as write:
+        result = write.conn.execute(
+            update(subscriptions)
+            .where(
+                subscriptions.c.id == subscription_id,
+                subscriptions.c.party == party.id,
+                subscriptions.c.deleted_at.is_(None),
+            )
+            .values(deleted_at=write.at)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"no subscription {subscription_id}")
+
+
+def subscribers_touched(
+    conn: Connection, kind: str, volumes: Iterable[Volume], exclude: str
+) -> set[str]:
+    """The parties with an active subscription to ``kind`` that ``volumes`` touch."""
+    volumes = list(volumes)
+    touched: set[str] = set()
+    rows = conn.execute(
+        select(subscriptions).where(
+            subscriptions.c.deleted_at.is_(None), subscriptions.c.party != exclude
+        )
+    ).mappings()
+    for row in rows:
+        if row["party"] in touched:
+            continue
+        kinds = json.loads(row["kinds"])
+        if kinds and kind not in kinds:
+            continue
+        with _parsed_lock:
+            interest = _parsed.get(row["id"])
+        if interest is None:
+            interest = tuple(volumes_from_json(json.loads(row["volumes"])))
+            with _parsed_lock:
+                _parsed[row["id"]] = interest
+        if any(volumes_conflict(v, w, 0.0, 0.0) for v in volumes for w in interest):
+            touched.add(row["party"])
+    return touched
