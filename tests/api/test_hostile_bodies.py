@@ -15,13 +15,13 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from test_hostile_input import assert_deployment_whole, index_contents
 
 from deconflict.engine.index import ConflictIndex
 from deconflict.policy import default_policy_text
 from deconflict.service import readback
 from deconflict.storage.schema import log_entries
 from support import Actor, Service, point, volume
-from test_hostile_input import assert_deployment_whole, index_contents
 
 # -- hostile values ---------------------------------------------------------------------------
 

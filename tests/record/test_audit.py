@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from deconflict.record import audit, entries, log_store, merkle, schema, signing
+from deconflict.record import audit, entries, log_store, merkle, signing
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import new_salt
+from deconflict.storage import schema
 from deconflict.storage.meta import set_meta
 
 VOLUMES = [

@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from deconflict.errors import InvalidRequest
-from deconflict.record import log_store, merkle, schema, signing
+from deconflict.record import log_store, merkle, signing
+from deconflict.storage import schema
 
 # --- an independent reference, from RFC 6962 §2.1 with hashlib only ---------------------------
 
