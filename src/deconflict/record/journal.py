@@ -25,15 +25,18 @@ class Journal:
         # One node store for the transaction: every append here goes through the journal.
         self._store = log_store.DatabaseNodeStore(conn)
 
-    def append(self, entry: dict[str, Any], *, entry_type: str, subject: str) -> int:
-        """Append one entry (sealed unless every party sees it); returns its index."""
+    def append(self, entry: dict[str, Any], *, subject: str) -> int:
+        """Append one entry (sealed unless every party sees it); returns its index. The entry's
+        type is the one its builder in ``deconflict.record.entries`` wrote into it, so the type
+        logged beside the leaf (which ``verify`` uses to find the rows to rebuild it from)
+        cannot drift from the entry itself."""
         # A head signed earlier in this transaction stays valid for the receipts that hold
         # it (it includes their entries); the next head covers this entry as well.
         self._head = None
         index, digest = log_store.append_logged(
             self._conn,
             entry,
-            entry_type=entry_type,
+            entry_type=str(entry["type"]),
             subject=subject,
             at=str(entry["at"]),
             store=self._store,
@@ -41,10 +44,11 @@ class Journal:
         self._hashes[index] = digest.hex()
         return index
 
-    def append_all(self, items: list[tuple[dict[str, Any], str, str]]) -> list[int]:
-        """Append ``(entry, entry_type, subject)`` items at once; returns their indexes."""
+    def append_all(self, items: list[tuple[dict[str, Any], str]]) -> list[int]:
+        """Append ``(entry, subject)`` items at once; returns their indexes."""
         self._head = None
-        appended = log_store.append_all(self._store, items)
+        typed = [(entry, str(entry["type"]), subject) for entry, subject in items]
+        appended = log_store.append_all(self._store, typed)
         for index, digest in appended:
             self._hashes[index] = digest.hex()
         return [index for index, _ in appended]

@@ -107,9 +107,7 @@ def apply_policy(write: Write, text: str, actor: Party) -> str:
         .mappings()
         .one()
     )
-    write.journal.append(
-        entries.policy_changed_entry(row), entry_type="policy.changed", subject=policy_id
-    )
+    write.journal.append(entries.policy_changed_entry(row), subject=policy_id)
     return policy_id
 
 

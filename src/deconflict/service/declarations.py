@@ -181,9 +181,7 @@ def _store_version(
         .one()
     )
     entry = entries.declaration_entry(stored, previous_version=previous_version)
-    index = write.journal.append(
-        entry, entry_type=f"declaration.{change}", subject=f"{declaration_id}/{row['version']}"
-    )
+    index = write.journal.append(entry, subject=f"{declaration_id}/{row['version']}")
     write.conn.execute(
         update(declaration_versions)
         .where(

@@ -142,7 +142,6 @@ def _pad(write: Write, subject: Subject, count: int) -> None:
         [
             (
                 entries.padding_entry(version, slot),
-                "notification.padding",
                 entries.padding_subject(str(subject.id), subject.version, slot),
             )
             for slot in range(count)
@@ -203,7 +202,7 @@ def _create(
     write.conn.execute(notifications.insert().values(**row))
     stored = _row(write.conn, row["id"])
     entry = entries.notification_created_entry(stored)
-    write.journal.append(entry, entry_type="notification.created", subject=row["id"])
+    write.journal.append(entry, subject=row["id"])
     return str(row["id"])
 
 
@@ -225,7 +224,7 @@ def mark_delivered(write: Write, notification_id: str, via: str) -> bool:
     if result.rowcount == 0:
         return False
     entry = entries.notification_delivered_entry(_row(write.conn, notification_id))
-    write.journal.append(entry, entry_type="notification.delivered", subject=notification_id)
+    write.journal.append(entry, subject=notification_id)
     return True
 
 
@@ -282,9 +281,7 @@ def acknowledge(
                 .values(acknowledged_at=write.at, ack_comment=comment, ack_salt=new_salt())
             )
             entry = entries.notification_acknowledged_entry(_row(write.conn, notification_id))
-            index = write.journal.append(
-                entry, entry_type="notification.acknowledged", subject=notification_id
-            )
+            index = write.journal.append(entry, subject=notification_id)
             receipt = write.journal.receipt(index)
         else:
             receipt = existing_receipt(write.conn, "notification.acknowledged", notification_id)

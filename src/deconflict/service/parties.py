@@ -63,7 +63,7 @@ def register_party(
     increment(write.conn, PARTIES_SEQ)
     row = write.conn.execute(select(parties).where(parties.c.id == party.id)).mappings().one()
     entry = entries.party_registered_entry(row)
-    index = write.journal.append(entry, entry_type="party.registered", subject=party.id)
+    index = write.journal.append(entry, subject=party.id)
     return party, token, write.journal.receipt(index), webhook_secret
 
 
@@ -130,7 +130,7 @@ def revoke_party(write: Write, party_id: str, actor: Party) -> dict[str, Any]:
     increment(write.conn, PARTIES_SEQ)
     row = write.conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one()
     entry = entries.party_revoked_entry(row)
-    index = write.journal.append(entry, entry_type="party.revoked", subject=party_id)
+    index = write.journal.append(entry, subject=party_id)
     return write.journal.receipt(index)
 
 

@@ -63,7 +63,7 @@ def create_subscription(
         )
         readback.prove_subscription(stored)  # every later matching write reads it
         entry = entries.subscription_created_entry(stored)
-        index = write.journal.append(entry, entry_type="subscription.created", subject=row["id"])
+        index = write.journal.append(entry, subject=row["id"])
         return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}
 
 
