@@ -24,8 +24,11 @@ from pyproj import Geod
 from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
-from deconflict.engine.index import ConflictIndex, Found, Subject, conflict_between
-from deconflict.geo.geometry import Shape, parse_geometry, within_m
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rule import Found, Subject, conflict_between
+from deconflict.geo.distance import within_m
+from deconflict.geo.geojson import parse_geometry
+from deconflict.geo.shape import Shape
 from deconflict.policy import Policy, default_policy
 from deconflict.service.bootstrap import initialise
 from deconflict.service.deployment import Deployment

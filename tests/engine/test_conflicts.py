@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deconflict.engine.index import (
-    ConflictIndex,
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rule import (
     Found,
     Restricts,
     Subject,
@@ -32,7 +32,7 @@ from deconflict.engine.index import (
     pair_rule,
     volumes_conflict,
 )
-from deconflict.geo.geometry import min_distance_m
+from deconflict.geo.distance import min_distance_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
 from support import (
     Doc,

@@ -26,19 +26,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from deconflict.engine.index import (
-    CHUNK_VOLUMES,
-    ConflictIndex,
-    Declared,
-    Restricts,
-    Subject,
-    conflict_between,
-    geojson_of_block,
-)
+from deconflict.engine.blocks import encode_geometries, geojson_of_block
+from deconflict.engine.index import CHUNK_VOLUMES, ConflictIndex
 from deconflict.engine.kernels import vincenty_m
-from deconflict.engine.store import columns_from_documents, encode_geometries, seconds
+from deconflict.engine.rule import Declared, Restricts, Subject, conflict_between
+from deconflict.engine.store import columns_from_documents, seconds
 from deconflict.errors import TooLarge
-from deconflict.geo.geometry import min_distance_m, parse_geometry
+from deconflict.geo.distance import min_distance_m
+from deconflict.geo.geojson import parse_geometry
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
 from deconflict.volumes import volumes_from_json
 from support import (
@@ -572,7 +567,7 @@ def test_encoding_keeps_the_vertices_geometry_keeps(geometry: Doc) -> None:
     blocks = encode_geometries([geometry])
     shape = parse_geometry(geometry, "g")
     kept = blocks.rows[blocks.codes != 3][:, 3:5]  # the rows of vertices, not headers
-    expected = np.vstack([part.xyz for part in shape._parts])
+    expected = np.vstack([part.xyz for part in shape.parts])
     assert len(kept) == len(expected)
     rebuilt = parse_geometry(geojson_of_block(blocks.rows, blocks.codes), "rebuilt")
     probe = parse_geometry({"type": "Point", "coordinates": [3.0, 2.5]}, "probe")

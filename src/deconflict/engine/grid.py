@@ -41,21 +41,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from deconflict.engine.kernels import (
-    CONT,
-    EARTH_MIN_RADIUS_M,
-    LINE,
-    POINT,
-    POLY,
-    RING,
-    SLACK,
-    Codes,
-    Floats,
-    Ints,
-    central_angle,
-    compiled,
-    kernel,
-)
+from deconflict.engine.angles import central_angle
+from deconflict.engine.blocks import CONT, LINE, POINT, POLY, RING
+from deconflict.engine.kernels import SLACK
+from deconflict.geo.compiled import Codes, Floats, Ints, compiled, kernel
+from deconflict.geo.earth import EARTH_MIN_RADIUS_M
 
 Int32s = npt.NDArray[np.int32]
 Float32s = npt.NDArray[np.float32]
