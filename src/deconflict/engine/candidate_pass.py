@@ -35,15 +35,13 @@ import numpy.typing as npt
 
 from deconflict.engine.angles import near_elements
 from deconflict.engine.blocks import decode, edges
+from deconflict.engine.cells import FOREVER, group_key, level_cells
 from deconflict.engine.grid import (
-    FOREVER,
     Float32s,
     Int32s,
     end_above,
     find_group,
     first_at_or_after,
-    group_key,
-    level_cells,
     start_below,
 )
 from deconflict.engine.kernels import BORDER, NO, SLACK, YES, decide, point_bounds, radii_bounds

@@ -58,7 +58,8 @@ from deconflict.engine.candidate_pass import (
     rule_arrays,
     run_query,
 )
-from deconflict.engine.grid import BULK, Grid, Int32s, home_cells
+from deconflict.engine.cells import home_cells
+from deconflict.engine.grid import BULK, Grid, Int32s
 from deconflict.engine.lock import SharedLock
 from deconflict.engine.rows import declared_of_row, stored_documents
 from deconflict.engine.rule import Declared, Found, Restricts, Subject, pair_rule
