@@ -20,6 +20,12 @@ from functools import partial
 from typing import Any
 
 import pytest
+from brute_force import (
+    RandomVolumes,
+    assert_index_agrees,
+    assert_intersecting_agrees,
+    intersecting_by_brute_force,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,20 +40,7 @@ from deconflict.engine.rule import (
 )
 from deconflict.geo.distance import min_distance_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
-from support import (
-    Doc,
-    Position,
-    RandomVolumes,
-    assert_index_agrees,
-    assert_intersecting_agrees,
-    build,
-    geodesic_m,
-    intersecting_by_brute_force,
-    offset,
-    point,
-    quad,
-    volume,
-)
+from support import Doc, Position, build, geodesic_m, offset, point, quad, volume
 
 POLICY = default_policy()
 T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)

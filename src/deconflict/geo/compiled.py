@@ -43,25 +43,31 @@ COMPILED_PACKAGES: Final = ("geo", "engine")
 """The packages whose modules define compiled functions or what they inline."""
 
 
-def hashed_modules() -> list[Path]:
+def hashed_modules(package: Path = PACKAGE) -> list[Path]:
     """Every module whose source keys numba's cache: each ``.py`` file of the packages that
     compile, in a fixed order."""
-    return sorted(path for name in COMPILED_PACKAGES for path in (PACKAGE / name).rglob("*.py"))
+    return sorted(path for name in COMPILED_PACKAGES for path in (package / name).rglob("*.py"))
+
+
+def cache_key(package: Path = PACKAGE) -> str:
+    """A hash of the path and source of every ``hashed_modules`` file."""
+    digest = hashlib.sha256()
+    for path in hashed_modules(package):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cache_directory() -> str | None:
-    """Where numba caches the compiled code: a directory named after a hash of every
-    ``hashed_modules`` file (see the module's docstring). Beside the package if it is
-    writable, else in the user's cache; None when neither is (numba then compiles at
-    import). A NUMBA_CACHE_DIR set by the user wins."""
+    """Where numba caches the compiled code: a directory named after ``cache_key`` (see the
+    module's docstring). Beside the package if it is writable, else in the user's cache;
+    None when neither is (numba then compiles at import). A NUMBA_CACHE_DIR set by the user
+    wins."""
     if NUMBA_CONFIG.CACHE_DIR:
         return None
-    digest = hashlib.sha256()
-    for path in hashed_modules():
-        digest.update(path.relative_to(PACKAGE).as_posix().encode())
-        digest.update(path.read_bytes())
+    key = cache_key()
     for base in (PACKAGE / "__pycache__", Path.home() / ".cache" / "deconflict"):
-        directory = base / f"numba-{digest.hexdigest()[:16]}"
+        directory = base / f"numba-{key}"
         try:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / ".writable").touch()
