@@ -1,6 +1,6 @@
-"""Tests of the conflict engine (``ConflictIndex`` and its compiled parts) against brute force.
+"""Tests of the conflict engine's index (``ConflictIndex``) against the brute force.
 
-The reference is the rule itself, pair by pair (``conflict_between``: ``geometry.within_m``,
+The reference is the rule itself, pair by pair (``brute_force``: ``geo.distance.within_m``,
 whose distances are pyproj ``Geod`` geodesics on WGS84 between the closest points), over
 declarations built the slow way (pydantic and shapely). The engine loads the same
 declarations from their stored JSON documents (``put_many``, ``apply_rows``) or as Subjects

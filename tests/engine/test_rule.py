@@ -1,11 +1,12 @@
-"""Tests of the conflict rule (deconflict.engine.index) and of the R-tree index against it.
+"""Tests of the conflict rule (deconflict.engine.rule) and of the index against it.
 
 The rule is checked case by case: every pair of kinds under the default policy, restrictions,
 owners, vertical separation, unbounded altitudes, touching and open-ended times, the
 antimeridian, the poles, corridors and MultiPolygons. The index is checked against the brute
-force (``conflict_between`` over every stored declaration) on seeded random workloads spread
-over 300 km regions, mid-latitude, across the antimeridian and around both poles, and by
-Hypothesis, with the algebra of the rule (symmetry, monotonicity in buffers and separations).
+force (``brute_force``: ``conflict_between`` over every stored declaration) on seeded random
+workloads spread over 300 km regions, mid-latitude, across the antimeridian and around both
+poles, and by Hypothesis, with the algebra of the rule (symmetry, monotonicity in buffers and
+separations).
 """
 
 from __future__ import annotations
