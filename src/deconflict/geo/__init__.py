@@ -23,7 +23,7 @@ Contract
   precision than that, and it keeps shared edges and T-junctions from depending on rounding.
 - The distance reported is always the geodesic length between two actual points of the two
   geometries, so it is never below the true minimum (beyond floating-point noise); it
-  exceeds it by at most ~0.002 % (see ``_part_distance_m``).
+  exceeds it by at most ~0.002 % (see ``geo.distance``).
 - Limits: ``max_vertices=None`` and ``max_radius_m=None`` mean "no policy limit". Whatever the
   policy, every line or polygon part must fit in a cap of ``MAX_PART_RADIUS_DEG`` (60 degrees,
   about 6,700 km), because polygons are validated in a gnomonic projection of their own cap.
