@@ -325,7 +325,8 @@ def differences(
     every differing pair's margin by pyproj Geod (plus PostGIS's and deconflict's distance)."""
     import psycopg
 
-    from deconflict.geo.geometry import min_distance_m, parse_geometry
+    from deconflict.geo.distance import min_distance_m
+    from deconflict.geo.geojson import parse_geometry
 
     workload, _ = _anchor_modules()
     queries = workload.queries(len(postgis), seed)

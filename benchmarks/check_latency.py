@@ -32,9 +32,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from deconflict.engine.index import ConflictIndex, Declared
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rule import Declared
 from deconflict.engine.store import columns_from_documents
-from deconflict.geo.geometry import parse_geometry, within_m
+from deconflict.geo.distance import within_m
+from deconflict.geo.geojson import parse_geometry
 from deconflict.policy import default_policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / ".." / "shared" / "bench"))

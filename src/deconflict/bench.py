@@ -50,7 +50,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deconflict.engine.index import SHARE_ABOVE, ConflictIndex, Declared, Subject
+from deconflict.engine.index import SHARE_ABOVE, ConflictIndex
+from deconflict.engine.rule import Declared, Subject
 from deconflict.errors import DeconflictError
 from deconflict.policy import Limits, Policy, default_policy
 from deconflict.volumes import VolumeIn, build_volumes

@@ -24,7 +24,8 @@ from pydantic import (
 
 from deconflict.clock import RANGE_TEXT, RFC3339, format_time, in_range, repair_stored_time
 from deconflict.errors import InvalidRequest, TooLarge
-from deconflict.geo.geometry import Shape, parse_geometry
+from deconflict.geo.geojson import parse_geometry
+from deconflict.geo.shape import Shape
 from deconflict.policy import Limits
 
 OPEN_END_S = math.inf

@@ -17,7 +17,8 @@ from starlette.testclient import TestClient
 from deconflict.api.app import create_app
 from deconflict.cli import main
 from deconflict.clock import format_time, format_timestamp, repair_stored_time
-from deconflict.engine.index import ConflictIndex, stored_documents
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rows import stored_documents
 from deconflict.record.journal import Journal
 from deconflict.requests import DeclarationIn
 from deconflict.service.declarations import _store_version, create_declaration

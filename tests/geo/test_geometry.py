@@ -20,15 +20,11 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from deconflict.errors import InvalidGeometry, TooLarge
-from deconflict.geo.geometry import (
-    EARTH_MIN_RADIUS_M,
-    Shape,
-    bbox_shape,
-    min_distance_m,
-    parse_geometry,
-    reach_box,
-    within_m,
-)
+from deconflict.geo.boxes import bbox_shape, reach_box
+from deconflict.geo.distance import min_distance_m, within_m
+from deconflict.geo.earth import EARTH_MIN_RADIUS_M
+from deconflict.geo.geojson import parse_geometry
+from deconflict.geo.shape import Shape
 
 WGS84 = Geod(ellps="WGS84")
 SPHERE = Geod(a=6_371_000.0, b=6_371_000.0)  # great circles of lon/lat: what an edge is

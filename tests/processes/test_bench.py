@@ -21,7 +21,8 @@ from click.testing import CliRunner, Result
 
 from deconflict.bench import BenchFileError, validated_ids
 from deconflict.cli import main
-from deconflict.engine.index import ConflictIndex, Subject, conflict_between
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rule import Subject, conflict_between
 from deconflict.policy import default_policy
 from deconflict.volumes import VolumeIn, build_volumes
 

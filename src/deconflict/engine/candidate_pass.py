@@ -12,7 +12,7 @@ entries than there are stored volumes, it reads every volume once instead.
 
 Modes: ``IDS`` stops at the first conflicting pair of a declaration (a stamp per
 declaration) and measures nothing; ``MEASURE`` reports every conflicting pair with the
-distance ``geometry.min_distance_m`` would give; ``AREA`` is ``intersecting``: the query is an
+distance ``geo.distance.min_distance_m`` would give; ``AREA`` is ``intersecting``: the query is an
 area, the limit is the stored volume's buffer, and kinds, owners and altitudes do not matter.
 Pairs the kernel cannot decide (``spherical.BORDER``) are reported with flag 1 for the caller
 to decide with ``geometry``.
@@ -33,38 +33,18 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from deconflict.engine.angles import near_elements
+from deconflict.engine.blocks import decode, edges
+from deconflict.engine.cells import FOREVER, group_key, level_cells
 from deconflict.engine.grid import (
-    FOREVER,
     Float32s,
     Int32s,
     end_above,
     find_group,
     first_at_or_after,
-    group_key,
-    level_cells,
     start_below,
 )
-from deconflict.engine.kernels import (
-    BORDER,
-    EARTH_MIN_RADIUS_M,
-    NO,
-    SLACK,
-    TOUCH_M,
-    YES,
-    Codes,
-    Floats,
-    Ints,
-    compiled,
-    decide,
-    decode,
-    edges,
-    kernel,
-    near_elements,
-    point_bounds,
-    prefetch,
-    project,
-    radii_bounds,
-)
+from deconflict.engine.kernels import BORDER, NO, SLACK, YES, decide, point_bounds, radii_bounds
 from deconflict.engine.store import (
     BUF,
     COLUMNS,
@@ -84,7 +64,11 @@ from deconflict.engine.store import (
     ZLO,
     VolumeColumns,
 )
-from deconflict.geo.geometry import Shape, parse_geometry
+from deconflict.engine.touching import project
+from deconflict.geo.compiled import Codes, Floats, Ints, compiled, kernel, prefetch
+from deconflict.geo.earth import EARTH_MIN_RADIUS_M, TOUCH_M
+from deconflict.geo.geojson import parse_geometry
+from deconflict.geo.shape import Shape
 from deconflict.policy import KINDS, Policy
 from deconflict.volumes import Volume
 

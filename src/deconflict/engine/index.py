@@ -1,17 +1,15 @@
-"""The conflict rule, and the in-memory index that finds conflicts without scanning.
-
-Two declarations of different owners conflict when, for some pair of their volumes, the
-geodesic distance between the geometries is at most ``buffer_a + buffer_b + separation_h``,
-the altitude bands are within ``separation_v`` and the time windows overlap. The separations
-come from the policy per pair of kinds; a pair the policy does not list never conflicts, and
-sites never conflict with sites. A declaration conflicts with a restriction when the
-restriction restricts its owner (by party, by role, or everyone when it names neither), its
-category is not allowed, and their volumes meet under the same rule.
+"""The in-memory index that finds conflicts without scanning: ``ConflictIndex``.
 
 ``ConflictIndex`` is the conflict engine (docs/architecture.md, "The conflict engine"): volumes
-in numpy columns (``volume_store``), a space-time grid (``spacetime_index``) and one compiled
-pass over the candidates (``candidate_pass``, ``spherical``) whose answers are those of the
-rule above, exactly. Its API:
+in numpy columns (``engine.store``), a space-time grid (``engine.grid``) and one compiled
+pass over the candidates (``engine.candidate_pass``, ``engine.kernels``) whose answers are
+those of the rule of ``engine.rule``, exactly.
+
+This module is over 600 lines because ``ConflictIndex`` is one class: every method reads or
+changes the same state (declaration slots, name codes, the store and the grid) under one
+lock, and cutting the class across files would spread that one invariant over them. What
+is not the class lives beside it: the rule (``engine.rule``), the lock (``engine.lock``),
+stored rows (``engine.rows``) and the warm-up (``engine.warm_up``). Its API:
 
 - ``put(subject)``, ``remove(id)``, ``get(id)``, ``len(index)``, ``volume_count()``,
   ``applied_seq``: as the service keeps it equal to the committed state;
@@ -31,15 +29,12 @@ rule above, exactly. Its API:
 from __future__ import annotations
 
 import gc
-import itertools
-import json
 import math
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
@@ -47,7 +42,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from deconflict.clock import format_time, repair_stored_time
+from deconflict.engine.blocks import blocks_of, geojson_of_block
 from deconflict.engine.candidate_pass import (
     AREA,
     IDS,
@@ -63,8 +58,11 @@ from deconflict.engine.candidate_pass import (
     rule_arrays,
     run_query,
 )
-from deconflict.engine.grid import BULK, Grid, Int32s, home_cells
-from deconflict.engine.kernels import Floats, Ints
+from deconflict.engine.cells import home_cells
+from deconflict.engine.grid import BULK, Grid, Int32s
+from deconflict.engine.lock import SharedLock
+from deconflict.engine.rows import declared_of_row, stored_documents
+from deconflict.engine.rule import Declared, Found, Restricts, Subject, pair_rule
 from deconflict.engine.store import (
     BUF,
     DECL,
@@ -78,19 +76,19 @@ from deconflict.engine.store import (
     ColumnsBuilder,
     VolumeColumns,
     VolumeStore,
-    blocks_of,
     columns_from_documents,
     columns_of_volumes,
-    geojson_of_block,
 )
+from deconflict.engine.warm_up import warm_up
 from deconflict.errors import TooLarge
-from deconflict.geo.geometry import Shape, min_distance_m, parse_geometry, within_m
+from deconflict.geo.compiled import Floats, Ints
+from deconflict.geo.distance import min_distance_m, within_m
+from deconflict.geo.geojson import parse_geometry
+from deconflict.geo.shape import Shape
 from deconflict.policy import KINDS, Policy
 from deconflict.settings import check_threads
 from deconflict.volumes import (
     Volume,
-    time_windows_overlap,
-    within_vertical_separation,
 )
 
 KIND_CODES: Final[dict[str, int]] = {kind: code for code, kind in enumerate(KINDS)}
@@ -128,211 +126,10 @@ def _share_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-@dataclass(frozen=True)
-class Restricts:
-    """Whom a restriction restricts, and which operation categories stay allowed inside it."""
-
-    parties: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    allowed_categories: tuple[str, ...] = ()
-
-    def applies_to(self, owner: str, owner_role: str, category: str) -> bool:
-        targeted = (not self.parties and not self.roles) or (
-            owner in self.parties or owner_role in self.roles
-        )
-        return targeted and category not in self.allowed_categories
-
-    def to_json(self) -> dict[str, list[str]]:
-        return {
-            "parties": list(self.parties),
-            "roles": list(self.roles),
-            "allowed_categories": list(self.allowed_categories),
-        }
-
-    @classmethod
-    def from_json(cls, document: dict[str, Any] | None) -> Restricts | None:
-        if document is None:
-            return None
-        return cls(
-            parties=tuple(document.get("parties", [])),
-            roles=tuple(document.get("roles", [])),
-            allowed_categories=tuple(document.get("allowed_categories", [])),
-        )
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Declared:
-    """What the rule needs of a declaration besides its volumes.
-
-    The index hands these out for declarations it holds only as columns (loaded in bulk);
-    ``Found.other`` is one, or the ``Subject`` that was put.
-    """
-
-    id: str | None
-    kind: str
-    owner: str
-    owner_role: str
-    version: str
-    category: str
-    restricts: Restricts | None
-
-
-@dataclass(frozen=True, eq=False)
-class Subject(Declared):
-    """A declaration as far as the rule is concerned: stored, or one about to be made."""
-
-    volumes: tuple[Volume, ...]
-
-
-@dataclass
-class Found:
-    """A conflict between the checked declaration and ``other``."""
-
-    other: Declared
-    reason: str  # "separation" | "restriction"
-    min_distance_m: float
-    overlap_start: float
-    overlap_end: float  # math.inf when open-ended
-
-    def to_json(self) -> dict[str, Any]:
-        end = None if math.isinf(self.overlap_end) else _format_epoch(self.overlap_end)
-        return {
-            "declaration": {
-                "id": self.other.id,
-                "kind": self.other.kind,
-                "owner": self.other.owner,
-                "version": self.other.version,
-            },
-            "reason": self.reason,
-            "min_distance_m": round(self.min_distance_m, 1),
-            "time_overlap": {"start": _format_epoch(self.overlap_start), "end": end},
-        }
-
-
-def _format_epoch(seconds: float) -> str:
-    return format_time(datetime.fromtimestamp(seconds, UTC))
-
-
-def pair_rule(policy: Policy, a: Declared, b: Declared) -> tuple[str, float, float] | None:
-    """Which rule applies between two declarations: (reason, horizontal_m, vertical_m)."""
-    if a.owner == b.owner or (a.id is not None and a.id == b.id):
-        return None
-    separation = policy.separation_for(a.kind, b.kind)
-    if separation is None:
-        return None
-    if a.kind == "restriction" or b.kind == "restriction":
-        restriction, other = (a, b) if a.kind == "restriction" else (b, a)
-        if restriction.restricts is None or not restriction.restricts.applies_to(
-            other.owner, other.owner_role, other.category
-        ):
-            return None
-        return "restriction", separation.horizontal_m, separation.vertical_m
-    return "separation", separation.horizontal_m, separation.vertical_m
-
-
-def volumes_conflict(a: Volume, b: Volume, horizontal_m: float, vertical_m: float) -> bool:
-    """The 4-D rule for one pair of volumes; cheap tests first."""
-    return (
-        time_windows_overlap(a, b)
-        and within_vertical_separation(a, b, vertical_m)
-        and within_m(a.shape, b.shape, a.buffer_m + b.buffer_m + horizontal_m)
-    )
-
-
-def conflict_between(policy: Policy, a: Subject, b: Subject) -> Found | None:
-    """The conflict of ``a`` with ``b``, by brute force over their volumes (no index)."""
-    rule = pair_rule(policy, a, b)
-    if rule is None:
-        return None
-    return _found(a, b, rule, itertools.product(a.volumes, b.volumes))
-
-
-def _found(
-    a: Subject,
-    b: Subject,
-    rule: tuple[str, float, float],
-    pairs: Iterable[tuple[Volume, Volume]],
-) -> Found | None:
-    reason, horizontal_m, vertical_m = rule
-    hits = [(v, w) for v, w in pairs if volumes_conflict(v, w, horizontal_m, vertical_m)]
-    if not hits:
-        return None
-    return Found(
-        other=b,
-        reason=reason,
-        min_distance_m=min(min_distance_m(v.shape, w.shape) for v, w in hits),
-        overlap_start=min(max(v.start_s, w.start_s) for v, w in hits),
-        overlap_end=max(min(v.end_s, w.end_s) for v, w in hits),
-    )
-
-
-# --------------------------------------------------------------------------- queries
-
-
 Item = Subject | tuple[Declared, Sequence[Mapping[str, Any]]]
 """What ``put_many`` takes: a Subject, or a declaration with its stored volume documents."""
 
 # --------------------------------------------------------------------------- the index
-
-
-class SharedLock:
-    """Many readers or one writer. A waiting writer holds off new readers, so a stream of
-    checks cannot starve the index's sync; both sides are reentrant in their own thread
-    (a writer may also read)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer: int | None = None
-        self._depth = 0
-        self._waiting = 0
-        self._mine = threading.local()
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        me = threading.get_ident()
-        held = getattr(self._mine, "reads", 0)
-        if held or self._writer == me:
-            self._mine.reads = held + 1
-            try:
-                yield
-            finally:
-                self._mine.reads = held
-            return
-        with self._cond:
-            while self._writer is not None or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-        self._mine.reads = 1
-        try:
-            yield
-        finally:
-            self._mine.reads = 0
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        me = threading.get_ident()
-        with self._cond:
-            if self._writer == me:
-                self._depth += 1
-            else:
-                self._waiting += 1
-                while self._writer is not None or self._readers:
-                    self._cond.wait()
-                self._waiting -= 1
-                self._writer, self._depth = me, 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._depth -= 1
-                if not self._depth:
-                    self._writer = None
-                    self._cond.notify_all()
 
 
 class _Reader:
@@ -414,7 +211,7 @@ class ConflictIndex:
         self._changes: deque[tuple[int, str]] = deque(maxlen=CHANGE_LOG)
         self._restrictions = 0  # restriction declarations held
         self._rules: dict[tuple[int, str], tuple[Policy, tuple[Floats, Floats, Ints]]] = {}
-        _warm_up()
+        warm_up()
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -1090,70 +887,3 @@ class ConflictIndex:
             start=datetime.fromtimestamp(float(row[T0]), UTC),
             end=None if math.isinf(row[T1]) else datetime.fromtimestamp(float(row[T1]), UTC),
         )
-
-
-def stored_documents(volumes: str) -> list[dict[str, Any]]:
-    """A row's ``volumes`` column as the engine reads it; times written by deconflict 0.1
-    with an unpadded year (``999-01-01T...``) are read as what they meant."""
-    documents: list[dict[str, Any]] = json.loads(volumes)
-    for document in documents:
-        time = document["time"]
-        for name in ("start", "end"):
-            value = time.get(name)
-            if value is not None and value[4:5] != "-":  # the fast test: a 4-digit year
-                time[name] = repair_stored_time(value)
-    return documents
-
-
-def declared_of_row(row: Mapping[Any, Any]) -> Declared:
-    """The rule's view of a stored declaration row (joined with its owner's role)."""
-    restricts = row["restricts"]
-    return Declared(
-        id=row["id"],
-        kind=row["kind"],
-        owner=row["owner"],
-        owner_role=row["owner_role"],
-        version=row["version"],
-        category=row["category"],
-        restricts=Restricts.from_json(json.loads(restricts) if restricts else None),
-    )
-
-
-_warmed = False
-
-
-def _warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel once, before the first request."""
-    global _warmed
-    if _warmed:
-        return
-    _warmed = True
-    from deconflict.policy import default_policy
-
-    index = ConflictIndex.__new__(ConflictIndex)
-    ConflictIndex.__init__(index)  # _warmed is set: no recursion
-    doc = {
-        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [0.1, 0], [0, 0.1], [0, 0]]]},
-        "buffer_m": 10.0,
-        "altitude": {"lower_m": None, "upper_m": 100.0},
-        "time": {"start": "2026-01-01T00:00:00Z", "end": None},
-    }
-    line = {**doc, "geometry": {"type": "LineString", "coordinates": [[0, 0.2], [0.2, 0]]}}
-    point = {**doc, "geometry": {"type": "Point", "coordinates": [0.05, 0.05]}}
-    a = Declared("a", "operation", "p", "operator", "1", "", None)
-    b = Declared("b", "restriction", "q", "coordinator", "1", "", Restricts())
-    index.put_many([(a, [doc, line]), (b, [point])])
-    many = [(Declared(f"m{i}", "site", f"s{i}", "humanitarian", "1", "", None), [point])
-            for i in range(BULK)]  # fmt: skip
-    index.put_many(many)  # the grid's bulk path
-    policy = default_policy()
-    index.conflicting_ids(policy, Declared(None, "operation", "r", "operator", "", "", None), [doc])
-    query = index.get("a")
-    assert query is not None
-    index.conflicts_of(policy, Subject(**{**_fields(query), "id": None, "owner": "r"}))
-    index.intersecting(query.volumes[0].shape, 0.0, math.inf)
-    index.remove("a")
-
-
-def _fields(subject: Subject) -> dict[str, Any]:
-    return {f: getattr(subject, f) for f in (*Declared.__slots__, "volumes")}

@@ -25,9 +25,9 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import parse_time
-from deconflict.engine.index import Found, Restricts, Subject
+from deconflict.engine.rule import Found, Restricts, Subject
 from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, NotFound, StaleVersion
-from deconflict.geo.geometry import bbox_shape
+from deconflict.geo.boxes import bbox_shape
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.record import entries, log_store
 from deconflict.record.commitments import new_salt

@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import Clock, format_timestamp, system_clock
-from deconflict.engine.index import ConflictIndex, Declared, Subject, declared_of_row
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rows import declared_of_row
+from deconflict.engine.rule import Declared, Subject
 from deconflict.errors import InvalidRequest
 from deconflict.policy import Policy, parse_policy
 from deconflict.record.journal import Journal

@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import format_time, format_timestamp, parse_time
-from deconflict.engine.index import Found, Subject
+from deconflict.engine.rule import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
 from deconflict.policy import Policy
 from deconflict.record import entries, log_store

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from deconflict.engine.index import volumes_conflict
+from deconflict.engine.rule import volumes_conflict
 from deconflict.errors import NotFound
 from deconflict.record import entries
 from deconflict.record.commitments import new_salt

@@ -1,6 +1,6 @@
-"""Tests of the conflict engine (``ConflictIndex`` and its compiled parts) against brute force.
+"""Tests of the conflict engine's index (``ConflictIndex``) against the brute force.
 
-The reference is the rule itself, pair by pair (``conflict_between``: ``geometry.within_m``,
+The reference is the rule itself, pair by pair (``brute_force``: ``geo.distance.within_m``,
 whose distances are pyproj ``Geod`` geodesics on WGS84 between the closest points), over
 declarations built the slow way (pydantic and shapely). The engine loads the same
 declarations from their stored JSON documents (``put_many``, ``apply_rows``) or as Subjects
@@ -25,35 +25,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from brute_force import RandomVolumes, assert_index_agrees, assert_intersecting_agrees
 
-from deconflict.engine.index import (
-    CHUNK_VOLUMES,
-    ConflictIndex,
-    Declared,
-    Restricts,
-    Subject,
-    conflict_between,
-    geojson_of_block,
-)
-from deconflict.engine.kernels import vincenty_m
-from deconflict.engine.store import columns_from_documents, encode_geometries, seconds
+from deconflict.engine.index import CHUNK_VOLUMES, ConflictIndex
+from deconflict.engine.rule import Declared, Restricts, Subject, conflict_between
+from deconflict.engine.store import columns_from_documents, seconds
 from deconflict.errors import TooLarge
-from deconflict.geo.geometry import min_distance_m, parse_geometry
+from deconflict.geo.distance import min_distance_m
+from deconflict.geo.geojson import parse_geometry
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
 from deconflict.volumes import volumes_from_json
-from support import (
-    GEOD,
-    Doc,
-    Position,
-    RandomVolumes,
-    assert_index_agrees,
-    assert_intersecting_agrees,
-    build,
-    geodesic_m,
-    offset,
-    point,
-    quad,
-)
+from support import GEOD, Doc, Position, build, geodesic_m, offset, point, quad
 from support import volume as volume_doc
 
 POLICY = default_policy()
@@ -516,85 +498,6 @@ def test_large_and_exhaustive_scans_agree_with_brute_force() -> None:
 
 
 # --------------------------------------------------------------------------- parts
-
-
-def test_vincenty_agrees_with_pyproj() -> None:
-    rng = np.random.default_rng(4)
-    lon1 = rng.uniform(-180, 180, 3000)
-    lat1 = np.concatenate(
-        (rng.uniform(-90, 90, 2000), rng.uniform(85, 90, 500), rng.uniform(-90, -85, 500))
-    )
-    lon2, lat2, _ = GEOD.fwd(
-        lon1, lat1, rng.uniform(0, 360, 3000), rng.uniform(0.01, 2_000_000, 3000)
-    )
-    _, _, expected = GEOD.inv(lon1, lat1, lon2, lat2)
-    for a, b, c, d, e in zip(lon1, lat1, lon2, lat2, expected, strict=True):
-        got = vincenty_m(math.radians(a), math.radians(b), math.radians(c), math.radians(d))
-        assert got == pytest.approx(e, rel=1e-11, abs=1e-6)
-
-
-MESSY = [
-    pytest.param({"type": "Point", "coordinates": [180.0, 0.0]}, id="point-on-180"),
-    pytest.param({"type": "Point", "coordinates": [12.0, 90.0]}, id="point-at-the-pole"),
-    pytest.param(
-        {
-            "type": "LineString",
-            "coordinates": [[1, 1], [1, 1], [2, 2], [2, 2.0000000000001], [3, 1]],
-        },
-        id="line-with-repeated-positions",
-    ),
-    pytest.param(
-        {"type": "Polygon", "coordinates": [[[-180, 0], [179, 0], [179, 1], [-180, 1], [180, 0]]]},
-        id="ring-closed-on-the-other-side-of-180",
-    ),
-    pytest.param(
-        {
-            "type": "Polygon",
-            "coordinates": [
-                [[0, 0], [0, 0], [4, 0], [4, 4], [0, 4], [0, 0]],
-                [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]],
-            ],
-        },
-        id="polygon-with-hole-and-repeat",
-    ),
-    pytest.param(
-        {
-            "type": "MultiPolygon",
-            "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6], [5, 5]]]],
-        },
-        id="multipolygon",
-    ),
-]
-
-
-@pytest.mark.parametrize("geometry", MESSY)
-def test_encoding_keeps_the_vertices_geometry_keeps(geometry: Doc) -> None:
-    blocks = encode_geometries([geometry])
-    shape = parse_geometry(geometry, "g")
-    kept = blocks.rows[blocks.codes != 3][:, 3:5]  # the rows of vertices, not headers
-    expected = np.vstack([part.xyz for part in shape._parts])
-    assert len(kept) == len(expected)
-    rebuilt = parse_geometry(geojson_of_block(blocks.rows, blocks.codes), "rebuilt")
-    probe = parse_geometry({"type": "Point", "coordinates": [3.0, 2.5]}, "probe")
-    assert min_distance_m(rebuilt, probe) == pytest.approx(min_distance_m(shape, probe))
-    # The cap holds the geometry: every vertex is within its radius of its centre.
-    cx, cy, cz, radius = blocks.caps[0, :4]
-    angles = np.arccos(np.clip(expected @ np.array([cx, cy, cz]), -1, 1))
-    assert (angles <= radius + 1e-9).all()
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "2026-03-01T06:00:00Z",
-        "2026-03-01T06:00:00.123456Z",
-        "2026-03-01T08:00:00+02:00",
-        "1969-12-31T23:59:59.5Z",
-        "9999-12-31T23:00:00Z",
-    ],
-)
-def test_times_read_as_datetime_reads_them(text: str) -> None:
-    assert seconds(text) == datetime.fromisoformat(text).timestamp()
 
 
 def test_documents_read_as_the_service_reads_them() -> None:

@@ -1,11 +1,12 @@
-"""Tests of the conflict rule (deconflict.engine.index) and of the R-tree index against it.
+"""Tests of the conflict rule (deconflict.engine.rule) and of the index against it.
 
 The rule is checked case by case: every pair of kinds under the default policy, restrictions,
 owners, vertical separation, unbounded altitudes, touching and open-ended times, the
 antimeridian, the poles, corridors and MultiPolygons. The index is checked against the brute
-force (``conflict_between`` over every stored declaration) on seeded random workloads spread
-over 300 km regions, mid-latitude, across the antimeridian and around both poles, and by
-Hypothesis, with the algebra of the rule (symmetry, monotonicity in buffers and separations).
+force (``brute_force``: ``conflict_between`` over every stored declaration) on seeded random
+workloads spread over 300 km regions, mid-latitude, across the antimeridian and around both
+poles, and by Hypothesis, with the algebra of the rule (symmetry, monotonicity in buffers and
+separations).
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ from functools import partial
 from typing import Any
 
 import pytest
+from brute_force import (
+    RandomVolumes,
+    assert_index_agrees,
+    assert_intersecting_agrees,
+    intersecting_by_brute_force,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deconflict.engine.index import (
-    ConflictIndex,
+from deconflict.engine.index import ConflictIndex
+from deconflict.engine.rule import (
     Found,
     Restricts,
     Subject,
@@ -32,22 +39,9 @@ from deconflict.engine.index import (
     pair_rule,
     volumes_conflict,
 )
-from deconflict.geo.geometry import min_distance_m
+from deconflict.geo.distance import min_distance_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
-from support import (
-    Doc,
-    Position,
-    RandomVolumes,
-    assert_index_agrees,
-    assert_intersecting_agrees,
-    build,
-    geodesic_m,
-    intersecting_by_brute_force,
-    offset,
-    point,
-    quad,
-    volume,
-)
+from support import Doc, Position, build, geodesic_m, offset, point, quad, volume
 
 POLICY = default_policy()
 T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
