@@ -26,9 +26,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
-
 from deconflict.clock import format_time, format_timestamp, parse_time
 from deconflict.engine.index import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
@@ -38,7 +35,7 @@ from deconflict.record.commitments import new_salt
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id
 from deconflict.service.subscriptions import subscribers_touched
-from deconflict.storage.schema import declarations, log_entries, notifications, parties
+from deconflict.storage import log, notifications, parties
 from deconflict.volumes import Volume
 
 MAX_INBOX_PAGE = 1000
@@ -51,12 +48,7 @@ def notification_json(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "change": row["change"],
         "reason": row["reason"],
-        "declaration": {
-            "id": row["declaration_id"],
-            "kind": row["declaration_kind"],
-            "owner": row["declaration_owner"],
-            "version": row["declaration_version"],
-        },
+        "declaration": entries.notified_declaration(row),
         "conflicts": json.loads(row["conflicts"]),
         "late_notice": bool(row["late_notice"]),
         "delivered_at": row["delivered_at"],
@@ -88,11 +80,7 @@ def notify_change(
     subscribers = subscribers_touched(
         write.conn, subject.kind, [*subject.volumes, *previous_volumes], exclude=subject.owner
     )
-    recipients = write.conn.execute(
-        select(parties.c.id, parties.c.role, parties.c.webhook_url)
-        .where(parties.c.revoked_at.is_(None), parties.c.id != subject.owner)
-        .order_by(parties.c.created_at, parties.c.id)
-    ).mappings()
+    recipients = parties.active_except(write.conn, subject.owner)
     created: list[str] = []
     could_be_told = 0
     for recipient in recipients:
@@ -173,14 +161,7 @@ def _create(
 ) -> str:
     """One notification and its record entry. ``reasons`` is the true reason and the one the
     declaration's owner is shown (None: the owner is not shown this notification)."""
-    seq = (
-        write.conn.execute(
-            select(func.coalesce(func.max(notifications.c.seq), 0)).where(
-                notifications.c.recipient == recipient
-            )
-        ).scalar_one()
-        + 1
-    )
+    seq = notifications.next_seq(write.conn, recipient)
     row = {
         "id": new_id("ntf"),
         "recipient": recipient,
@@ -199,44 +180,18 @@ def _create(
         "webhook_attempts": 0,
         "webhook_next_at": write.at if webhook_url else None,
     }
-    write.conn.execute(notifications.insert().values(**row))
-    stored = _row(write.conn, row["id"])
-    entry = entries.notification_created_entry(stored)
-    write.journal.append(entry, subject=row["id"])
+    stored = notifications.insert(write.conn, row)
+    write.journal.record(entries.notification_created_entry, stored)
     return str(row["id"])
-
-
-def _row(conn: Connection, notification_id: str) -> Any:
-    return (
-        conn.execute(select(notifications).where(notifications.c.id == notification_id))
-        .mappings()
-        .one()
-    )
 
 
 def mark_delivered(write: Write, notification_id: str, via: str) -> bool:
     """Record the first delivery of a notification; False when it was delivered already."""
-    result = write.conn.execute(
-        update(notifications)
-        .where(notifications.c.id == notification_id, notifications.c.delivered_at.is_(None))
-        .values(delivered_at=write.at, delivered_via=via)
-    )
-    if result.rowcount == 0:
+    row = notifications.mark_delivered(write.conn, notification_id, write.at, via)
+    if row is None:
         return False
-    entry = entries.notification_delivered_entry(_row(write.conn, notification_id))
-    write.journal.append(entry, subject=notification_id)
+    write.journal.record(entries.notification_delivered_entry, row)
     return True
-
-
-def _page(conn: Connection, party: Party, after: int, limit: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(notifications)
-            .where(notifications.c.recipient == party.id, notifications.c.seq > after)
-            .order_by(notifications.c.seq)
-            .limit(limit)
-        ).mappings()
-    )
 
 
 def read_inbox(
@@ -248,13 +203,13 @@ def read_inbox(
     if not 1 <= limit <= MAX_INBOX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_INBOX_PAGE}", field="limit")
     with deployment.db.read() as conn:
-        rows = _page(conn, party, after, limit)
+        rows = notifications.inbox_page(conn, party.id, after, limit)
     if any(row["delivered_at"] is None for row in rows):
         with deployment.writing() as write:
             for row in rows:
                 if row["delivered_at"] is None:
                     mark_delivered(write, row["id"], via)
-            rows = _page(write.conn, party, after, limit)
+            rows = notifications.inbox_page(write.conn, party.id, after, limit)
     last_seq = rows[-1]["seq"] if rows else after
     return {"notifications": [notification_json(r) for r in rows], "last_seq": last_seq}
 
@@ -264,42 +219,26 @@ def acknowledge(
 ) -> dict[str, Any]:
     """The recipient's "received and understood"; a second acknowledgment changes nothing."""
     with deployment.writing() as write:
-        row = (
-            write.conn.execute(select(notifications).where(notifications.c.id == notification_id))
-            .mappings()
-            .one_or_none()
-        )
+        row = notifications.find(write.conn, notification_id)
         # Someone else's notification does not exist for the caller.
         if row is None or row["recipient"] != party.id:
             raise NotFound(f"no notification {notification_id}")
         if row["acknowledged_at"] is None:
             # Acknowledging proves receipt, whether or not the inbox was read.
             mark_delivered(write, notification_id, "ack")
-            write.conn.execute(
-                update(notifications)
-                .where(notifications.c.id == notification_id)
-                .values(acknowledged_at=write.at, ack_comment=comment, ack_salt=new_salt())
+            stored = notifications.acknowledge(
+                write.conn, notification_id, write.at, comment, new_salt()
             )
-            entry = entries.notification_acknowledged_entry(_row(write.conn, notification_id))
-            index = write.journal.append(entry, subject=notification_id)
+            index = write.journal.record(entries.notification_acknowledged_entry, stored)
             receipt = write.journal.receipt(index)
         else:
-            receipt = existing_receipt(write.conn, "notification.acknowledged", notification_id)
+            receipt = log_store.existing_receipt(
+                write.conn, "notification.acknowledged", notification_id
+            )
         return {
-            "notification": notification_json(_row(write.conn, notification_id)),
+            "notification": notification_json(notifications.get(write.conn, notification_id)),
             "receipt": receipt,
         }
-
-
-def existing_receipt(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
-    """A receipt for an entry logged earlier, under the latest signed head."""
-    entry = conn.execute(
-        select(log_entries.c.idx, log_entries.c.leaf_hash).where(
-            log_entries.c.entry_type == entry_type, log_entries.c.subject == subject
-        )
-    ).one()
-    head = log_store.latest_head(conn)
-    return {"index": entry.idx, "leaf_hash": bytes(entry.leaf_hash).hex(), "tree_head": head}
 
 
 def is_overdue(row: Any, deadline: timedelta, now: datetime) -> bool:
@@ -335,25 +274,16 @@ def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> lis
     all of them for the coordinator, those the owner could know of for the owner."""
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
-        declaration = conn.execute(
-            select(declarations.c.kind, declarations.c.owner).where(
-                declarations.c.id == declaration_id
-            )
-        ).one_or_none()
+        declaration = notifications.declaration_kind_and_owner(conn, declaration_id)
         if declaration is None or not policy.visible_to(
             party.id, party.role, declaration.kind, declaration.owner
         ):
             raise NotFound(f"no declaration {declaration_id}")
         if party.role != "coordinator" and declaration.owner != party.id:
             raise Forbidden("only the owner and the coordinator see deliveries")
-        query = select(notifications).where(notifications.c.declaration_id == declaration_id)
-        if party.role != "coordinator":
-            query = query.where(notifications.c.owner_reason.is_not(None))
-        rows = conn.execute(
-            query.order_by(
-                notifications.c.created_at, notifications.c.recipient, notifications.c.id
-            )
-        ).mappings()
+        rows = notifications.of_declaration(
+            conn, declaration_id, shown_to_owner_only=party.role != "coordinator"
+        )
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
         return [
             _delivery_json(row, deadline, now, reason)
@@ -368,30 +298,18 @@ def overdue(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
-        query = select(notifications).where(
-            notifications.c.acknowledged_at.is_(None),
-            notifications.c.created_at < format_timestamp(now - deadline),
+        rows = notifications.unacknowledged_before(
+            conn,
+            format_timestamp(now - deadline),
+            owner=None if party.role == "coordinator" else party.id,
         )
-        if party.role != "coordinator":
-            query = query.where(
-                notifications.c.declaration_owner == party.id,
-                notifications.c.owner_reason.is_not(None),
-            )
-        rows = conn.execute(
-            query.order_by(notifications.c.created_at, notifications.c.id)
-        ).mappings()
         result = []
         for row in rows:
             reason = _shown_reason(party, row)
             if reason is None:
                 continue
             delivery = _delivery_json(row, deadline, now, reason)
-            delivery["declaration"] = {
-                "id": row["declaration_id"],
-                "kind": row["declaration_kind"],
-                "owner": row["declaration_owner"],
-                "version": row["declaration_version"],
-            }
+            delivery["declaration"] = entries.notified_declaration(row)
             result.append(delivery)
         return result
 
@@ -415,17 +333,10 @@ def notification_opening(
     ``seq``, which may depend on what the owner may not see.
     """
     with deployment.db.read() as conn:
-        row = _row_or_none(conn, notification_id)
+        row = notifications.find(conn, notification_id)
         if row is None or (party.role != "coordinator" and row["recipient"] != party.id):
             raise NotFound(f"no notification {notification_id}")
-        logged = conn.execute(
-            select(log_entries.c.idx, log_entries.c.entry_type, log_entries.c.leaf)
-            .where(
-                log_entries.c.subject == notification_id,
-                log_entries.c.entry_type.in_(NOTIFICATION_ENTRY_TYPES),
-            )
-            .order_by(log_entries.c.idx)
-        ).all()
+        logged = log.entries_about(conn, notification_id, NOTIFICATION_ENTRY_TYPES)
         comment = row["ack_comment"]
         return {
             "notification_id": notification_id,
@@ -441,11 +352,3 @@ def notification_opening(
             "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
             "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
         }
-
-
-def _row_or_none(conn: Connection, notification_id: str) -> Any:
-    return (
-        conn.execute(select(notifications).where(notifications.c.id == notification_id))
-        .mappings()
-        .one_or_none()
-    )

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.engine.index import volumes_conflict
@@ -23,7 +22,7 @@ from deconflict.requests import SubscriptionIn
 from deconflict.service import readback
 from deconflict.service.deployment import Deployment
 from deconflict.service.parties import Party, new_id
-from deconflict.storage.schema import subscriptions
+from deconflict.storage import subscriptions
 from deconflict.volumes import Volume, build_volumes, volumes_from_json
 
 # Subscriptions never change once made, so their parsed volumes are cached per process.
@@ -55,40 +54,20 @@ def create_subscription(
             "salt": new_salt(),
             "created_at": write.at,
         }
-        write.conn.execute(subscriptions.insert().values(**row))
-        stored = (
-            write.conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"]))
-            .mappings()
-            .one()
-        )
+        stored = subscriptions.insert(write.conn, row)
         readback.prove_subscription(stored)  # every later matching write reads it
-        entry = entries.subscription_created_entry(stored)
-        index = write.journal.append(entry, subject=row["id"])
+        index = write.journal.record(entries.subscription_created_entry, stored)
         return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}
 
 
 def list_subscriptions(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
     with deployment.db.read() as conn:
-        rows = conn.execute(
-            select(subscriptions)
-            .where(subscriptions.c.party == party.id, subscriptions.c.deleted_at.is_(None))
-            .order_by(subscriptions.c.created_at)
-        ).mappings()
-        return [subscription_json(r) for r in rows]
+        return [subscription_json(r) for r in subscriptions.active_of(conn, party.id)]
 
 
 def delete_subscription(deployment: Deployment, party: Party, subscription_id: str) -> None:
     with deployment.writing() as write:
-        result = write.conn.execute(
-            update(subscriptions)
-            .where(
-                subscriptions.c.id == subscription_id,
-                subscriptions.c.party == party.id,
-                subscriptions.c.deleted_at.is_(None),
-            )
-            .values(deleted_at=write.at)
-        )
-        if result.rowcount == 0:
+        if not subscriptions.delete(write.conn, subscription_id, party.id, write.at):
             raise NotFound(f"no subscription {subscription_id}")
 
 
@@ -98,12 +77,7 @@ def subscribers_touched(
     """The parties with an active subscription to ``kind`` that ``volumes`` touch."""
     volumes = list(volumes)
     touched: set[str] = set()
-    rows = conn.execute(
-        select(subscriptions).where(
-            subscriptions.c.deleted_at.is_(None), subscriptions.c.party != exclude
-        )
-    ).mappings()
-    for row in rows:
+    for row in subscriptions.active_but_of(conn, exclude):
         if row["party"] in touched:
             continue
         kinds = json.loads(row["kinds"])
