@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from deconflict.cli import main
 from deconflict.clock import parse_time
 from deconflict.errors import InvalidRequest
-from deconflict.record.audit import verify_database
+from deconflict.record.fsck import verify_database
 from deconflict.record.signing import public_key_b64
 from deconflict.scenario.loader import (
     LoadReport,

@@ -417,7 +417,7 @@ def check_notification_opening(opening: Mapping[str, Any]) -> list[str]:
     conflicts and comment open the commitments of those entries.
 
     The leaves are taken from the opening; to rest on the log rather than on the file, compare
-    each with the log's entry at its index (``audit.fetch_included_leaf``).
+    each with the log's entry at its index (``client.fetch_included_leaf``).
     """
     notification_id = opening.get("notification_id")
     listed = opening.get("entries")

@@ -275,11 +275,9 @@ def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> lis
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
         declaration = notifications.declaration_kind_and_owner(conn, declaration_id)
-        if declaration is None or not policy.visible_to(
-            party.id, party.role, declaration.kind, declaration.owner
-        ):
+        if declaration is None or not policy.visible_to(party.id, party.role, *declaration):
             raise NotFound(f"no declaration {declaration_id}")
-        if party.role != "coordinator" and declaration.owner != party.id:
+        if party.role != "coordinator" and declaration[1] != party.id:
             raise Forbidden("only the owner and the coordinator see deliveries")
         rows = notifications.of_declaration(
             conn, declaration_id, shown_to_owner_only=party.role != "coordinator"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection, Row, RowMapping
+from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.storage.schema import declarations, notifications
 
@@ -112,8 +112,9 @@ def unacknowledged_before(
     return list(conn.execute(query.order_by(*order)).mappings())
 
 
-def declaration_kind_and_owner(conn: Connection, declaration_id: str) -> Row[Any] | None:
+def declaration_kind_and_owner(conn: Connection, declaration_id: str) -> tuple[str, str] | None:
     """``(kind, owner)`` of a declaration, to decide who sees its deliveries."""
-    return conn.execute(
+    row = conn.execute(
         select(declarations.c.kind, declarations.c.owner).where(declarations.c.id == declaration_id)
     ).one_or_none()
+    return None if row is None else (str(row.kind), str(row.owner))
