@@ -171,7 +171,7 @@ def test_demo_has_acknowledged_overdue_and_pending_notifications(demo: Loaded) -
     # Overdue for those who were told and did not answer: operators and the Clearwater
     # Alliance (which never reads its inbox), never the owner itself.
     names = {p.id: p.ref for p in report.parties}
-    assert {names[item["party"]] for item in late} >= {"east", "water"}
+    assert {names[item.notification["recipient"]] for item in late} >= {"east", "water"}
 
 
 def test_demo_record_verifies(demo: Loaded) -> None:

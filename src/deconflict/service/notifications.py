@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from deconflict.clock import format_time, format_timestamp, parse_time
+from sqlalchemy.engine import RowMapping
+
+from deconflict.clock import format_timestamp, parse_time
 from deconflict.engine.index import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
 from deconflict.policy import Policy
@@ -41,7 +44,51 @@ from deconflict.volumes import Volume
 MAX_INBOX_PAGE = 1000
 
 
+@dataclass(frozen=True)
+class InboxPage:
+    """Notifications of one recipient (rows as stored), and the ``seq`` to read on from."""
+
+    notifications: list[RowMapping]
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    notification: RowMapping
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A notification of a declaration as the caller (its owner, or the coordinator) is
+    shown it: the reason it is shown, and when its acknowledgment is due."""
+
+    notification: RowMapping
+    reason: str
+    due_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """One record entry about a notification, with the opening of its seal (None in clear)."""
+
+    entry_type: str
+    log_index: int
+    leaf: str
+    seal: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class NotificationOpening:
+    notification: RowMapping
+    entries: list[LoggedEntry]
+
+
 def notification_json(row: Any) -> dict[str, Any]:
+    """The notification document, built here only: the inbox, the event stream and the
+    acknowledgment answer it (``deconflict.api.inbox``) and webhooks POST it (this layer, so
+    that their worker can build it)."""
     return {
         "id": row["id"],
         "seq": row["seq"],
@@ -196,7 +243,7 @@ def mark_delivered(write: Write, notification_id: str, via: str) -> bool:
 
 def read_inbox(
     deployment: Deployment, party: Party, *, after: int, limit: int, via: str = "inbox"
-) -> dict[str, Any]:
+) -> InboxPage:
     """The caller's notifications after ``seq``, oldest first; marks them delivered."""
     if after < 0:
         raise InvalidRequest("after must be 0 or more", field="after")
@@ -210,13 +257,12 @@ def read_inbox(
                 if row["delivered_at"] is None:
                     mark_delivered(write, row["id"], via)
             rows = notifications.inbox_page(write.conn, party.id, after, limit)
-    last_seq = rows[-1]["seq"] if rows else after
-    return {"notifications": [notification_json(r) for r in rows], "last_seq": last_seq}
+    return InboxPage(rows, int(rows[-1]["seq"]) if rows else after)
 
 
 def acknowledge(
     deployment: Deployment, party: Party, notification_id: str, comment: str
-) -> dict[str, Any]:
+) -> Acknowledged:
     """The recipient's "received and understood"; a second acknowledgment changes nothing."""
     with deployment.writing() as write:
         row = notifications.find(write.conn, notification_id)
@@ -235,30 +281,13 @@ def acknowledge(
             receipt = log_store.existing_receipt(
                 write.conn, "notification.acknowledged", notification_id
             )
-        return {
-            "notification": notification_json(notifications.get(write.conn, notification_id)),
-            "receipt": receipt,
-        }
+        return Acknowledged(notifications.get(write.conn, notification_id), receipt)
 
 
-def is_overdue(row: Any, deadline: timedelta, now: datetime) -> bool:
-    """Not acknowledged within the policy's deadline after the notification was created."""
-    return row["acknowledged_at"] is None and parse_time(row["created_at"]) + deadline < now
-
-
-def _delivery_json(row: Any, deadline: timedelta, now: datetime, reason: str) -> dict[str, Any]:
-    return {
-        "party": row["recipient"],
-        "notification_id": row["id"],
-        "version": row["declaration_version"],
-        "change": row["change"],
-        "reason": reason,
-        "created_at": row["created_at"],
-        "delivered_at": row["delivered_at"],
-        "acknowledged_at": row["acknowledged_at"],
-        "overdue": is_overdue(row, deadline, now),
-        "due_at": format_time(parse_time(row["created_at"]) + deadline),
-    }
+def _delivery(row: RowMapping, deadline: timedelta, now: datetime, reason: str) -> Delivery:
+    due_at = parse_time(row["created_at"]) + deadline
+    # Overdue: not acknowledged within the policy's deadline after it was created.
+    return Delivery(row, reason, due_at, row["acknowledged_at"] is None and due_at < now)
 
 
 def _shown_reason(party: Party, row: Any) -> str | None:
@@ -269,7 +298,7 @@ def _shown_reason(party: Party, row: Any) -> str | None:
     return None if row["owner_reason"] is None else str(row["owner_reason"])
 
 
-def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> list[dict[str, Any]]:
+def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> list[Delivery]:
     """Per recipient, when each notification of a declaration was delivered and acknowledged:
     all of them for the coordinator, those the owner could know of for the owner."""
     with deployment.db.read() as conn:
@@ -284,13 +313,13 @@ def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> lis
         )
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
         return [
-            _delivery_json(row, deadline, now, reason)
+            _delivery(row, deadline, now, reason)
             for row in rows
             if (reason := _shown_reason(party, row)) is not None
         ]
 
 
-def overdue(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+def overdue(deployment: Deployment, party: Party) -> list[Delivery]:
     """Overdue acknowledgments: of the caller's declarations (those it could know of), or all
     for the coordinator."""
     with deployment.db.read() as conn:
@@ -301,15 +330,11 @@ def overdue(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
             format_timestamp(now - deadline),
             owner=None if party.role == "coordinator" else party.id,
         )
-        result = []
-        for row in rows:
-            reason = _shown_reason(party, row)
-            if reason is None:
-                continue
-            delivery = _delivery_json(row, deadline, now, reason)
-            delivery["declaration"] = entries.notified_declaration(row)
-            result.append(delivery)
-        return result
+        return [
+            _delivery(row, deadline, now, reason)
+            for row in rows
+            if (reason := _shown_reason(party, row)) is not None
+        ]
 
 
 NOTIFICATION_ENTRY_TYPES = (
@@ -321,7 +346,7 @@ NOTIFICATION_ENTRY_TYPES = (
 
 def notification_opening(
     deployment: Deployment, party: Party, notification_id: str
-) -> dict[str, Any]:
+) -> NotificationOpening:
     """What the recipient (or the coordinator) shows an inquiry to prove it was notified of
     exactly this, and when it received and acknowledged it: each of the notification's record
     entries with its leaf and the opening of its seal, and the openings of the conflicts and
@@ -335,18 +360,15 @@ def notification_opening(
         if row is None or (party.role != "coordinator" and row["recipient"] != party.id):
             raise NotFound(f"no notification {notification_id}")
         logged = log.entries_about(conn, notification_id, NOTIFICATION_ENTRY_TYPES)
-        comment = row["ack_comment"]
-        return {
-            "notification_id": notification_id,
-            "entries": [
-                {
-                    "type": entry.entry_type,
-                    "log_index": int(entry.idx),
-                    "leaf": entry.leaf,
-                    "seal": entries.seal_opening(conn, int(entry.idx)),
-                }
+        return NotificationOpening(
+            row,
+            [
+                LoggedEntry(
+                    entry.entry_type,
+                    int(entry.idx),
+                    entry.leaf,
+                    entries.seal_opening(conn, int(entry.idx)),
+                )
                 for entry in logged
             ],
-            "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
-            "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
-        }
+        )

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -28,12 +28,19 @@ class Party:
     name: str
     role: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "role": self.role}
-
     @classmethod
     def of_row(cls, row: RowMapping) -> Party:
         return cls(id=row["id"], name=row["name"], role=row["role"])
+
+
+class Registered(NamedTuple):
+    """A party just registered, with what is shown to its registrar once: its token, and the
+    secret of its webhook (None without one); and the receipt of its record entry."""
+
+    party: Party
+    token: str
+    receipt: dict[str, Any]
+    webhook_secret: str | None
 
 
 def new_id(prefix: str) -> str:
@@ -46,8 +53,8 @@ def hash_token(token: str) -> str:
 
 def register_party(
     write: Write, *, name: str, role: Role, actor: str | None, webhook_url: str | None = None
-) -> tuple[Party, str, dict[str, Any], str | None]:
-    """Create a party; returns it, its token (shown once), the receipt and a webhook secret."""
+) -> Registered:
+    """Create a party and log it."""
     party = Party(id=new_id("pty"), name=name, role=role)
     token = secrets.token_urlsafe(32)
     webhook_secret = secrets.token_hex(32) if webhook_url else None
@@ -66,7 +73,7 @@ def register_party(
     )
     increment(write.conn, PARTIES_SEQ)
     index = write.journal.record(entries.party_registered_entry, row)
-    return party, token, write.journal.receipt(index), webhook_secret
+    return Registered(party, token, write.journal.receipt(index), webhook_secret)
 
 
 def authenticate(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.engine.index import volumes_conflict
 from deconflict.errors import NotFound
@@ -30,7 +31,15 @@ _parsed: dict[str, tuple[Volume, ...]] = {}
 _parsed_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Subscribed:
+    subscription: RowMapping  # as stored
+    receipt: dict[str, Any]
+
+
 def subscription_json(row: Any) -> dict[str, Any]:
+    """The subscription document, built here only: the API answers it
+    (``deconflict.api.subscriptions``) and every write proves it can (``readback``)."""
     return {
         "id": row["id"],
         "party": row["party"],
@@ -40,9 +49,7 @@ def subscription_json(row: Any) -> dict[str, Any]:
     }
 
 
-def create_subscription(
-    deployment: Deployment, party: Party, body: SubscriptionIn
-) -> dict[str, Any]:
+def create_subscription(deployment: Deployment, party: Party, body: SubscriptionIn) -> Subscribed:
     limits = deployment.current_policy().limits
     volumes = build_volumes(body.volumes, limits)
     with deployment.writing() as write:
@@ -57,12 +64,13 @@ def create_subscription(
         stored = subscriptions.insert(write.conn, row)
         readback.prove_subscription(stored)  # every later matching write reads it
         index = write.journal.record(entries.subscription_created_entry, stored)
-        return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}
+        return Subscribed(stored, write.journal.receipt(index))
 
 
-def list_subscriptions(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+def list_subscriptions(deployment: Deployment, party: Party) -> list[RowMapping]:
+    """The party's subscriptions (not deleted), oldest first."""
     with deployment.db.read() as conn:
-        return [subscription_json(r) for r in subscriptions.active_of(conn, party.id)]
+        return subscriptions.active_of(conn, party.id)
 
 
 def delete_subscription(deployment: Deployment, party: Party, subscription_id: str) -> None:
