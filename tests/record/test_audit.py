@@ -105,9 +105,9 @@ class Service:
     def log(self, conn: Connection, entry: dict[str, Any], subject: str) -> int:
         if self.clear:
             return append_in_clear(conn, entry, subject)
-        return log_store.append_entry(
+        return log_store.append_logged(
             conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"]
-        )
+        )[0]
 
     def register(self, party_id: str, name: str, role: str, by: str | None) -> None:
         with self.change() as (conn, at):

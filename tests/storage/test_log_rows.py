@@ -37,7 +37,7 @@ def test_entries_of_both_forms_in_one_call(db_url: str) -> None:
         assert log.seal_at(conn, 9) is None  # absent
         assert log.leaf_hash_at(conn, 3) == bytes([3]) * 32
         assert log.leaf_hash_at(conn, 4) is None
-        assert log.logged(conn, "party.registered", "s2") == (2, bytes([2]) * 32)
+        assert log.index_of(conn, "party.registered", "s2") == 2
         about = log.entries_about(conn, "s3", ["party.registered", "party.revoked"])
         assert [(row.idx, row.entry_type) for row in about] == [(3, "party.registered")]
         assert log.entries_about(conn, "s3", ["party.revoked"]) == []

@@ -93,13 +93,6 @@ def log_size(conn: Connection) -> int:
     return log.log_size(conn)
 
 
-def append_entry(
-    conn: Connection, entry: dict[str, Any], *, entry_type: str, subject: str, at: str
-) -> int:
-    """Append ``entry`` (an entry from ``deconflict.record.entries``); returns its index."""
-    return append_logged(conn, entry, entry_type=entry_type, subject=subject, at=at)[0]
-
-
 def append_logged(
     conn: Connection,
     entry: dict[str, Any],
@@ -210,11 +203,6 @@ def latest_head(conn: Connection) -> dict[str, Any] | None:
     return None if row is None else _head_json(row)
 
 
-def head_at(conn: Connection, size: int) -> dict[str, Any] | None:
-    """The signed head for ``size``, if one was issued."""
-    return _head_at(conn, size)
-
-
 def entries(conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
     """``[{"index", "leaf"}]`` for start <= index < end, in index order."""
     return log.entries(conn, start, end)
@@ -230,8 +218,10 @@ def receipt(conn: Connection, index: int, head: dict[str, Any]) -> dict[str, Any
 def existing_receipt(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
     """A receipt for the entry ``(entry_type, subject)`` logged earlier, under the latest
     signed head."""
-    index, digest = log.logged(conn, entry_type, subject)
-    return {"index": index, "leaf_hash": digest.hex(), "tree_head": latest_head(conn)}
+    head = latest_head(conn)
+    if head is None:
+        raise LookupError("the log has no signed head")
+    return receipt(conn, log.index_of(conn, entry_type, subject), head)
 
 
 def _store_for(conn: Connection, size: int, field: str) -> DatabaseNodeStore:

@@ -76,14 +76,15 @@ def seal_at(conn: Connection, index: int) -> tuple[str, str] | None:
     return str(row.sealed), str(row.salt)
 
 
-def logged(conn: Connection, entry_type: str, subject: str) -> tuple[int, bytes]:
-    """The index and leaf hash of the entry ``(entry_type, subject)``, which must exist."""
-    row = conn.execute(
-        select(log_entries.c.idx, log_entries.c.leaf_hash).where(
-            log_entries.c.entry_type == entry_type, log_entries.c.subject == subject
-        )
-    ).one()
-    return int(row.idx), bytes(row.leaf_hash)
+def index_of(conn: Connection, entry_type: str, subject: str) -> int:
+    """The index of the entry ``(entry_type, subject)``, which must exist."""
+    return int(
+        conn.execute(
+            select(log_entries.c.idx).where(
+                log_entries.c.entry_type == entry_type, log_entries.c.subject == subject
+            )
+        ).scalar_one()
+    )
 
 
 def entries_about(conn: Connection, subject: str, entry_types: Sequence[str]) -> list[Row[Any]]:
