@@ -27,6 +27,25 @@ def test_each_recipient_is_numbered_from_one_and_pages_follow_seq(db_url: str) -
         assert notifications.find(conn, "ntf_none") is None
 
 
+def test_what_is_left_to_acknowledge_and_every_notification_of_declarations(
+    db_url: str,
+) -> None:
+    with empty_schema(db_url) as db, db.write() as conn:
+        notification(conn, "ntf_a1", "pty_a", at=T.format(0))
+        notification(conn, "ntf_a2", "pty_a", at=T.format(1), acknowledged_at=T.format(2))
+        notification(conn, "ntf_a3", "pty_a", at=T.format(2), declaration_id="dcl_2")
+        notification(conn, "ntf_b1", "pty_b", at=T.format(0), declaration_id="dcl_3")
+        left = notifications.unacknowledged_of(conn, "pty_a")
+        assert [row["id"] for row in left] == ["ntf_a1", "ntf_a3"]
+        # More declarations than one statement may bind on SQLite.
+        wanted = ["dcl_1", "dcl_3", *(f"dcl_x{n}" for n in range(1200))]
+        assert [row["id"] for row in notifications.of_declarations(conn, wanted)] == [
+            "ntf_a1",
+            "ntf_a2",
+            "ntf_b1",
+        ]
+
+
 def test_only_the_first_delivery_is_recorded(db_url: str) -> None:
     with empty_schema(db_url) as db, db.write() as conn:
         notification(conn, "ntf_1", "pty_a", at=T.format(0))

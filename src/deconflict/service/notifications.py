@@ -260,6 +260,19 @@ def read_inbox(
     return InboxPage(rows, int(rows[-1]["seq"]) if rows else after)
 
 
+def unacknowledged(deployment: Deployment, party: Party) -> list[RowMapping]:
+    """The caller's notifications it has not acknowledged yet, in ``seq`` order."""
+    with deployment.db.read() as conn:
+        return notifications.unacknowledged_of(conn, party.id)
+
+
+def of_declarations(deployment: Deployment, declaration_ids: Sequence[str]) -> list[RowMapping]:
+    """Every notification of these declarations (for the coordinator's reports: the
+    scenario loader's summary)."""
+    with deployment.db.read() as conn:
+        return notifications.of_declarations(conn, declaration_ids)
+
+
 def acknowledge(
     deployment: Deployment, party: Party, notification_id: str, comment: str
 ) -> Acknowledged:

@@ -6,6 +6,7 @@ that the record logs returns the row as stored, which is what its entry is built
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -81,6 +82,26 @@ def inbox_page(conn: Connection, recipient: str, after: int, limit: int) -> list
             .limit(limit)
         ).mappings()
     )
+
+
+def unacknowledged_of(conn: Connection, recipient: str) -> list[RowMapping]:
+    """The recipient's notifications not acknowledged yet, in ``seq`` order."""
+    query = select(notifications).where(
+        notifications.c.recipient == recipient, notifications.c.acknowledged_at.is_(None)
+    )
+    return list(conn.execute(query.order_by(notifications.c.seq)).mappings())
+
+
+def of_declarations(conn: Connection, declaration_ids: Sequence[str]) -> list[RowMapping]:
+    """The notifications of these declarations, by id. Read in chunks: SQLite limits the
+    number of bound parameters in one statement."""
+    found: list[RowMapping] = []
+    for start in range(0, len(declaration_ids), 500):
+        chunk = list(declaration_ids[start : start + 500])
+        found += conn.execute(
+            select(notifications).where(notifications.c.declaration_id.in_(chunk))
+        ).mappings()
+    return sorted(found, key=lambda row: str(row["id"]))
 
 
 def of_declaration(
