@@ -211,13 +211,13 @@ def verify(
     signed head; it needs only the public key, not the signing key. With --url it is a
     party's own check of a running service against the heads it saved before.
     """
-    from deconflict.record import audit
+    from deconflict.record import client
 
     if url:
         if heads is None:
             _fail("--url needs --heads FILE to keep the heads it has seen")
             return
-        result = audit.verify_remote(url, heads, receipts, public_key_b64=public_key)
+        result = client.verify_remote(url, heads, receipts, public_key_b64=public_key)
     elif db_url:
         result = _verify_database(db_url, public_key)
     else:
@@ -230,7 +230,7 @@ def verify(
 def _verify_database(db_url: str, public_key: str | None) -> Any:
     from rich.progress import Progress
 
-    from deconflict.record import audit
+    from deconflict.record import fsck
     from deconflict.storage.meta import get_meta
 
     deployment = _deployment(db_url, None)
@@ -245,7 +245,7 @@ def _verify_database(db_url: str, public_key: str | None) -> Any:
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return audit.verify_database(deployment.db.engine, str(public_key), progress=advance)
+        return fsck.verify_database(deployment.db.engine, str(public_key), progress=advance)
 
 
 @main.command("check-opening")
@@ -262,7 +262,7 @@ def check_opening(opening_file: Path, url: str | None) -> None:
     Exit 0 when every commitment of the leaf opens to the values in the file: proof of
     exactly what was declared. Exit 1 naming the fields that do not match.
     """
-    from deconflict.record import audit
+    from deconflict.record import client
     from deconflict.record.entries import check_declaration_opening
 
     try:
@@ -274,8 +274,8 @@ def check_opening(opening_file: Path, url: str | None) -> None:
         return
     if url:
         try:
-            leaf = audit.fetch_included_leaf(url, index)
-        except audit.AuditError as exc:
+            leaf = client.fetch_included_leaf(url, index)
+        except client.AuditError as exc:
             _fail(str(exc))
             return
     mismatched = check_declaration_opening(leaf, opening)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from deconflict.cli import main
-from deconflict.record import audit, merkle
+from deconflict.record import client, findings, merkle
 from deconflict.record.entries import check_declaration_opening
 from deconflict.record.signing import verify_head
 from support import Actor, Service, point, problem_of, volume
@@ -158,7 +158,7 @@ def test_the_owner_proves_what_it_declared(
     assert problem_of(cast["north"].get(url))["code"] == "forbidden"
 
     # The leaf in the opening is the one in the public, signed log.
-    leaf = audit.fetch_included_leaf(
+    leaf = client.fetch_included_leaf(
         "http://testserver", document["log_index"], client=service.client
     )
     assert leaf == document["leaf"]
@@ -204,10 +204,10 @@ def test_a_party_verifies_the_service_with_its_saved_heads_and_receipts(
     receipts = tmp_path / "receipts.jsonl"
     answer = cast["relief"].declare_ok("site", [volume(point(36.3, 33.5))])
     receipts.write_text(json.dumps(answer["receipt"]) + "\n")
-    first = audit.verify_remote("http://testserver", heads, receipts, client=service.client)
+    first = client.verify_remote("http://testserver", heads, receipts, client=service.client)
     assert first.ok, str(first)
     cast["relief"].declare_ok("site", [volume(point(37.3, 33.5))])
-    second = audit.verify_remote(
+    second = client.verify_remote(
         "http://testserver",
         heads,
         receipts,
@@ -232,9 +232,9 @@ def test_a_party_verifies_the_openings_it_holds(
     assert {json.loads(e["leaf"])["type"] for e in told["entries"]} == {"sealed"}
     heads, receipts = tmp_path / "heads.jsonl", tmp_path / "held.jsonl"
 
-    def verify(*lines: dict[str, Any]) -> audit.AuditResult:
+    def verify(*lines: dict[str, Any]) -> findings.AuditResult:
         receipts.write_text("".join(json.dumps(line) + "\n" for line in lines))
-        return audit.verify_remote("http://testserver", heads, receipts, client=service.client)
+        return client.verify_remote("http://testserver", heads, receipts, client=service.client)
 
     held = verify(site, declared, told)
     assert held.ok, str(held)

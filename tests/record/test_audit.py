@@ -1,5 +1,7 @@
 """``verify --db`` catches every kind of altered row; ``verify --url`` catches rewritten history.
 
+(``deconflict.record.fsck`` and ``deconflict.record.client``: one scenario serves both.)
+
 The database is built here as the service builds it: each change writes its rows, appends
 the leaves ``deconflict.record.entries`` builds from them, and signs one head, in one transaction.
 Its first ten entries are written as deconflict wrote them before the record was sealed
@@ -26,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from deconflict.record import audit, entries, log_store, merkle, signing
+from deconflict.record import client, entries, fsck, log_store, merkle, signing
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import new_salt
 from deconflict.storage import schema
@@ -103,9 +105,9 @@ class Service:
     def log(self, conn: Connection, entry: dict[str, Any], subject: str) -> int:
         if self.clear:
             return append_in_clear(conn, entry, subject)
-        return log_store.append_entry(
+        return log_store.append_logged(
             conn, entry, entry_type=entry["type"], subject=subject, at=entry["at"]
-        )
+        )[0]
 
     def register(self, party_id: str, name: str, role: str, by: str | None) -> None:
         with self.change() as (conn, at):
@@ -402,7 +404,7 @@ def test_an_untouched_database_verifies(
     service: Service, engine: Engine, key: Ed25519PrivateKey
 ) -> None:
     seen: list[tuple[int, int]] = []
-    result = audit.verify_database(
+    result = fsck.verify_database(
         engine, public(key), progress=lambda done, total: seen.append((done, total))
     )
     assert result.ok, result.describe()
@@ -437,7 +439,7 @@ def test_small_batches_stream_the_same_result(
     service: Service, engine: Engine, key: Ed25519PrivateKey
 ) -> None:
     for batch_size in (1, 2, 3, 7):
-        result = audit.verify_database(engine, public(key), batch_size=batch_size)
+        result = fsck.verify_database(engine, public(key), batch_size=batch_size)
         assert result.ok and result.entries_checked == 21, (batch_size, result.describe())
 
 
@@ -445,7 +447,7 @@ def test_another_key_fails_on_the_first_head(
     service: Service, engine: Engine, tmp_path: Path
 ) -> None:
     other = signing.generate_key(tmp_path / "other.pem")
-    result = audit.verify_database(engine, public(other))
+    result = fsck.verify_database(engine, public(other))
     assert result.problem is not None
     assert result.problem.entry_type == "tree head" and "signature" in result.problem.detail
 
@@ -920,7 +922,7 @@ def test_tampering_is_detected_and_named(
         change(conn)
         logged = entry_type is not None and "." in entry_type and "has no record entry" not in words
         expected_index = entry_index(conn, entry_type, subject) if logged else None  # type: ignore[arg-type]
-    result = audit.verify_database(engine, public(key))
+    result = fsck.verify_database(engine, public(key))
     problem = result.problem
     assert problem is not None, "tampering went unnoticed"
     assert words in problem.detail, str(problem)
@@ -982,13 +984,13 @@ def test_a_party_follows_a_growing_log(
 ) -> None:
     heads, receipts = files
     save_receipts(receipts, service.receipts[:5])
-    first = audit.verify_remote(URL, heads, receipts, client=client_for(engine, key))
+    first = client.verify_remote(URL, heads, receipts, client=client_for(engine, key))
     assert first.ok, first.describe()
     assert first.receipts_checked == 5 and first.size == 21
     service.notify("ntf_9", "pty_hum", 2, ("dcl_op", "v2"))
     service.deliver("ntf_9", "stream")
     save_receipts(receipts, service.receipts)
-    second = audit.verify_remote(
+    second = client.verify_remote(
         URL, heads, receipts, client=client_for(engine, key), public_key_b64=public(key)
     )
     assert second.ok, second.describe()
@@ -996,7 +998,7 @@ def test_a_party_follows_a_growing_log(
     saved = [json.loads(line) for line in heads.read_text().splitlines()]
     assert [h["size"] for h in saved] == [21, 23]
     # Nothing new: the head is not saved twice.
-    assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
+    assert client.verify_remote(URL, heads, client=client_for(engine, key)).ok
     assert len(heads.read_text().splitlines()) == 2
 
 
@@ -1005,7 +1007,7 @@ def test_receipts_saved_as_whole_write_answers_are_accepted(
 ) -> None:
     heads, receipts = files
     save_receipts(receipts, [{"declaration": {"id": "x"}, "receipt": r} for r in service.receipts])
-    assert audit.verify_remote(URL, heads, receipts, client=client_for(engine, key)).ok
+    assert client.verify_remote(URL, heads, receipts, client=client_for(engine, key)).ok
 
 
 @pytest.mark.parametrize(
@@ -1021,9 +1023,9 @@ def test_a_rewritten_history_is_detected(
     words: str,
 ) -> None:
     heads, _ = files
-    assert audit.verify_remote(URL, heads, client=client_for(engine, template.key)).ok
+    assert client.verify_remote(URL, heads, client=client_for(engine, template.key)).ok
     forged = template.copy(forgery, tmp_path)
-    result = audit.verify_remote(URL, heads, client=client_for(forged, template.key))
+    result = client.verify_remote(URL, heads, client=client_for(forged, template.key))
     assert result.problem is not None and words in result.problem.detail, result.describe()
     assert "heads.jsonl line 1" in str(result.problem)
     assert len(heads.read_text().splitlines()) == 1  # the forged head is not adopted
@@ -1036,7 +1038,7 @@ def test_a_receipt_from_before_a_rewrite_is_detected(
     heads, receipts = files
     save_receipts(receipts, template.receipts[3:4])  # pty_hum's registration, index 3
     forged = template.copy("forged_longer", tmp_path)
-    result = audit.verify_remote(URL, heads, receipts, client=client_for(forged, template.key))
+    result = client.verify_remote(URL, heads, receipts, client=client_for(forged, template.key))
     assert result.problem is not None and "history was rewritten" in result.problem.detail
     assert "receipts.jsonl line 1" in str(result.problem)
     forged.dispose()
@@ -1061,7 +1063,7 @@ def test_a_receipt_that_does_not_match_the_log_is_refused(
 ) -> None:
     heads, receipts = files
     save_receipts(receipts, [template.receipts[5], {**template.receipts[5], **change}])
-    result = audit.verify_remote(URL, heads, receipts, client=client_for(engine, template.key))
+    result = client.verify_remote(URL, heads, receipts, client=client_for(engine, template.key))
     assert result.problem is not None and words in result.problem.detail, result.describe()
     assert "receipts.jsonl line 2" in str(result.problem)
 
@@ -1072,7 +1074,7 @@ def test_a_shrunk_log_is_detected(
     heads, _ = files
     big = json.dumps(signing.sign_head(key, 500, "ab" * 32, "2016-12-15T00:00:00Z"))
     heads.write_text(big + "\n")
-    result = audit.verify_remote(URL, heads, client=client_for(engine, key))
+    result = client.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "shrank from 500 to 21" in result.problem.detail
 
 
@@ -1084,18 +1086,18 @@ def test_a_changed_server_key_is_detected(
     tmp_path: Path,
 ) -> None:
     heads, _ = files
-    assert audit.verify_remote(URL, heads, client=client_for(engine, key)).ok
+    assert client.verify_remote(URL, heads, client=client_for(engine, key)).ok
     other = signing.generate_key(tmp_path / "other.pem")
     with engine.begin() as conn:  # the server re-signs its latest head with a new key
         head = log_store.latest_head(conn)
         assert head is not None
         resigned = signing.sign_head(other, head["size"], head["root"], head["timestamp"])
         conn.execute(set_head_values(head["size"], resigned))
-    result = audit.verify_remote(URL, heads, client=client_for(engine, other))
+    result = client.verify_remote(URL, heads, client=client_for(engine, other))
     assert (
         result.problem is not None and "not signed by the server's log key" in result.problem.detail
     )
-    pinned = audit.verify_remote(
+    pinned = client.verify_remote(
         URL, heads, client=client_for(engine, other), public_key_b64=public(key)
     )
     assert pinned.problem is not None and "pinned" in pinned.problem.detail
@@ -1112,7 +1114,7 @@ def test_a_head_with_a_bad_signature_is_refused(
     heads, _ = files
     with engine.begin() as conn:
         set_head(21, signature=FORGED_SIGNATURE)(conn)
-    result = audit.verify_remote(URL, heads, client=client_for(engine, key))
+    result = client.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "current head is not signed" in result.problem.detail
     assert not heads.exists()
 
@@ -1122,5 +1124,5 @@ def test_server_errors_become_problems_not_exceptions(files: tuple[Path, Path]) 
     down = httpx.Client(
         transport=httpx.MockTransport(lambda request: httpx.Response(503, text="down"))
     )
-    result = audit.verify_remote(URL, heads, client=down)
+    result = client.verify_remote(URL, heads, client=down)
     assert result.problem is not None and "answered 503" in result.problem.detail

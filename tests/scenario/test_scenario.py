@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from deconflict.cli import main
 from deconflict.clock import parse_time
 from deconflict.errors import InvalidRequest
-from deconflict.record.audit import verify_database
+from deconflict.record.fsck import verify_database
 from deconflict.record.signing import public_key_b64
 from deconflict.scenario.loader import (
     LoadReport,
@@ -171,7 +171,7 @@ def test_demo_has_acknowledged_overdue_and_pending_notifications(demo: Loaded) -
     # Overdue for those who were told and did not answer: operators and the Clearwater
     # Alliance (which never reads its inbox), never the owner itself.
     names = {p.id: p.ref for p in report.parties}
-    assert {names[item["party"]] for item in late} >= {"east", "water"}
+    assert {names[item.notification["recipient"]] for item in late} >= {"east", "water"}
 
 
 def test_demo_record_verifies(demo: Loaded) -> None:

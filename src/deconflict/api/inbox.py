@@ -1,4 +1,7 @@
-"""The inbox (polling and server-sent events), acknowledgments, deliveries."""
+"""The inbox (polling and server-sent events), acknowledgments, deliveries; their answers.
+
+The notification document itself is ``notifications.notification_json``'s (webhooks send it
+too); the rest of each answer is built here from what the service returns."""
 
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ from starlette.responses import StreamingResponse
 
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.deps import authenticated, bearer_token, blocking, caller, deployment_of
+from deconflict.clock import format_time
 from deconflict.errors import InvalidRequest
+from deconflict.record.entries import notified_declaration
 from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
 from deconflict.service import notifications
+from deconflict.service.notifications import Delivery, NotificationOpening, notification_json
 from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
@@ -25,6 +31,41 @@ STREAM_DB_POLL_S = 2.0
 STREAM_KEEPALIVE_S = 15.0
 
 
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    row = delivery.notification
+    return {
+        "party": row["recipient"],
+        "notification_id": row["id"],
+        "version": row["declaration_version"],
+        "change": row["change"],
+        "reason": delivery.reason,
+        "created_at": row["created_at"],
+        "delivered_at": row["delivered_at"],
+        "acknowledged_at": row["acknowledged_at"],
+        "overdue": delivery.overdue,
+        "due_at": format_time(delivery.due_at),
+    }
+
+
+def overdue_json(delivery: Delivery) -> dict[str, Any]:
+    """A delivery, and the declaration it is about (the list spans declarations)."""
+    return {**delivery_json(delivery), "declaration": notified_declaration(delivery.notification)}
+
+
+def opening_json(opening: NotificationOpening) -> dict[str, Any]:
+    row = opening.notification
+    comment = row["ack_comment"]
+    return {
+        "notification_id": row["id"],
+        "entries": [
+            {"type": e.entry_type, "log_index": e.log_index, "leaf": e.leaf, "seal": e.seal}
+            for e in opening.entries
+        ],
+        "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
+        "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
+    }
+
+
 @router.get("/inbox")
 async def inbox(
     request: Request,
@@ -32,9 +73,13 @@ async def inbox(
     after: int = Query(default=0, ge=0, le=MAX_QUERY_INT),
     limit: int = Query(default=100, ge=1, le=notifications.MAX_INBOX_PAGE),
 ) -> dict[str, Any]:
-    return await blocking(
+    page = await blocking(
         notifications.read_inbox, deployment_of(request), party, after=after, limit=limit
     )
+    return {
+        "notifications": [notification_json(row) for row in page.notifications],
+        "last_seq": page.last_seq,
+    }
 
 
 def _resume_point(request: Request) -> int:
@@ -80,11 +125,12 @@ async def stream(request: Request) -> StreamingResponse:
                     limit=100,
                     via="stream",
                 )
-                for item in page["notifications"]:
+                for row in page.notifications:
+                    item = notification_json(row)
                     after = item["seq"]
                     last_sent = now
                     yield f"id: {item['seq']}\nevent: notification\ndata: {json.dumps(item)}\n\n"
-                if page["notifications"]:
+                if page.notifications:
                     continue
             if now - last_sent > STREAM_KEEPALIVE_S:
                 last_sent = now
@@ -105,9 +151,10 @@ async def acknowledge(
     raw = await request.body()
     # The body is optional: an empty one acknowledges without a comment.
     body = parse_body(raw, AckIn) if raw.strip() else AckIn()
-    return await blocking(
+    done = await blocking(
         notifications.acknowledge, deployment_of(request), party, notification_id, body.comment
     )
+    return {"notification": notification_json(done.notification), "receipt": done.receipt}
 
 
 @router.get("/notifications/{notification_id}/opening")
@@ -117,9 +164,10 @@ async def opening(
     """The notification's record entries with the openings of their seals, and the openings
     of its conflicts and comment: what its recipient shows an inquiry (recipient and
     coordinator only)."""
-    return await blocking(
+    opening = await blocking(
         notifications.notification_opening, deployment_of(request), party, notification_id
     )
+    return opening_json(opening)
 
 
 @router.get("/declarations/{declaration_id}/deliveries")
@@ -127,11 +175,12 @@ async def deliveries(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
     found = await blocking(notifications.deliveries, deployment_of(request), party, declaration_id)
-    return {"deliveries": found}
+    return {"deliveries": [delivery_json(delivery) for delivery in found]}
 
 
 @router.get("/notifications/overdue")
 async def overdue(request: Request, party: Party = Depends(caller)) -> dict[str, Any]:
     """Acknowledgments past the policy's deadline: for the caller's declarations, or every
     one for the coordinator."""
-    return {"overdue": await blocking(notifications.overdue, deployment_of(request), party)}
+    found = await blocking(notifications.overdue, deployment_of(request), party)
+    return {"overdue": [overdue_json(delivery) for delivery in found]}

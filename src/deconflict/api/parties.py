@@ -1,4 +1,4 @@
-"""``/v1/parties`` and ``/v1/me``."""
+"""``/v1/parties`` and ``/v1/me``, and their answers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from deconflict.service.webhooks import check_webhook_url
 router = APIRouter(prefix="/v1", tags=["parties"], route_class=StrictRoute)
 
 
+def party_json(party: Party) -> dict[str, str]:
+    return {"id": party.id, "name": party.name, "role": party.role}
+
+
 def _webhooks_allowed(request: Request) -> Allowed:
     allowed: Allowed = request.app.state.webhooks_allowed
     return allowed
@@ -32,12 +36,16 @@ def _register(
     if body.webhook_url is not None:  # "" too: it is no URL
         check_webhook_url(body.webhook_url, "webhook_url", allowed)
     with deployment.writing() as write:
-        party, token, receipt, secret = parties.register_party(
+        made = parties.register_party(
             write, name=body.name, role=body.role, actor=actor.id, webhook_url=body.webhook_url
         )
-    answer: dict[str, Any] = {**party.to_json(), "token": token, "receipt": receipt}
-    if secret:
-        answer["webhook_secret"] = secret
+    answer: dict[str, Any] = {
+        **party_json(made.party),
+        "token": made.token,
+        "receipt": made.receipt,
+    }
+    if made.webhook_secret:
+        answer["webhook_secret"] = made.webhook_secret
     return answer
 
 
@@ -52,7 +60,7 @@ async def register(
 
 def _list(deployment: Deployment) -> list[dict[str, str]]:
     with deployment.db.read() as conn:
-        return [p.to_json() for p in parties.list_parties(conn)]
+        return [party_json(p) for p in parties.list_parties(conn)]
 
 
 @router.get("/parties")
@@ -72,7 +80,7 @@ async def revoke(party_id: str, request: Request, actor: Party = Depends(caller)
 
 @router.get("/me")
 async def me(party: Party = Depends(caller)) -> dict[str, str]:
-    return party.to_json()
+    return party_json(party)
 
 
 def _set_webhook(

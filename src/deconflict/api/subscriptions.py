@@ -1,4 +1,4 @@
-"""``/v1/subscriptions``: areas of interest."""
+"""``/v1/subscriptions``: areas of interest, and their answers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from deconflict.api.deps import blocking, caller, deployment_of
 from deconflict.requests import SubscriptionIn
 from deconflict.service import subscriptions
 from deconflict.service.parties import Party
+from deconflict.service.subscriptions import subscription_json
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"], route_class=StrictRoute)
 
@@ -19,13 +20,14 @@ router = APIRouter(prefix="/v1", tags=["subscriptions"], route_class=StrictRoute
 async def create(
     body: SubscriptionIn, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(subscriptions.create_subscription, deployment_of(request), party, body)
+    made = await blocking(subscriptions.create_subscription, deployment_of(request), party, body)
+    return {"subscription": subscription_json(made.subscription), "receipt": made.receipt}
 
 
 @router.get("/subscriptions")
 async def list_(request: Request, party: Party = Depends(caller)) -> dict[str, Any]:
     found = await blocking(subscriptions.list_subscriptions, deployment_of(request), party)
-    return {"subscriptions": found}
+    return {"subscriptions": [subscription_json(row) for row in found]}
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)

@@ -26,23 +26,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import check_opening, commit, new_salt
+from deconflict.storage import log, notifications, parties, policies, subscriptions
 from deconflict.storage.meta import get_meta
-from deconflict.storage.schema import (
-    declaration_versions,
-    log_entries,
-    notifications,
-    parties,
-    policy_versions,
-    subscriptions,
-)
 
 # A row as SQLAlchemy returns it (RowMapping), or any mapping of column names to values.
 Row = Mapping[Any, Any]
+
+# A builder below: the entry of one stored row.
+Builder = Callable[[Row], dict[str, Any]]
 
 DECLARATION_FIELDS = ("volumes", "metadata", "category", "restricts")
 
@@ -107,12 +102,11 @@ def sealed_from(conn: Connection) -> int:
 def seal_opening(conn: Connection, index: int) -> dict[str, Any] | None:
     """The opening of the sealed leaf at ``index``: ``{"entry", "salt"}``; None when the leaf
     is in clear. For the parties who may see the entry, never for the public."""
-    row = conn.execute(
-        select(log_entries.c.sealed, log_entries.c.salt).where(log_entries.c.idx == index)
-    ).one_or_none()
-    if row is None or row.sealed is None:
+    found = log.seal_at(conn, index)
+    if found is None:
         return None
-    return {"entry": json.loads(row.sealed), "salt": row.salt}
+    sealed, salt = found
+    return {"entry": json.loads(sealed), "salt": salt}
 
 
 def unseal(leaf: Mapping[str, Any], opening: Any) -> dict[str, Any] | None:
@@ -178,15 +172,21 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
             "seq": int(row["seq"]),
             "change": row["change"],
             "reason": row["reason"],
-            "declaration": {
-                "id": row["declaration_id"],
-                "kind": row["declaration_kind"],
-                "owner": row["declaration_owner"],
-                "version": row["declaration_version"],
-            },
+            "declaration": notified_declaration(row),
             "late_notice": bool(row["late_notice"]),
             "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
         },
+    }
+
+
+def notified_declaration(row: Row) -> dict[str, Any]:
+    """The declaration a ``notifications`` row is about, ``{"id", "kind", "owner",
+    "version"}``: as its entry names it, and as every answer about it does."""
+    return {
+        "id": row["declaration_id"],
+        "kind": row["declaration_kind"],
+        "owner": row["declaration_owner"],
+        "version": row["declaration_version"],
     }
 
 
@@ -305,28 +305,16 @@ def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
             raise ValueError(f"a padding subject ends in /<slot>, not {subject!r}")
         return padding_entry(declaration_version_row(conn, version), int(slot))
     try:
-        table, build = _ROW_BUILDERS[entry_type]
+        read, build = _ROW_BUILDERS[entry_type]
     except KeyError:
         raise ValueError(f"unknown entry type {entry_type!r}") from None
-    found = conn.execute(select(table).where(table.c.id == subject)).mappings().one_or_none()
-    if found is None:
-        raise LookupError(f"no {table.name} row {subject!r}")
-    return build(found)
+    return build(read(conn, subject))  # LookupError ("no <table> row ...") when it is gone
 
 
 def declaration_version_row(conn: Connection, subject: str) -> Row:
     """The ``declaration_versions`` row named ``"<declaration id>/<version>"``."""
     declaration_id, _, version = subject.rpartition("/")
-    row = (
-        conn.execute(
-            select(declaration_versions).where(
-                declaration_versions.c.declaration_id == declaration_id,
-                declaration_versions.c.version == version,
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
+    row = log.declaration_version(conn, declaration_id, version)
     if row is None:
         raise LookupError(f"no declaration version {subject!r}")
     return row
@@ -342,26 +330,18 @@ def previous_declaration_version(conn: Connection, row: Row) -> str | None:
         raise ValueError(
             f"declaration version {row['declaration_id']}/{row['version']} has no log_index"
         )
-    previous: str | None = conn.execute(
-        select(declaration_versions.c.version)
-        .where(
-            declaration_versions.c.declaration_id == row["declaration_id"],
-            declaration_versions.c.log_index < row["log_index"],
-        )
-        .order_by(declaration_versions.c.log_index.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return previous
+    return log.version_logged_before(conn, row["declaration_id"], row["log_index"])
 
 
-_ROW_BUILDERS: dict[str, tuple[Any, Callable[[Row], dict[str, Any]]]] = {
-    "notification.created": (notifications, notification_created_entry),
-    "notification.delivered": (notifications, notification_delivered_entry),
-    "notification.acknowledged": (notifications, notification_acknowledged_entry),
-    "party.registered": (parties, party_registered_entry),
-    "party.revoked": (parties, party_revoked_entry),
-    "subscription.created": (subscriptions, subscription_created_entry),
-    "policy.changed": (policy_versions, policy_changed_entry),
+# Per entry type: the storage function that reads its row by id, and its builder.
+_ROW_BUILDERS: dict[str, tuple[Callable[[Connection, str], Row], Builder]] = {
+    "notification.created": (notifications.get, notification_created_entry),
+    "notification.delivered": (notifications.get, notification_delivered_entry),
+    "notification.acknowledged": (notifications.get, notification_acknowledged_entry),
+    "party.registered": (parties.get, party_registered_entry),
+    "party.revoked": (parties.get, party_revoked_entry),
+    "subscription.created": (subscriptions.get, subscription_created_entry),
+    "policy.changed": (policies.get, policy_changed_entry),
 }
 
 
@@ -437,7 +417,7 @@ def check_notification_opening(opening: Mapping[str, Any]) -> list[str]:
     conflicts and comment open the commitments of those entries.
 
     The leaves are taken from the opening; to rest on the log rather than on the file, compare
-    each with the log's entry at its index (``audit.fetch_included_leaf``).
+    each with the log's entry at its index (``client.fetch_included_leaf``).
     """
     notification_id = opening.get("notification_id")
     listed = opening.get("entries")

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection
 
 from deconflict.record import log_store
+from deconflict.record.entries import Builder, Row
 
 
 class Journal:
@@ -43,6 +44,14 @@ class Journal:
         )
         self._hashes[index] = digest.hex()
         return index
+
+    def record(self, build: Builder, row: Row, *, subject: str | None = None) -> int:
+        """Append the entry ``build`` makes of ``row``, the row as stored (the storage
+        functions that write a row logged in the record return it read back, so the entry is
+        the one ``verify`` rebuilds from that row); returns its index. ``subject`` names the
+        row for ``verify``: its id unless given (a declaration version's is
+        ``"<declaration id>/<version>"``)."""
+        return self.append(build(row), subject=str(row["id"]) if subject is None else subject)
 
     def append_all(self, items: list[tuple[dict[str, Any], str]]) -> list[int]:
         """Append ``(entry, subject)`` items at once; returns their indexes."""

@@ -1,4 +1,6 @@
-"""The record in the database: entries, complete-subtree nodes and signed heads (Core only).
+"""The record in the database: entries, complete-subtree nodes and signed heads.
+
+The log's logic is here; its SQL is ``deconflict.storage.log``'s.
 
 Every function takes a ``Connection`` whose transaction the caller owns, so an entry is
 appended in the same transaction as the change it logs and both commit or neither does.
@@ -19,7 +21,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from deconflict.errors import InvalidRequest
@@ -27,7 +28,7 @@ from deconflict.record import merkle
 from deconflict.record.canonical import canonical_json
 from deconflict.record.entries import record_form
 from deconflict.record.signing import sign_head
-from deconflict.storage.schema import log_entries, log_nodes, tree_heads
+from deconflict.storage import log
 
 
 class DatabaseNodeStore:
@@ -55,15 +56,7 @@ class DatabaseNodeStore:
         wanted = set(keys) - self._written.keys()
         if not wanted:
             return [self._written[key] for key in keys]
-        # One query for a whole proof: an OR of (level, idx) pairs, which both SQLite and
-        # PostgreSQL answer from the primary key.
-        condition = or_(
-            *(and_(log_nodes.c.level == lv, log_nodes.c.idx == ix) for lv, ix in wanted)
-        )
-        rows = self.conn.execute(
-            select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(condition)
-        )
-        found = {(row.level, row.idx): bytes(row.hash) for row in rows}
+        found = log.node_hashes(self.conn, wanted)  # one query for a whole proof
         self.queries += 1
         self.reads += len(found)
         missing = wanted - found.keys()
@@ -76,7 +69,7 @@ class DatabaseNodeStore:
         if self._pending is not None:
             self._pending.extend(rows)
         else:
-            self.conn.execute(log_nodes.insert(), rows)
+            log.insert_nodes(self.conn, rows)
         for level, idx, digest in nodes:
             self._written[(level, idx)] = digest
             if level == 0:
@@ -90,22 +83,14 @@ class DatabaseNodeStore:
         try:
             yield
             if self._pending:
-                self.conn.execute(log_nodes.insert(), self._pending)
+                log.insert_nodes(self.conn, self._pending)
         finally:
             self._pending = None
 
 
 def log_size(conn: Connection) -> int:
     """How many entries the log holds (committed ones, plus this transaction's own)."""
-    last = conn.execute(select(func.max(log_entries.c.idx))).scalar_one()
-    return 0 if last is None else int(last) + 1
-
-
-def append_entry(
-    conn: Connection, entry: dict[str, Any], *, entry_type: str, subject: str, at: str
-) -> int:
-    """Append ``entry`` (an entry from ``deconflict.record.entries``); returns its index."""
-    return append_logged(conn, entry, entry_type=entry_type, subject=subject, at=at)[0]
+    return log.log_size(conn)
 
 
 def append_logged(
@@ -126,7 +111,7 @@ def append_logged(
     a sealed leaf's entry and salt so that it can be opened to those who may see it.
     """
     values = _entry_row(store or DatabaseNodeStore(conn), entry, entry_type, subject, at)
-    conn.execute(log_entries.insert().values(**values))
+    log.insert_entries(conn, [values])
     return values["idx"], values["leaf_hash"]
 
 
@@ -139,8 +124,7 @@ def append_all(
     with store.batched():
         for entry, entry_type, subject in items:
             rows.append(_entry_row(store, entry, entry_type, subject, str(entry["at"])))
-    for columns in {tuple(row) for row in rows}:  # one statement per set of columns
-        store.conn.execute(log_entries.insert(), [r for r in rows if tuple(r) == columns])
+    log.insert_entries(store.conn, rows)
     return [(row["idx"], row["leaf_hash"]) for row in rows]
 
 
@@ -192,12 +176,10 @@ def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
 
 def leaf_hash_at(conn: Connection, index: int) -> bytes:
     """The stored leaf hash of entry ``index``."""
-    digest = conn.execute(
-        select(log_entries.c.leaf_hash).where(log_entries.c.idx == index)
-    ).scalar_one_or_none()
+    digest = log.leaf_hash_at(conn, index)
     if digest is None:
         raise InvalidRequest(f"the log has no entry {index}", field="index")
-    return bytes(digest)
+    return digest
 
 
 def issue_head(conn: Connection, key: Ed25519PrivateKey, timestamp: str) -> dict[str, Any]:
@@ -211,29 +193,19 @@ def issue_head(conn: Connection, key: Ed25519PrivateKey, timestamp: str) -> dict
     if existing is not None:
         return existing
     head = sign_head(key, size, root_hex(conn, size), timestamp)
-    conn.execute(tree_heads.insert().values(**head))
+    log.insert_head(conn, head)
     return head
 
 
 def latest_head(conn: Connection) -> dict[str, Any] | None:
     """The signed head of the largest size, or None before the first head."""
-    row = conn.execute(select(tree_heads).order_by(tree_heads.c.size.desc()).limit(1)).first()
-    return None if row is None else _head_json(row._mapping)
-
-
-def head_at(conn: Connection, size: int) -> dict[str, Any] | None:
-    """The signed head for ``size``, if one was issued."""
-    return _head_at(conn, size)
+    row = log.latest_head(conn)
+    return None if row is None else _head_json(row)
 
 
 def entries(conn: Connection, start: int, end: int) -> list[dict[str, Any]]:
     """``[{"index", "leaf"}]`` for start <= index < end, in index order."""
-    rows = conn.execute(
-        select(log_entries.c.idx, log_entries.c.leaf)
-        .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-        .order_by(log_entries.c.idx)
-    )
-    return [{"index": int(row.idx), "leaf": row.leaf} for row in rows]
+    return log.entries(conn, start, end)
 
 
 def receipt(conn: Connection, index: int, head: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +213,15 @@ def receipt(conn: Connection, index: int, head: dict[str, Any]) -> dict[str, Any
     if not 0 <= index < head["size"]:
         raise ValueError(f"a head of size {head['size']} does not include entry {index}")
     return {"index": index, "leaf_hash": leaf_hash_at(conn, index).hex(), "tree_head": head}
+
+
+def existing_receipt(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
+    """A receipt for the entry ``(entry_type, subject)`` logged earlier, under the latest
+    signed head."""
+    head = latest_head(conn)
+    if head is None:
+        raise LookupError("the log has no signed head")
+    return receipt(conn, log.index_of(conn, entry_type, subject), head)
 
 
 def _store_for(conn: Connection, size: int, field: str) -> DatabaseNodeStore:
@@ -253,8 +234,8 @@ def _store_for(conn: Connection, size: int, field: str) -> DatabaseNodeStore:
 
 
 def _head_at(conn: Connection, size: int) -> dict[str, Any] | None:
-    row = conn.execute(select(tree_heads).where(tree_heads.c.size == size)).first()
-    return None if row is None else _head_json(row._mapping)
+    row = log.head_at(conn, size)
+    return None if row is None else _head_json(row)
 
 
 def _head_json(row: Any) -> dict[str, Any]:

@@ -661,9 +661,9 @@ class _Loader:
         after = 0
         while True:
             page = read_inbox(self.deployment, party, after=after, limit=MAX_INBOX_PAGE)
-            if not page["notifications"]:
+            if not page.notifications:
                 return
-            after = page["last_seq"]
+            after = page.last_seq
 
     def _acknowledge(self, number: int, party: Party, step: AcknowledgeStep) -> None:
         # Which notifications to acknowledge is read from the table (as a webhook receiver
@@ -747,7 +747,7 @@ def _summarise(deployment: Deployment, report: LoadReport, coordinator: Party) -
     report.acknowledged = sum(row.acknowledged_at is not None for row in rows)
     mine = set(made)
     report.overdue = sum(
-        item["declaration"]["id"] in mine for item in overdue(deployment, coordinator)
+        item.notification["declaration_id"] in mine for item in overdue(deployment, coordinator)
     )
 
 

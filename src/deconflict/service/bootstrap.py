@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy import inspect, select
 
 from deconflict.clock import Clock, system_clock
 from deconflict.errors import AlreadyInitialised, Forbidden, InvalidRequest
@@ -15,10 +12,10 @@ from deconflict.record import entries
 from deconflict.record.signing import generate_key, public_key_b64
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id, register_party
+from deconflict.storage import parties, policies
 from deconflict.storage.database import Database
-from deconflict.storage.meta import get_meta, set_meta
+from deconflict.storage.meta import POLICY_ID, get_meta, has_meta, set_meta
 from deconflict.storage.migrations import upgrade
-from deconflict.storage.schema import parties, policy_versions
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ def default_policy_file(db_url: str) -> Path:
 def is_initialised(db: Database) -> bool:
     """Whether ``deconflict init`` ran on ``db``; looks without creating anything."""
     with db.read() as conn:
-        return inspect(conn).has_table("meta") and get_meta(conn, "initialised") is not None
+        return has_meta(conn) and get_meta(conn, "initialised") is not None
 
 
 def initialise(
@@ -98,46 +95,23 @@ def apply_policy(write: Write, text: str, actor: Party) -> str:
         raise Forbidden("only the coordinator sets the policy")
     parse_policy(text)
     policy_id = new_id("pol")
-    write.conn.execute(
-        policy_versions.insert().values(id=policy_id, toml=text, actor=actor.id, at=write.at)
-    )
-    set_meta(write.conn, "policy_id", policy_id)
-    row = (
-        write.conn.execute(select(policy_versions).where(policy_versions.c.id == policy_id))
-        .mappings()
-        .one()
-    )
-    write.journal.append(entries.policy_changed_entry(row), subject=policy_id)
+    row = policies.insert(write.conn, policy_id=policy_id, toml=text, actor=actor.id, at=write.at)
+    set_meta(write.conn, POLICY_ID, policy_id)
+    write.journal.record(entries.policy_changed_entry, row)
     return policy_id
 
 
 def policy_text(deployment: Deployment) -> str:
     with deployment.db.read() as conn:
-        policy_id = get_meta(conn, "policy_id")
+        policy_id = get_meta(conn, POLICY_ID)
         if policy_id is None:
             raise InvalidRequest("the database is not initialised: run `deconflict init`")
-        return str(
-            conn.execute(
-                select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
-            ).scalar_one()
-        )
+        return policies.toml_of(conn, policy_id)
 
 
 def first_coordinator(deployment: Deployment) -> Party:
     with deployment.db.read() as conn:
-        row = (
-            conn.execute(
-                select(parties)
-                .where(parties.c.role == "coordinator", parties.c.revoked_at.is_(None))
-                .order_by(parties.c.created_at)
-            )
-            .mappings()
-            .first()
-        )
-    if row is None:
+        coordinators = parties.active(conn, role="coordinator")
+    if not coordinators:
         raise InvalidRequest("no coordinator: the database is not initialised")
-    return Party(id=row["id"], name=row["name"], role=row["role"])
-
-
-def policy_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Party.of_row(coordinators[0])

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import RowMapping
 
-from deconflict.clock import format_time, format_timestamp, parse_time
+from deconflict.clock import format_timestamp, parse_time
 from deconflict.engine.rule import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
 from deconflict.policy import Policy
@@ -38,25 +38,64 @@ from deconflict.record.commitments import new_salt
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id
 from deconflict.service.subscriptions import subscribers_touched
-from deconflict.storage.schema import declarations, log_entries, notifications, parties
+from deconflict.storage import log, notifications, parties
 from deconflict.volumes import Volume
 
 MAX_INBOX_PAGE = 1000
 
 
+@dataclass(frozen=True)
+class InboxPage:
+    """Notifications of one recipient (rows as stored), and the ``seq`` to read on from."""
+
+    notifications: list[RowMapping]
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    notification: RowMapping
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A notification of a declaration as the caller (its owner, or the coordinator) is
+    shown it: the reason it is shown, and when its acknowledgment is due."""
+
+    notification: RowMapping
+    reason: str
+    due_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """One record entry about a notification, with the opening of its seal (None in clear)."""
+
+    entry_type: str
+    log_index: int
+    leaf: str
+    seal: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class NotificationOpening:
+    notification: RowMapping
+    entries: list[LoggedEntry]
+
+
 def notification_json(row: Any) -> dict[str, Any]:
+    """The notification document, built here only: the inbox, the event stream and the
+    acknowledgment answer it (``deconflict.api.inbox``) and webhooks POST it (this layer, so
+    that their worker can build it)."""
     return {
         "id": row["id"],
         "seq": row["seq"],
         "created_at": row["created_at"],
         "change": row["change"],
         "reason": row["reason"],
-        "declaration": {
-            "id": row["declaration_id"],
-            "kind": row["declaration_kind"],
-            "owner": row["declaration_owner"],
-            "version": row["declaration_version"],
-        },
+        "declaration": entries.notified_declaration(row),
         "conflicts": json.loads(row["conflicts"]),
         "late_notice": bool(row["late_notice"]),
         "delivered_at": row["delivered_at"],
@@ -88,11 +127,7 @@ def notify_change(
     subscribers = subscribers_touched(
         write.conn, subject.kind, [*subject.volumes, *previous_volumes], exclude=subject.owner
     )
-    recipients = write.conn.execute(
-        select(parties.c.id, parties.c.role, parties.c.webhook_url)
-        .where(parties.c.revoked_at.is_(None), parties.c.id != subject.owner)
-        .order_by(parties.c.created_at, parties.c.id)
-    ).mappings()
+    recipients = parties.active_except(write.conn, subject.owner)
     created: list[str] = []
     could_be_told = 0
     for recipient in recipients:
@@ -173,14 +208,7 @@ def _create(
 ) -> str:
     """One notification and its record entry. ``reasons`` is the true reason and the one the
     declaration's owner is shown (None: the owner is not shown this notification)."""
-    seq = (
-        write.conn.execute(
-            select(func.coalesce(func.max(notifications.c.seq), 0)).where(
-                notifications.c.recipient == recipient
-            )
-        ).scalar_one()
-        + 1
-    )
+    seq = notifications.next_seq(write.conn, recipient)
     row = {
         "id": new_id("ntf"),
         "recipient": recipient,
@@ -199,127 +227,80 @@ def _create(
         "webhook_attempts": 0,
         "webhook_next_at": write.at if webhook_url else None,
     }
-    write.conn.execute(notifications.insert().values(**row))
-    stored = _row(write.conn, row["id"])
-    entry = entries.notification_created_entry(stored)
-    write.journal.append(entry, subject=row["id"])
+    stored = notifications.insert(write.conn, row)
+    write.journal.record(entries.notification_created_entry, stored)
     return str(row["id"])
-
-
-def _row(conn: Connection, notification_id: str) -> Any:
-    return (
-        conn.execute(select(notifications).where(notifications.c.id == notification_id))
-        .mappings()
-        .one()
-    )
 
 
 def mark_delivered(write: Write, notification_id: str, via: str) -> bool:
     """Record the first delivery of a notification; False when it was delivered already."""
-    result = write.conn.execute(
-        update(notifications)
-        .where(notifications.c.id == notification_id, notifications.c.delivered_at.is_(None))
-        .values(delivered_at=write.at, delivered_via=via)
-    )
-    if result.rowcount == 0:
+    row = notifications.mark_delivered(write.conn, notification_id, write.at, via)
+    if row is None:
         return False
-    entry = entries.notification_delivered_entry(_row(write.conn, notification_id))
-    write.journal.append(entry, subject=notification_id)
+    write.journal.record(entries.notification_delivered_entry, row)
     return True
-
-
-def _page(conn: Connection, party: Party, after: int, limit: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(notifications)
-            .where(notifications.c.recipient == party.id, notifications.c.seq > after)
-            .order_by(notifications.c.seq)
-            .limit(limit)
-        ).mappings()
-    )
 
 
 def read_inbox(
     deployment: Deployment, party: Party, *, after: int, limit: int, via: str = "inbox"
-) -> dict[str, Any]:
+) -> InboxPage:
     """The caller's notifications after ``seq``, oldest first; marks them delivered."""
     if after < 0:
         raise InvalidRequest("after must be 0 or more", field="after")
     if not 1 <= limit <= MAX_INBOX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_INBOX_PAGE}", field="limit")
     with deployment.db.read() as conn:
-        rows = _page(conn, party, after, limit)
+        rows = notifications.inbox_page(conn, party.id, after, limit)
     if any(row["delivered_at"] is None for row in rows):
         with deployment.writing() as write:
             for row in rows:
                 if row["delivered_at"] is None:
                     mark_delivered(write, row["id"], via)
-            rows = _page(write.conn, party, after, limit)
-    last_seq = rows[-1]["seq"] if rows else after
-    return {"notifications": [notification_json(r) for r in rows], "last_seq": last_seq}
+            rows = notifications.inbox_page(write.conn, party.id, after, limit)
+    return InboxPage(rows, int(rows[-1]["seq"]) if rows else after)
+
+
+def unacknowledged(deployment: Deployment, party: Party) -> list[RowMapping]:
+    """The caller's notifications it has not acknowledged yet, in ``seq`` order."""
+    with deployment.db.read() as conn:
+        return notifications.unacknowledged_of(conn, party.id)
+
+
+def of_declarations(deployment: Deployment, declaration_ids: Sequence[str]) -> list[RowMapping]:
+    """Every notification of these declarations (for the coordinator's reports: the
+    scenario loader's summary)."""
+    with deployment.db.read() as conn:
+        return notifications.of_declarations(conn, declaration_ids)
 
 
 def acknowledge(
     deployment: Deployment, party: Party, notification_id: str, comment: str
-) -> dict[str, Any]:
+) -> Acknowledged:
     """The recipient's "received and understood"; a second acknowledgment changes nothing."""
     with deployment.writing() as write:
-        row = (
-            write.conn.execute(select(notifications).where(notifications.c.id == notification_id))
-            .mappings()
-            .one_or_none()
-        )
+        row = notifications.find(write.conn, notification_id)
         # Someone else's notification does not exist for the caller.
         if row is None or row["recipient"] != party.id:
             raise NotFound(f"no notification {notification_id}")
         if row["acknowledged_at"] is None:
             # Acknowledging proves receipt, whether or not the inbox was read.
             mark_delivered(write, notification_id, "ack")
-            write.conn.execute(
-                update(notifications)
-                .where(notifications.c.id == notification_id)
-                .values(acknowledged_at=write.at, ack_comment=comment, ack_salt=new_salt())
+            stored = notifications.acknowledge(
+                write.conn, notification_id, write.at, comment, new_salt()
             )
-            entry = entries.notification_acknowledged_entry(_row(write.conn, notification_id))
-            index = write.journal.append(entry, subject=notification_id)
+            index = write.journal.record(entries.notification_acknowledged_entry, stored)
             receipt = write.journal.receipt(index)
         else:
-            receipt = existing_receipt(write.conn, "notification.acknowledged", notification_id)
-        return {
-            "notification": notification_json(_row(write.conn, notification_id)),
-            "receipt": receipt,
-        }
+            receipt = log_store.existing_receipt(
+                write.conn, "notification.acknowledged", notification_id
+            )
+        return Acknowledged(notifications.get(write.conn, notification_id), receipt)
 
 
-def existing_receipt(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
-    """A receipt for an entry logged earlier, under the latest signed head."""
-    entry = conn.execute(
-        select(log_entries.c.idx, log_entries.c.leaf_hash).where(
-            log_entries.c.entry_type == entry_type, log_entries.c.subject == subject
-        )
-    ).one()
-    head = log_store.latest_head(conn)
-    return {"index": entry.idx, "leaf_hash": bytes(entry.leaf_hash).hex(), "tree_head": head}
-
-
-def is_overdue(row: Any, deadline: timedelta, now: datetime) -> bool:
-    """Not acknowledged within the policy's deadline after the notification was created."""
-    return row["acknowledged_at"] is None and parse_time(row["created_at"]) + deadline < now
-
-
-def _delivery_json(row: Any, deadline: timedelta, now: datetime, reason: str) -> dict[str, Any]:
-    return {
-        "party": row["recipient"],
-        "notification_id": row["id"],
-        "version": row["declaration_version"],
-        "change": row["change"],
-        "reason": reason,
-        "created_at": row["created_at"],
-        "delivered_at": row["delivered_at"],
-        "acknowledged_at": row["acknowledged_at"],
-        "overdue": is_overdue(row, deadline, now),
-        "due_at": format_time(parse_time(row["created_at"]) + deadline),
-    }
+def _delivery(row: RowMapping, deadline: timedelta, now: datetime, reason: str) -> Delivery:
+    due_at = parse_time(row["created_at"]) + deadline
+    # Overdue: not acknowledged within the policy's deadline after it was created.
+    return Delivery(row, reason, due_at, row["acknowledged_at"] is None and due_at < now)
 
 
 def _shown_reason(party: Party, row: Any) -> str | None:
@@ -330,70 +311,43 @@ def _shown_reason(party: Party, row: Any) -> str | None:
     return None if row["owner_reason"] is None else str(row["owner_reason"])
 
 
-def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> list[dict[str, Any]]:
+def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> list[Delivery]:
     """Per recipient, when each notification of a declaration was delivered and acknowledged:
     all of them for the coordinator, those the owner could know of for the owner."""
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
-        declaration = conn.execute(
-            select(declarations.c.kind, declarations.c.owner).where(
-                declarations.c.id == declaration_id
-            )
-        ).one_or_none()
-        if declaration is None or not policy.visible_to(
-            party.id, party.role, declaration.kind, declaration.owner
-        ):
+        declaration = notifications.declaration_kind_and_owner(conn, declaration_id)
+        if declaration is None or not policy.visible_to(party.id, party.role, *declaration):
             raise NotFound(f"no declaration {declaration_id}")
-        if party.role != "coordinator" and declaration.owner != party.id:
+        if party.role != "coordinator" and declaration[1] != party.id:
             raise Forbidden("only the owner and the coordinator see deliveries")
-        query = select(notifications).where(notifications.c.declaration_id == declaration_id)
-        if party.role != "coordinator":
-            query = query.where(notifications.c.owner_reason.is_not(None))
-        rows = conn.execute(
-            query.order_by(
-                notifications.c.created_at, notifications.c.recipient, notifications.c.id
-            )
-        ).mappings()
+        rows = notifications.of_declaration(
+            conn, declaration_id, shown_to_owner_only=party.role != "coordinator"
+        )
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
         return [
-            _delivery_json(row, deadline, now, reason)
+            _delivery(row, deadline, now, reason)
             for row in rows
             if (reason := _shown_reason(party, row)) is not None
         ]
 
 
-def overdue(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+def overdue(deployment: Deployment, party: Party) -> list[Delivery]:
     """Overdue acknowledgments: of the caller's declarations (those it could know of), or all
     for the coordinator."""
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
         deadline, now = policy.acknowledgment_deadline(), deployment.now()
-        query = select(notifications).where(
-            notifications.c.acknowledged_at.is_(None),
-            notifications.c.created_at < format_timestamp(now - deadline),
+        rows = notifications.unacknowledged_before(
+            conn,
+            format_timestamp(now - deadline),
+            owner=None if party.role == "coordinator" else party.id,
         )
-        if party.role != "coordinator":
-            query = query.where(
-                notifications.c.declaration_owner == party.id,
-                notifications.c.owner_reason.is_not(None),
-            )
-        rows = conn.execute(
-            query.order_by(notifications.c.created_at, notifications.c.id)
-        ).mappings()
-        result = []
-        for row in rows:
-            reason = _shown_reason(party, row)
-            if reason is None:
-                continue
-            delivery = _delivery_json(row, deadline, now, reason)
-            delivery["declaration"] = {
-                "id": row["declaration_id"],
-                "kind": row["declaration_kind"],
-                "owner": row["declaration_owner"],
-                "version": row["declaration_version"],
-            }
-            result.append(delivery)
-        return result
+        return [
+            _delivery(row, deadline, now, reason)
+            for row in rows
+            if (reason := _shown_reason(party, row)) is not None
+        ]
 
 
 NOTIFICATION_ENTRY_TYPES = (
@@ -405,7 +359,7 @@ NOTIFICATION_ENTRY_TYPES = (
 
 def notification_opening(
     deployment: Deployment, party: Party, notification_id: str
-) -> dict[str, Any]:
+) -> NotificationOpening:
     """What the recipient (or the coordinator) shows an inquiry to prove it was notified of
     exactly this, and when it received and acknowledged it: each of the notification's record
     entries with its leaf and the opening of its seal, and the openings of the conflicts and
@@ -415,37 +369,19 @@ def notification_opening(
     ``seq``, which may depend on what the owner may not see.
     """
     with deployment.db.read() as conn:
-        row = _row_or_none(conn, notification_id)
+        row = notifications.find(conn, notification_id)
         if row is None or (party.role != "coordinator" and row["recipient"] != party.id):
             raise NotFound(f"no notification {notification_id}")
-        logged = conn.execute(
-            select(log_entries.c.idx, log_entries.c.entry_type, log_entries.c.leaf)
-            .where(
-                log_entries.c.subject == notification_id,
-                log_entries.c.entry_type.in_(NOTIFICATION_ENTRY_TYPES),
-            )
-            .order_by(log_entries.c.idx)
-        ).all()
-        comment = row["ack_comment"]
-        return {
-            "notification_id": notification_id,
-            "entries": [
-                {
-                    "type": entry.entry_type,
-                    "log_index": int(entry.idx),
-                    "leaf": entry.leaf,
-                    "seal": entries.seal_opening(conn, int(entry.idx)),
-                }
+        logged = log.entries_about(conn, notification_id, NOTIFICATION_ENTRY_TYPES)
+        return NotificationOpening(
+            row,
+            [
+                LoggedEntry(
+                    entry.entry_type,
+                    int(entry.idx),
+                    entry.leaf,
+                    entries.seal_opening(conn, int(entry.idx)),
+                )
                 for entry in logged
             ],
-            "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
-            "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
-        }
-
-
-def _row_or_none(conn: Connection, notification_id: str) -> Any:
-    return (
-        conn.execute(select(notifications).where(notifications.c.id == notification_id))
-        .mappings()
-        .one_or_none()
-    )
+        )

@@ -10,17 +10,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.errors import Forbidden, NotFound, Unauthorized
 from deconflict.policy import Role
 from deconflict.record import entries
 from deconflict.service.deployment import Deployment, Write
+from deconflict.storage import parties
 from deconflict.storage.meta import PARTIES_SEQ, Counters, increment
-from deconflict.storage.schema import parties
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,19 @@ class Party:
     name: str
     role: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "role": self.role}
+    @classmethod
+    def of_row(cls, row: RowMapping) -> Party:
+        return cls(id=row["id"], name=row["name"], role=row["role"])
+
+
+class Registered(NamedTuple):
+    """A party just registered, with what is shown to its registrar once: its token, and the
+    secret of its webhook (None without one); and the receipt of its record entry."""
+
+    party: Party
+    token: str
+    receipt: dict[str, Any]
+    webhook_secret: str | None
 
 
 def new_id(prefix: str) -> str:
@@ -43,28 +53,27 @@ def hash_token(token: str) -> str:
 
 def register_party(
     write: Write, *, name: str, role: Role, actor: str | None, webhook_url: str | None = None
-) -> tuple[Party, str, dict[str, Any], str | None]:
-    """Create a party; returns it, its token (shown once), the receipt and a webhook secret."""
+) -> Registered:
+    """Create a party and log it."""
     party = Party(id=new_id("pty"), name=name, role=role)
     token = secrets.token_urlsafe(32)
     webhook_secret = secrets.token_hex(32) if webhook_url else None
-    write.conn.execute(
-        parties.insert().values(
-            id=party.id,
-            name=name,
-            role=role,
-            token_hash=hash_token(token),
-            webhook_url=webhook_url,
-            webhook_secret=webhook_secret,
-            created_at=write.at,
-            created_by=actor or party.id,
-        )
+    row = parties.insert(
+        write.conn,
+        {
+            "id": party.id,
+            "name": name,
+            "role": role,
+            "token_hash": hash_token(token),
+            "webhook_url": webhook_url,
+            "webhook_secret": webhook_secret,
+            "created_at": write.at,
+            "created_by": actor or party.id,
+        },
     )
     increment(write.conn, PARTIES_SEQ)
-    row = write.conn.execute(select(parties).where(parties.c.id == party.id)).mappings().one()
-    entry = entries.party_registered_entry(row)
-    index = write.journal.append(entry, subject=party.id)
-    return party, token, write.journal.receipt(index), webhook_secret
+    index = write.journal.record(entries.party_registered_entry, row)
+    return Registered(party, token, write.journal.receipt(index), webhook_secret)
 
 
 def authenticate(
@@ -86,34 +95,27 @@ def authenticate(
         cached, seq = deployment.cached_party(deployment.counters(conn), digest)
         if cached is not None:
             return cast(Party, cached)
-        row = (
-            conn.execute(select(parties).where(parties.c.token_hash == digest))
-            .mappings()
-            .one_or_none()
-        )
+        row = parties.by_token_hash(conn, digest)
     # The lookup is by hash; the comparison below is constant-time all the same, so that no
     # timing difference tells how much of a hash matched.
     if row is None or not hmac.compare_digest(row["token_hash"], digest):
         raise Unauthorized("unknown token")
     if row["revoked_at"] is not None:
         raise Unauthorized("this party's token has been revoked")
-    party = Party(id=row["id"], name=row["name"], role=row["role"])
+    party = Party.of_row(row)
     deployment.remember_party(digest, party, seq)
     return party
 
 
 def list_parties(conn: Connection) -> list[Party]:
-    rows = conn.execute(
-        select(parties).where(parties.c.revoked_at.is_(None)).order_by(parties.c.created_at)
-    ).mappings()
-    return [Party(id=r["id"], name=r["name"], role=r["role"]) for r in rows]
+    return [Party.of_row(row) for row in parties.active(conn)]
 
 
 def get_party(conn: Connection, party_id: str) -> Party:
-    row = conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one_or_none()
+    row = parties.find(conn, party_id)
     if row is None:
         raise NotFound(f"no party {party_id}")
-    return Party(id=row["id"], name=row["name"], role=row["role"])
+    return Party.of_row(row)
 
 
 def revoke_party(write: Write, party_id: str, actor: Party) -> dict[str, Any]:
@@ -122,24 +124,14 @@ def revoke_party(write: Write, party_id: str, actor: Party) -> dict[str, Any]:
     if party_id == actor.id:
         raise Forbidden("the coordinator cannot revoke itself")
     get_party(write.conn, party_id)
-    write.conn.execute(
-        update(parties)
-        .where(parties.c.id == party_id, parties.c.revoked_at.is_(None))
-        .values(revoked_at=write.at, revoked_by=actor.id)
-    )
+    row = parties.revoke(write.conn, party_id, write.at, actor.id)
     increment(write.conn, PARTIES_SEQ)
-    row = write.conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one()
-    entry = entries.party_revoked_entry(row)
-    index = write.journal.append(entry, subject=party_id)
+    index = write.journal.record(entries.party_revoked_entry, row)
     return write.journal.receipt(index)
 
 
 def set_webhook(write: Write, party: Party, url: str | None) -> str | None:
     """Set or clear the caller's webhook; returns the new signing secret (shown once)."""
     secret = secrets.token_hex(32) if url else None
-    write.conn.execute(
-        update(parties)
-        .where(parties.c.id == party.id)
-        .values(webhook_url=url, webhook_secret=secret)
-    )
+    parties.set_webhook(write.conn, party.id, url, secret)
     return secret

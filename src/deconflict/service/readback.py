@@ -17,7 +17,6 @@ input, and the index's decoder reads it. ``benchmarks/readback.py`` measures the
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -29,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from deconflict.engine.index import ConflictIndex
 from deconflict.errors import InvalidRequest
-from deconflict.storage.schema import declarations, parties, subscriptions
+from deconflict.storage.schema import declarations, parties
 from deconflict.volumes import STORED, VolumeIn, volumes_from_json
 
 logger = logging.getLogger("deconflict.service.readback")
@@ -44,32 +43,6 @@ def declaration_changes(since_seq: int) -> Select[Any]:
         .where(declarations.c.change_seq > since_seq)
         .order_by(declarations.c.change_seq)
     )
-
-
-def first_unreadable(conn: Connection, batch: int = 10_000) -> tuple[str, str] | None:
-    """The first stored row the service could not load, and why: a declaration the conflict
-    index cannot take (which would stop ``serve`` from starting), or an active subscription
-    that later writes could not match against. ``verify`` refuses a database holding one,
-    so that ``serve`` starts on every database ``verify`` accepts. Streamed, in throwaway
-    indexes of ``batch`` rows: the memory of one batch, the time of a restart's load."""
-    query = declaration_changes(0).execution_options(yield_per=batch)
-    with conn.execute(query).mappings() as rows:  # closed early too (a server-side cursor)
-        while chunk := list(itertools.islice(rows, batch)):
-            try:
-                ConflictIndex(threads=1).apply_rows(chunk)
-            except Exception:
-                for row in chunk:  # which one
-                    try:
-                        ConflictIndex(threads=1).apply_rows([row])
-                    except Exception as exc:
-                        return row["id"], f"the conflict index cannot load it ({exc})"
-    active = select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
-    for row in conn.execute(active.order_by(subscriptions.c.id)).mappings():
-        try:
-            volumes_from_json(json.loads(row["volumes"]))
-        except Exception as exc:
-            return row["id"], f"its volumes cannot be read ({exc})"
-    return None
 
 
 def prove_declarations(conn: Connection, since_seq: int) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.engine.rule import volumes_conflict
 from deconflict.errors import NotFound
@@ -23,7 +23,7 @@ from deconflict.requests import SubscriptionIn
 from deconflict.service import readback
 from deconflict.service.deployment import Deployment
 from deconflict.service.parties import Party, new_id
-from deconflict.storage.schema import subscriptions
+from deconflict.storage import subscriptions
 from deconflict.volumes import Volume, build_volumes, volumes_from_json
 
 # Subscriptions never change once made, so their parsed volumes are cached per process.
@@ -31,7 +31,15 @@ _parsed: dict[str, tuple[Volume, ...]] = {}
 _parsed_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Subscribed:
+    subscription: RowMapping  # as stored
+    receipt: dict[str, Any]
+
+
 def subscription_json(row: Any) -> dict[str, Any]:
+    """The subscription document, built here only: the API answers it
+    (``deconflict.api.subscriptions``) and every write proves it can (``readback``)."""
     return {
         "id": row["id"],
         "party": row["party"],
@@ -41,9 +49,7 @@ def subscription_json(row: Any) -> dict[str, Any]:
     }
 
 
-def create_subscription(
-    deployment: Deployment, party: Party, body: SubscriptionIn
-) -> dict[str, Any]:
+def create_subscription(deployment: Deployment, party: Party, body: SubscriptionIn) -> Subscribed:
     limits = deployment.current_policy().limits
     volumes = build_volumes(body.volumes, limits)
     with deployment.writing() as write:
@@ -55,40 +61,21 @@ def create_subscription(
             "salt": new_salt(),
             "created_at": write.at,
         }
-        write.conn.execute(subscriptions.insert().values(**row))
-        stored = (
-            write.conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"]))
-            .mappings()
-            .one()
-        )
+        stored = subscriptions.insert(write.conn, row)
         readback.prove_subscription(stored)  # every later matching write reads it
-        entry = entries.subscription_created_entry(stored)
-        index = write.journal.append(entry, subject=row["id"])
-        return {"subscription": subscription_json(row), "receipt": write.journal.receipt(index)}
+        index = write.journal.record(entries.subscription_created_entry, stored)
+        return Subscribed(stored, write.journal.receipt(index))
 
 
-def list_subscriptions(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+def list_subscriptions(deployment: Deployment, party: Party) -> list[RowMapping]:
+    """The party's subscriptions (not deleted), oldest first."""
     with deployment.db.read() as conn:
-        rows = conn.execute(
-            select(subscriptions)
-            .where(subscriptions.c.party == party.id, subscriptions.c.deleted_at.is_(None))
-            .order_by(subscriptions.c.created_at)
-        ).mappings()
-        return [subscription_json(r) for r in rows]
+        return subscriptions.active_of(conn, party.id)
 
 
 def delete_subscription(deployment: Deployment, party: Party, subscription_id: str) -> None:
     with deployment.writing() as write:
-        result = write.conn.execute(
-            update(subscriptions)
-            .where(
-                subscriptions.c.id == subscription_id,
-                subscriptions.c.party == party.id,
-                subscriptions.c.deleted_at.is_(None),
-            )
-            .values(deleted_at=write.at)
-        )
-        if result.rowcount == 0:
+        if not subscriptions.delete(write.conn, subscription_id, party.id, write.at):
             raise NotFound(f"no subscription {subscription_id}")
 
 
@@ -98,12 +85,7 @@ def subscribers_touched(
     """The parties with an active subscription to ``kind`` that ``volumes`` touch."""
     volumes = list(volumes)
     touched: set[str] = set()
-    rows = conn.execute(
-        select(subscriptions).where(
-            subscriptions.c.deleted_at.is_(None), subscriptions.c.party != exclude
-        )
-    ).mappings()
-    for row in rows:
+    for row in subscriptions.active_but_of(conn, exclude):
         if row["party"] in touched:
             continue
         kinds = json.loads(row["kinds"])

@@ -37,7 +37,6 @@ from urllib.parse import quote
 import httpcore
 import httpx
 from httpcore import SOCKET_OPTION
-from sqlalchemy import and_, or_, select, update
 
 from deconflict.clock import format_timestamp
 from deconflict.errors import InvalidRequest
@@ -45,7 +44,7 @@ from deconflict.service.deployment import Deployment
 from deconflict.service.notifications import mark_delivered, notification_json
 from deconflict.service.webhook_targets import Address, Allowed, Refused, Target, parse, resolve
 from deconflict.settings import Settings
-from deconflict.storage.schema import notifications, parties
+from deconflict.storage import webhooks
 
 logger = logging.getLogger("deconflict.service.webhooks")
 
@@ -82,40 +81,14 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 600))
 
 
-def _due(now: str) -> Any:
-    return (
-        select(notifications, parties.c.webhook_url, parties.c.webhook_secret)
-        .join(parties, parties.c.id == notifications.c.recipient)
-        .where(
-            notifications.c.webhook_next_at.is_not(None),
-            notifications.c.webhook_next_at <= now,
-            parties.c.webhook_url.is_not(None),
-            or_(
-                notifications.c.webhook_lease_until.is_(None),
-                notifications.c.webhook_lease_until < now,
-            ),
-        )
-        .order_by(notifications.c.webhook_next_at)
-        .limit(BATCH)
-    )
-
-
 def _claim(deployment: Deployment) -> list[dict[str, Any]]:
     """Take a lease on due deliveries, so no other worker or process sends them now."""
     # A cheap read first: most passes find nothing, and need not take the write lock.
     with deployment.db.read() as conn:
-        if not conn.execute(_due(format_timestamp(deployment.now()))).first():
+        if not webhooks.any_due(conn, format_timestamp(deployment.now())):
             return []
     with deployment.writing() as write:
-        rows = write.conn.execute(_due(write.at)).mappings().all()
-        lease = format_timestamp(write.now + LEASE)
-        for row in rows:
-            write.conn.execute(
-                update(notifications)
-                .where(notifications.c.id == row["id"])
-                .values(webhook_lease_until=lease)
-            )
-        return [dict(row) for row in rows]
+        return webhooks.claim_due(write.conn, write.at, BATCH, format_timestamp(write.now + LEASE))
 
 
 class _Deadline(httpcore.NetworkBackend):
@@ -297,20 +270,13 @@ def _settle(
 ) -> None:
     with deployment.writing() as write:
         attempts = row["webhook_attempts"] + 1
+        next_at: str | None = None
         if outcome.error is None:
-            values: dict[str, Any] = {"webhook_next_at": None, "webhook_last_error": None}
             mark_delivered(write, row["id"], "webhook")
-        elif outcome.final or attempts >= max_attempts:
-            values = {"webhook_next_at": None, "webhook_last_error": outcome.error}
-        else:
-            values = {
-                "webhook_next_at": format_timestamp(write.now + backoff(attempts)),
-                "webhook_last_error": outcome.error,
-            }
-        write.conn.execute(
-            update(notifications)
-            .where(and_(notifications.c.id == row["id"]))
-            .values(webhook_attempts=attempts, webhook_lease_until=None, **values)
+        elif not outcome.final and attempts < max_attempts:
+            next_at = format_timestamp(write.now + backoff(attempts))
+        webhooks.settle(
+            write.conn, row["id"], attempts=attempts, next_at=next_at, last_error=outcome.error
         )
 
 
@@ -330,11 +296,7 @@ def deliver_due(deployment: Deployment, sender: WebhookSender, max_attempts: int
 
 def _release(deployment: Deployment, rows: list[dict[str, Any]]) -> None:
     with deployment.writing() as write:
-        write.conn.execute(
-            update(notifications)
-            .where(notifications.c.id.in_([row["id"] for row in rows]))
-            .values(webhook_lease_until=None)
-        )
+        webhooks.release(write.conn, [row["id"] for row in rows])
 
 
 class WebhookWorker:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.storage.schema import meta
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 CHANGE_SEQ = "change_seq"
 POLICY_ID = "policy_id"
 PARTIES_SEQ = "parties_seq"
+
+
+def has_meta(conn: Connection) -> bool:
+    """Whether the database has the ``meta`` table (looks without creating anything)."""
+    return inspect(conn).has_table("meta")
 
 
 def get_meta(conn: Connection, key: str) -> str | None:
