@@ -333,7 +333,9 @@ def load(db_url: str, key_file: Path | None, scenario_file: Path) -> None:
     parties' tokens and what it made."""
     from rich.console import Console
 
-    from deconflict.scenario.loader import load_scenario, print_report, read_scenario
+    from deconflict.scenario.format import read_scenario
+    from deconflict.scenario.loader import load_scenario
+    from deconflict.scenario.report import print_report
 
     deployment = _deployment(db_url, key_file)
     try:

@@ -43,6 +43,7 @@ from support import (
     build,
     geodesic_m,
     intersecting_by_brute_force,
+    max_horizontal_m,
     offset,
     point,
     quad,
@@ -880,9 +881,9 @@ def test_custom_policy_changes_what_the_default_decides() -> None:
     b = op("s", vol(point(*offset(HERE, 200.0, 15_000.0))))
     assert conflict_between(POLICY, a, b) is None
     assert conflict_between(custom_policy(), a, b) is not None
-    assert custom_policy().max_horizontal_m("operation") == 20_000
-    assert custom_policy().max_horizontal_m("site") == 0
-    assert POLICY.max_horizontal_m("operation") == 9_260
+    assert max_horizontal_m(custom_policy(), "operation") == 20_000
+    assert max_horizontal_m(custom_policy(), "site") == 0
+    assert max_horizontal_m(POLICY, "operation") == 9_260
 
 
 # --------------------------------------------------------------------------- random workloads

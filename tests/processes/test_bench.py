@@ -23,7 +23,8 @@ from deconflict.bench import BenchFileError, validated_ids
 from deconflict.cli import main
 from deconflict.engine.index import ConflictIndex, Subject, conflict_between
 from deconflict.policy import default_policy
-from deconflict.volumes import VolumeIn, build_volumes
+from deconflict.requests import VolumeIn
+from deconflict.volumes import build_volumes
 
 SHARED_EXPORT = Path(__file__).resolve().parents[3] / "shared" / "bench" / "export.py"
 

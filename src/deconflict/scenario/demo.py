@@ -18,7 +18,9 @@ import click
 from rich.console import Console
 
 from deconflict.errors import DeconflictError
-from deconflict.scenario.loader import builtin_scenario, load_scenario, print_report
+from deconflict.scenario.format import builtin_scenario
+from deconflict.scenario.loader import load_scenario
+from deconflict.scenario.report import print_report
 from deconflict.service.bootstrap import default_policy_file, initialise
 from deconflict.service.deployment import Deployment
 from deconflict.settings import Settings, default_key_file

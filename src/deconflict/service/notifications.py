@@ -449,3 +449,16 @@ def _row_or_none(conn: Connection, notification_id: str) -> Any:
         .mappings()
         .one_or_none()
     )
+
+
+def unacknowledged(deployment: Deployment, party: Party) -> list[dict[str, Any]]:
+    """The party's notifications it has not acknowledged, oldest first (``notification_json``).
+    Unlike ``read_inbox`` this delivers nothing: it is what the party knows from elsewhere
+    (its webhook), as a scenario's acknowledge step does."""
+    with deployment.db.read() as conn:
+        rows = conn.execute(
+            select(notifications)
+            .where(notifications.c.recipient == party.id, notifications.c.acknowledged_at.is_(None))
+            .order_by(notifications.c.seq)
+        ).mappings()
+        return [notification_json(row) for row in rows]
