@@ -334,9 +334,6 @@ class AckIn(BaseModel):
     comment: str = Field(default="", max_length=10_000)
 
 
-Change = Literal["created", "updated", "withdrawn"]
-
-
 # -- the policy (a TOML document; ``policy.parse_policy``) -------------------------------------
 # The nested models keep the names of the plain objects they become: pydantic names the class
 # in some of its messages ("Input should be a valid dictionary or instance of Limits").
