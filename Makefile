@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `clean` deletes the demo's folder, so it is named here; HOST and PORT (`make demo PORT=8080`)
+# are passed on only when set, the demo's own defaults applying otherwise.
 DEMO_DIR ?= demo-data
-HOST ?= 127.0.0.1
-PORT ?= 8000
 
 .PHONY: install demo serve test lint typecheck unit e2e clean browser postgres
 
@@ -29,7 +29,8 @@ postgres:
 	bash scripts/postgres-for-tests.sh
 
 demo: $(STAMP)
-	$(BIN)/python -m deconflict.scenario.demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT)
+	$(BIN)/python -m deconflict.scenario.demo --dir $(DEMO_DIR) $(if $(HOST),--host $(HOST)) \
+	  $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

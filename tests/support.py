@@ -23,11 +23,12 @@ from pyproj import Geod
 from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
-from deconflict.policy import default_policy
+from deconflict.policy import KINDS, Policy, default_policy
+from deconflict.requests import VolumeIn
 from deconflict.service.bootstrap import initialise
 from deconflict.service.deployment import Deployment
 from deconflict.storage.database import Database
-from deconflict.volumes import Volume, VolumeIn, build_volumes
+from deconflict.volumes import Volume, build_volumes
 
 T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 GEOD = Geod(ellps="WGS84")
@@ -111,6 +112,12 @@ def quad(center: Position, radius_m: float, rotation: float = 0.0) -> list[list[
 
 
 DEFAULT_LIMITS = default_policy().limits
+
+
+def max_horizontal_m(policy: Policy, kind: str) -> float:
+    """The widest horizontal separation between ``kind`` and any kind."""
+    widths = [s.horizontal_m for k in KINDS if (s := policy.separation_for(kind, k))]
+    return max(widths, default=0.0)
 
 
 def build(docs: Sequence[Doc]) -> tuple[Volume, ...]:

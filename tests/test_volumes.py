@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from deconflict.errors import DeconflictError, InvalidGeometry, InvalidRequest, TooLarge
 from deconflict.policy import Limits, default_policy
+from deconflict.requests import VolumeIn
 from deconflict.volumes import (
     Volume,
-    VolumeIn,
     altitude_gap_m,
     build_volumes,
     time_windows_overlap,

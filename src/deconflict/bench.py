@@ -45,16 +45,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from deconflict.engine.index import SHARE_ABOVE, ConflictIndex
 from deconflict.engine.rule import Declared, Subject
-from deconflict.errors import DeconflictError
+from deconflict.errors import DeconflictError, InvalidRequest
 from deconflict.policy import Limits, Policy, default_policy
-from deconflict.volumes import VolumeIn, build_volumes
+from deconflict.requests import VolumeIn, validate
+from deconflict.volumes import build_volumes
 
 WARMUP_QUERIES = 100
 """Queries run once before timing, as the anchors do (caches, allocator, branch predictors)."""
@@ -285,12 +285,13 @@ def _operation(role: str, identifier: str) -> dict[str, Any]:
 
 def _volumes(path: Path, number: int, document: Any, limits: Limits) -> list[Any]:
     try:
-        item = VolumeIn.model_validate(document)
+        # A line is a JSON object (``_document``), so every error names a field of it.
+        item = validate(document, VolumeIn)
+    except InvalidRequest as exc:
+        first = exc.errors[0]
+        raise BenchFileError(path, number, first["field"], first["message"]) from exc
+    try:
         return build_volumes([item], limits, field=_VOLUME_FIELD)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(part) for part in error["loc"])
-        raise BenchFileError(path, number, location, error["msg"]) from exc
     except DeconflictError as exc:
         field = exc.errors[0]["field"] if exc.errors else None
         raise BenchFileError(path, number, _strip_volume(field), exc.detail) from exc

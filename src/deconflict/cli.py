@@ -9,7 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
-from deconflict import __version__
+from deconflict import __version__, settings
+from deconflict.api.serving import DEFAULT_HOST, DEFAULT_PORT
 from deconflict.errors import DeconflictError
 from deconflict.settings import Settings, default_key_file
 
@@ -18,16 +19,19 @@ SETTINGS = Settings.from_environment()
 db_option = click.option(
     "--db",
     "db_url",
-    envvar="DECONFLICT_DB",
+    envvar=settings.DB,
     default=SETTINGS.db_url,
     required=SETTINGS.db_url is None,
-    help="sqlite:///path/to/file.db or postgresql://user@host/dbname (or DECONFLICT_DB)",
+    help=f"sqlite:///path/to/file.db or postgresql://user@host/dbname (or {settings.DB})",
 )
+host_option = click.option("--host", default=DEFAULT_HOST, show_default=True)
+port_option = click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 key_option = click.option(
     "--key-file",
     type=click.Path(path_type=Path),
     default=SETTINGS.key_file,
-    help="the record's Ed25519 signing key (default: beside a SQLite file; or DECONFLICT_KEY_FILE)",
+    help="the record's Ed25519 signing key (default: beside a SQLite file; "
+    f"or {settings.KEY_FILE})",
 )
 
 
@@ -36,11 +40,10 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _deployment(db_url: str, key_file: Path | None) -> Any:
+def _initialised_database(db_url: str) -> Any:
+    """The database at ``db_url``, closed when the command ends; exits unless initialised."""
     from deconflict.service.bootstrap import is_initialised
-    from deconflict.service.deployment import Deployment
     from deconflict.storage.database import open_database
-    from deconflict.storage.migrations import schema_problem
 
     try:
         db = open_database(db_url)
@@ -50,6 +53,14 @@ def _deployment(db_url: str, key_file: Path | None) -> Any:
     click.get_current_context().call_on_close(db.dispose)
     if not is_initialised(db):
         _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
+    return db
+
+
+def _deployment(db_url: str, key_file: Path | None) -> Any:
+    from deconflict.service.deployment import Deployment
+    from deconflict.storage.migrations import schema_problem
+
+    db = _initialised_database(db_url)
     problem = schema_problem(db)
     if problem is not None:
         _fail(problem)
@@ -107,17 +118,9 @@ def init(
 @db_option
 def migrate(db_url: str) -> None:
     """Upgrade the database's schema to this version of deconflict (a no-op when it is)."""
-    from deconflict.service.bootstrap import is_initialised
-    from deconflict.storage.database import open_database
     from deconflict.storage.migrations import current_revision, head_revision, upgrade
 
-    try:
-        db = open_database(db_url)
-    except DeconflictError as exc:
-        _fail(exc.detail)
-    click.get_current_context().call_on_close(db.dispose)
-    if not is_initialised(db):
-        _fail(f"the database {db_url} is not initialised: run `deconflict init --db {db_url}`")
+    db = _initialised_database(db_url)
     before = current_revision(db)
     if before == head_revision():
         click.echo(f"the database {db_url} is at revision {before} already: nothing to do")
@@ -135,8 +138,8 @@ def migrate(db_url: str) -> None:
 @main.command()
 @db_option
 @key_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@host_option
+@port_option
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--workers",
@@ -149,10 +152,8 @@ def serve(
     db_url: str, key_file: Path | None, host: str, port: int, log_level: str, workers: int | None
 ) -> None:
     """Serve the API and the web page."""
-    import uvicorn
-
     from deconflict.api.app import create_app
-    from deconflict.api.serving import default_workers, serve_workers
+    from deconflict.api.serving import default_workers, serve_app, serve_workers
     from deconflict.settings import export_for_workers
 
     workers = workers or default_workers()
@@ -174,12 +175,11 @@ def serve(
         except OSError as exc:
             _fail(f"cannot listen on {host}:{port}: {exc}")
         sys.exit(code)
-    app = create_app(deployment, settings=SETTINGS)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    serve_app(create_app(deployment, settings=SETTINGS), host, port, log_level)
 
 
 @main.command()
-@click.option("--db", "db_url", envvar="DECONFLICT_DB", default=None, help="verify a database")
+@click.option("--db", "db_url", envvar=settings.DB, default=None, help="verify a database")
 @click.option("--url", default=None, help="verify a running service over HTTP, as a party would")
 @click.option(
     "--heads",
@@ -221,7 +221,7 @@ def verify(
     elif db_url:
         result = _verify_database(db_url, public_key)
     else:
-        _fail("give --db URL (or DECONFLICT_DB), or --url URL --heads FILE")
+        _fail(f"give --db URL (or {settings.DB}), or --url URL --heads FILE")
         return
     click.echo(str(result))
     sys.exit(0 if result.ok else 1)
@@ -333,7 +333,9 @@ def load(db_url: str, key_file: Path | None, scenario_file: Path) -> None:
     parties' tokens and what it made."""
     from rich.console import Console
 
-    from deconflict.scenario.loader import load_scenario, print_report, read_scenario
+    from deconflict.scenario.format import read_scenario
+    from deconflict.scenario.loader import load_scenario
+    from deconflict.scenario.report import print_report
 
     deployment = _deployment(db_url, key_file)
     try:

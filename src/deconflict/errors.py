@@ -48,17 +48,33 @@ class DeconflictError(Exception):
 
     def problem(self) -> dict[str, Any]:
         """The RFC 9457 problem document for this error."""
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "status": self.status,
-            "title": self.title,
-            "code": self.code,
-            "detail": self.detail,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        body.update(self.extra)
-        return body
+        return problem_document(
+            self.status, self.title, self.code, self.detail, errors=self.errors, extra=self.extra
+        )
+
+
+def problem_document(
+    status: int,
+    title: str,
+    code: str,
+    detail: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem document: the one place its members are written, for the errors
+    here and for the answers the HTTP layer gives on its own (404, 405, 500)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "status": status,
+        "title": title,
+        "code": code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra or {})
+    return body
 
 
 class InvalidRequest(DeconflictError):

@@ -3,17 +3,20 @@
 A policy is a TOML document. ``deconflict init`` writes the defaults (``policy_default.toml``),
 and the policy in force is stored in the database, so every process applies the same one and
 every change enters the record.
+
+The objects here are plain and immutable: the TOML document is validated at the boundary, by
+the models of ``requests`` (``parse_policy``), and what the rest of the tree reads is this.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any, Literal
 
 from deconflict.errors import InvalidRequest
 
@@ -33,79 +36,57 @@ DECLARED_BY: dict[Kind, Role] = {
 EVERY_ROLE = "*"
 
 
-class Separation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    horizontal_m: float = Field(ge=0, le=1_000_000)
-    vertical_m: float = Field(ge=0, le=100_000)
-
-
-class Acknowledgment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    deadline_minutes: float = Field(default=60, gt=0)
+@dataclass(frozen=True)
+class Separation:
+    horizontal_m: float
+    vertical_m: float
 
 
-class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class Acknowledgment:
+    deadline_minutes: float = 60
 
-    volumes_per_declaration: int = Field(default=100, ge=1)
-    vertices_per_declaration: int = Field(default=10_000, ge=1)
-    body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    buffer_m: float = Field(default=500_000, ge=0)
-    geometry_radius_m: float = Field(default=1_000_000, gt=0, le=3_000_000)
+
+@dataclass(frozen=True)
+class Limits:
+    """The defaults here are the policy's when its TOML leaves a value out (the bounds of
+    each value are in ``requests.Limits``)."""
+
+    volumes_per_declaration: int = 100
+    vertices_per_declaration: int = 10_000
+    body_bytes: int = 4 * 1024 * 1024
+    buffer_m: float = 500_000
+    geometry_radius_m: float = 1_000_000
     # The most work one conflict search may take, in vertex-pair comparisons (see
-    # policy_default.toml); over it, 413. At least enough for a declaration at the vertex
-    # limit against one stored point, so no legal request is refused with nothing near it.
-    work_per_request: int = Field(default=400_000_000, ge=100_000, le=10_000_000_000)
+    # policy_default.toml); over it, 413.
+    work_per_request: int = 400_000_000
 
 
-class RateLimits(BaseModel):
+@dataclass(frozen=True)
+class RateLimits:
     """Token buckets per party and per client address, in each worker process."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    writes_per_second: float = Field(default=20, gt=0, le=100_000)
-    writes_burst: int = Field(default=200, ge=1, le=1_000_000)
-    checks_per_second: float = Field(default=100, gt=0, le=100_000)
-    checks_burst: int = Field(default=500, ge=1, le=1_000_000)
-    failed_auth_per_window: int = Field(default=50, ge=1, le=1_000_000)
-    failed_auth_window_s: float = Field(default=60, gt=0, le=86_400)
-    failed_auth_lockout_s: float = Field(default=60, gt=0, le=86_400)
+    writes_per_second: float = 20
+    writes_burst: int = 200
+    checks_per_second: float = 100
+    checks_burst: int = 500
+    failed_auth_per_window: int = 50
+    failed_auth_window_s: float = 60
+    failed_auth_lockout_s: float = 60
 
 
-class Policy(BaseModel):
-    """A parsed policy. Kind pairs are written ``a-b`` in either order."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """A parsed policy. ``separation`` is keyed by ``pair_key`` (``a-b``, sorted). The fields
+    are in the order of ``GET /v1/policy``'s ``policy``."""
 
     separation: dict[str, Separation]
-    minimum_notice_hours: dict[Kind, float] = Field(default_factory=dict)
+    minimum_notice_hours: dict[Kind, float] = field(default_factory=dict)
     visibility: dict[Kind, list[str]]
-    broadcast: dict[Kind, list[str]] = Field(default_factory=dict)
-    acknowledgment: Acknowledgment = Field(default_factory=Acknowledgment)
-    limits: Limits = Field(default_factory=Limits)
-    rate_limits: RateLimits = Field(default_factory=RateLimits)
-
-    @field_validator("separation")
-    @classmethod
-    def _pairs_are_kinds(cls, value: dict[str, Separation]) -> dict[str, Separation]:
-        normalised: dict[str, Separation] = {}
-        for pair, separation in value.items():
-            first, _, second = pair.partition("-")
-            if first not in KINDS or second not in KINDS:
-                raise ValueError(f"{pair!r} is not a pair of kinds such as 'operation-site'")
-            normalised[pair_key(first, second)] = separation
-        return normalised
-
-    @field_validator("visibility", "broadcast")
-    @classmethod
-    def _roles_exist(cls, value: dict[Kind, list[str]]) -> dict[Kind, list[str]]:
-        for roles in value.values():
-            for role in roles:
-                if role != EVERY_ROLE and role not in ROLES:
-                    raise ValueError(f"{role!r} is not a role")
-        return value
+    broadcast: dict[Kind, list[str]] = field(default_factory=dict)
+    acknowledgment: Acknowledgment = field(default_factory=Acknowledgment)
+    limits: Limits = field(default_factory=Limits)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
 
     def separation_for(self, kind_a: str, kind_b: str) -> Separation | None:
         """The separation minima between two kinds, or None when they never conflict."""
@@ -114,11 +95,6 @@ class Policy(BaseModel):
         if kind_a == "restriction" and kind_b == "restriction":
             return None
         return self.separation.get(pair_key(kind_a, kind_b))
-
-    def max_horizontal_m(self, kind: str) -> float:
-        """The widest horizontal separation between ``kind`` and any kind, for index queries."""
-        widths = [s.horizontal_m for k in KINDS if (s := self.separation_for(kind, k))]
-        return max(widths, default=0.0)
 
     def can_see(self, role: str, kind: str) -> bool:
         """Whether a party of ``role`` may see another party's declaration of ``kind``."""
@@ -141,6 +117,28 @@ class Policy(BaseModel):
     def acknowledgment_deadline(self) -> timedelta:
         return timedelta(minutes=self.acknowledgment.deadline_minutes)
 
+    def to_json(self) -> dict[str, Any]:
+        """The policy as ``GET /v1/policy`` shows it (``policy``)."""
+        return {
+            "separation": {pair: _as_json(minima) for pair, minima in self.separation.items()},
+            "minimum_notice_hours": dict(self.minimum_notice_hours),
+            "visibility": {kind: list(roles) for kind, roles in self.visibility.items()},
+            "broadcast": {kind: list(roles) for kind, roles in self.broadcast.items()},
+            "acknowledgment": _as_json(self.acknowledgment),
+            "limits": _as_json(self.limits),
+            "rate_limits": _as_json(self.rate_limits),
+        }
+
+
+def _as_json(values: Separation | Acknowledgment | Limits | RateLimits) -> dict[str, Any]:
+    # A float holds a float in JSON even when its default is written as an integer, as it
+    # did when this was a pydantic model (and as the value read from the TOML is).
+    return {
+        item.name: float(value) if item.type == "float" else value
+        for item in dataclasses.fields(values)
+        for value in [getattr(values, item.name)]
+    }
+
 
 def pair_key(kind_a: str, kind_b: str) -> str:
     first, second = sorted((kind_a, kind_b))
@@ -154,18 +152,14 @@ def default_policy_text() -> str:
 @lru_cache(maxsize=16)
 def parse_policy(text: str) -> Policy:
     """Parse and validate a policy's TOML text; errors name the field."""
+    # Imported here: ``requests`` imports the kinds and roles from this module.
+    from deconflict.requests import validate_policy
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidRequest(f"the policy is not valid TOML: {exc}", field="policy") from exc
-    try:
-        return Policy.model_validate(document)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in error["loc"]), "message": error["msg"]}
-            for error in exc.errors()
-        ]
-        raise InvalidRequest("the policy is not valid", errors=errors) from exc
+    return validate_policy(document)
 
 
 def default_policy() -> Policy:

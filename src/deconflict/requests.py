@@ -1,33 +1,50 @@
 """Request bodies: parsing JSON and validating it into typed models, with field paths.
 
+Every pydantic model of deconflict is here: the HTTP bodies, a volume as a client sends it,
+the policy's TOML document and the scenario file (a policy and a scenario are requests too).
 Every validation error names its field the way API.md writes it (``volumes[0].time.end``), so
-a client can point at the offending input.
+a client can point at the offending input. The objects the rest of the tree works with are
+plain (``volumes.Volume``, ``policy.Policy``): they are built from these models at the
+boundary.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from deconflict import policy
+from deconflict.clock import RANGE_TEXT, RFC3339, in_range, repair_stored_time
 from deconflict.errors import InvalidRequest
-from deconflict.policy import Kind, Role
-from deconflict.volumes import VolumeIn
+from deconflict.policy import EVERY_ROLE, KINDS, ROLES, Kind, Role, pair_key
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def field_path(location: tuple[int | str, ...]) -> str:
-    """``("volumes", 0, "time", "end")`` → ``volumes[0].time.end``."""
-    path = ""
+def field_path(location: tuple[int | str, ...], within: str = "", root: str = "body") -> str:
+    """``("volumes", 0, "time", "end")`` → ``volumes[0].time.end``; below ``within`` when
+    given (``steps[3].volumes[0]``), ``root`` for the whole document."""
+    path = within
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
             path += f".{part}" if path else str(part)
-    return path or "body"
+    return path or root
 
 
 BODY_DEPTH = 64
@@ -64,17 +81,24 @@ def decode_json(raw: bytes) -> Any:
         )
     try:
         text = raw.decode("utf-8")  # strict: encoded surrogates and bad bytes are refused
-        document = json.loads(text, parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not valid UTF-8: {exc}", field="body") from exc
-    except RecursionError as exc:
-        raise InvalidRequest(
-            f"the body nests more than {BODY_DEPTH} levels of objects and arrays", field="body"
-        ) from exc
-    except ValueError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from exc
+    document = parse_json(text, "the body", field="body")
     check_json_value(document, "", BODY_DEPTH)
     return document
+
+
+def parse_json(text: str, source: str, *, field: str) -> Any:
+    """JSON text, strictly: ``NaN`` and ``Infinity`` (which ``json`` takes by default) are
+    refused. 400 ``invalid_request`` on ``field`` saying what ``source`` is otherwise."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise InvalidRequest(
+            f"{source} nests more than {BODY_DEPTH} levels of objects and arrays", field=field
+        ) from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"{source} is not valid JSON: {exc}", field=field) from exc
 
 
 def check_json_value(value: Any, field: str, max_depth: int) -> None:
@@ -126,13 +150,25 @@ def _check_string(text: str, field: str) -> None:
         ) from exc
 
 
-def validate(document: Any, model: type[Model]) -> Model:
+def validate(
+    document: Any,
+    model: type[Model],
+    *,
+    within: str = "",
+    root: str = "body",
+    error: type[InvalidRequest] = InvalidRequest,
+    context: dict[str, Any] | None = None,
+) -> Model:
+    """``model`` from ``document``; else ``error`` naming each bad field (``field_path``)."""
     try:
-        return model.model_validate(document)
+        return model.model_validate(document, context=context)
     except ValidationError as exc:
-        errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"field": field_path(tuple(e["loc"]), within, root), "message": e["msg"]}
+            for e in exc.errors()
+        ]
         first = errors[0]
-        raise InvalidRequest(f"{first['field']}: {first['message']}", errors=errors) from exc
+        raise error(f"{first['field']}: {first['message']}", errors=errors) from exc
 
 
 def _refuse_constant(name: str) -> float:
@@ -148,6 +184,90 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
 Metadata = Annotated[dict[str, Any], AfterValidator(_check_metadata)]
 """A declaration's free-form metadata: any JSON object within the limits of
 ``check_json_value`` and at most ``METADATA_DEPTH`` levels deep."""
+
+
+# -- a volume -----------------------------------------------------------------------------
+
+STORED = {"stored": True}
+"""The validation context of stored volumes (see ``TimeIn``)."""
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("stored"))
+
+
+class AltitudeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lower_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
+    upper_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AltitudeIn:
+        if self.lower_m is not None and self.upper_m is not None and self.lower_m > self.upper_m:
+            raise ValueError("lower_m must not be above upper_m")
+        return self
+
+
+class TimeIn(BaseModel):
+    """A window. Each time is an RFC 3339 string (a number of seconds is refused: it reads as
+    a Unix time to some clients and as something else to others) in the accepted range
+    (``clock.EARLIEST``..``clock.LATEST``). Stored windows are read with the context
+    ``{"stored": True}``: they were checked when accepted, and older rows may lie outside
+    the range of today (they must still load)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(
+                "must be an RFC 3339 time string such as 2026-12-01T00:00:00Z, not a number"
+            )
+        if _stored(info):
+            return repair_stored_time(value)
+        if not RFC3339.fullmatch(value):
+            raise ValueError("must be an RFC 3339 time such as 2026-12-01T00:00:00Z")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        # 9999-12-31T23:00:00-02:00 is a valid RFC 3339 time but falls past year 9999 in UTC.
+        if value is None:
+            return None
+        try:
+            moment = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError(f"must be between {RANGE_TEXT}") from exc
+        return moment if _stored(info) else in_range(moment)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeIn:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class VolumeIn(BaseModel):
+    """A volume as a client sends it (API.md ``Volume``); ``volumes.build_volumes`` makes it
+    a ``Volume``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    geometry: dict[str, Any]
+    buffer_m: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    altitude: AltitudeIn = Field(default_factory=AltitudeIn)
+    time: TimeIn
+
+
+# -- declarations, subscriptions, parties ---------------------------------------------------
 
 
 class RestrictsIn(BaseModel):
@@ -214,4 +334,210 @@ class AckIn(BaseModel):
     comment: str = Field(default="", max_length=10_000)
 
 
-Change = Literal["created", "updated", "withdrawn"]
+# -- the policy (a TOML document; ``policy.parse_policy``) -------------------------------------
+# The nested models keep the names of the plain objects they become: pydantic names the class
+# in some of its messages ("Input should be a valid dictionary or instance of Limits").
+
+_LIMITS = policy.Limits()
+_RATES = policy.RateLimits()
+
+
+class Separation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    horizontal_m: float = Field(ge=0, le=1_000_000)
+    vertical_m: float = Field(ge=0, le=100_000)
+
+
+class Acknowledgment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deadline_minutes: float = Field(default=policy.Acknowledgment.deadline_minutes, gt=0)
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    volumes_per_declaration: int = Field(default=_LIMITS.volumes_per_declaration, ge=1)
+    vertices_per_declaration: int = Field(default=_LIMITS.vertices_per_declaration, ge=1)
+    body_bytes: int = Field(default=_LIMITS.body_bytes, ge=1024)
+    buffer_m: float = Field(default=_LIMITS.buffer_m, ge=0)
+    geometry_radius_m: float = Field(default=_LIMITS.geometry_radius_m, gt=0, le=3_000_000)
+    # At least enough for a declaration at the vertex limit against one stored point, so no
+    # legal request is refused with nothing near it.
+    work_per_request: int = Field(default=_LIMITS.work_per_request, ge=100_000, le=10_000_000_000)
+
+
+class RateLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    writes_per_second: float = Field(default=_RATES.writes_per_second, gt=0, le=100_000)
+    writes_burst: int = Field(default=_RATES.writes_burst, ge=1, le=1_000_000)
+    checks_per_second: float = Field(default=_RATES.checks_per_second, gt=0, le=100_000)
+    checks_burst: int = Field(default=_RATES.checks_burst, ge=1, le=1_000_000)
+    failed_auth_per_window: int = Field(default=_RATES.failed_auth_per_window, ge=1, le=1_000_000)
+    failed_auth_window_s: float = Field(default=_RATES.failed_auth_window_s, gt=0, le=86_400)
+    failed_auth_lockout_s: float = Field(default=_RATES.failed_auth_lockout_s, gt=0, le=86_400)
+
+
+class PolicyIn(BaseModel):
+    """A policy document. Kind pairs are written ``a-b`` in either order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    separation: dict[str, Separation]
+    minimum_notice_hours: dict[Kind, float] = Field(default_factory=dict)
+    visibility: dict[Kind, list[str]]
+    broadcast: dict[Kind, list[str]] = Field(default_factory=dict)
+    acknowledgment: Acknowledgment = Field(default_factory=Acknowledgment)
+    limits: Limits = Field(default_factory=Limits)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+
+    @field_validator("separation")
+    @classmethod
+    def _pairs_are_kinds(cls, value: dict[str, Separation]) -> dict[str, Separation]:
+        normalised: dict[str, Separation] = {}
+        for pair, separation in value.items():
+            first, _, second = pair.partition("-")
+            if first not in KINDS or second not in KINDS:
+                raise ValueError(f"{pair!r} is not a pair of kinds such as 'operation-site'")
+            normalised[pair_key(first, second)] = separation
+        return normalised
+
+    @field_validator("visibility", "broadcast")
+    @classmethod
+    def _roles_exist(cls, value: dict[Kind, list[str]]) -> dict[Kind, list[str]]:
+        for roles in value.values():
+            for role in roles:
+                if role != EVERY_ROLE and role not in ROLES:
+                    raise ValueError(f"{role!r} is not a role")
+        return value
+
+    def to_policy(self) -> policy.Policy:
+        return policy.Policy(
+            separation={
+                pair: policy.Separation(**minima.model_dump())
+                for pair, minima in self.separation.items()
+            },
+            minimum_notice_hours=dict(self.minimum_notice_hours),
+            visibility={kind: list(roles) for kind, roles in self.visibility.items()},
+            broadcast={kind: list(roles) for kind, roles in self.broadcast.items()},
+            acknowledgment=policy.Acknowledgment(**self.acknowledgment.model_dump()),
+            limits=policy.Limits(**self.limits.model_dump()),
+            rate_limits=policy.RateLimits(**self.rate_limits.model_dump()),
+        )
+
+
+def validate_policy(document: dict[str, Any]) -> policy.Policy:
+    """A policy from its parsed TOML; errors name each field with dots
+    (``separation.operation-site.horizontal_m``, ``visibility.site.0``)."""
+    try:
+        return PolicyIn.model_validate(document).to_policy()
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in error["loc"]), "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        raise InvalidRequest("the policy is not valid", errors=errors) from exc
+
+
+# -- the scenario file (``docs/scenario.md``; ``scenario.format``) ----------------------------
+
+
+class PartySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class ClockSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = "+0m"
+
+
+class ScenarioHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    name: str = ""
+    description: str = ""
+    clock: ClockSpec = Field(default_factory=ClockSpec)
+    parties: list[PartySpec] = Field(default_factory=list)
+    steps: list[Any] = Field(default_factory=list)
+
+
+class _Step(BaseModel):
+    """What every step by a party has: who acts, and an optional note for the reader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(alias="as", min_length=1)
+    note: str = ""
+
+
+class DeclareStep(_Step):
+    ref: str = Field(min_length=1, max_length=100)
+    kind: Kind
+    category: str = Field(default="", max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    volumes: list[VolumeIn]
+    restricts: RestrictsIn | None = None
+    acknowledge_conflicts: bool = False
+
+
+class UpdateStep(_Step):
+    update: str = Field(min_length=1)
+    volumes: list[VolumeIn]
+    category: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+    restricts: RestrictsIn | None = None
+    acknowledge_conflicts: bool = False
+
+
+class WithdrawStep(_Step):
+    withdraw: str = Field(min_length=1)
+
+
+class SubscribeStep(_Step):
+    subscribe: SubscriptionIn
+
+
+class ReadInboxStep(_Step):
+    read_inbox: Literal[True]
+
+
+class AcknowledgeStep(_Step):
+    acknowledge: Literal["all"] | list[str]
+    comment: str = Field(default="", max_length=10_000)
+
+
+class AdvanceStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    advance: str
+    note: str = ""
+
+
+Step: TypeAlias = (
+    DeclareStep
+    | UpdateStep
+    | WithdrawStep
+    | SubscribeStep
+    | ReadInboxStep
+    | AcknowledgeStep
+    | AdvanceStep
+)
+
+STEP_ACTIONS: dict[str, type[Step]] = {
+    "kind": DeclareStep,
+    "update": UpdateStep,
+    "withdraw": WithdrawStep,
+    "subscribe": SubscribeStep,
+    "read_inbox": ReadInboxStep,
+    "acknowledge": AcknowledgeStep,
+    "advance": AdvanceStep,
+}
+"""The key that says what a step does, and its model."""

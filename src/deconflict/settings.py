@@ -18,41 +18,50 @@ class Setting:
     help: str
 
 
+DB = "DECONFLICT_DB"
+KEY_FILE = "DECONFLICT_KEY_FILE"
+TILE_URL = "DECONFLICT_TILE_URL"
+WEBHOOK_TIMEOUT_S = "DECONFLICT_WEBHOOK_TIMEOUT_S"
+WEBHOOK_MAX_ATTEMPTS = "DECONFLICT_WEBHOOK_MAX_ATTEMPTS"
+CHECK_THREADS = "DECONFLICT_CHECK_THREADS"
+WEBHOOK_ALLOW = "DECONFLICT_WEBHOOK_ALLOW"
+WEBHOOK_ALLOW_PRIVATE = "DECONFLICT_WEBHOOK_ALLOW_PRIVATE"
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DECONFLICT_DB", None, "database URL, stands in for --db"),
+    Setting(DB, None, "database URL, stands in for --db"),
     Setting(
-        "DECONFLICT_KEY_FILE",
+        KEY_FILE,
         None,
         "path of the Ed25519 signing key of the record (default: beside a SQLite file, "
         "else ./deconflict-log.key)",
     ),
     Setting(
-        "DECONFLICT_TILE_URL",
+        TILE_URL,
         None,
         "optional online tile server for the web page's map, e.g. https://tile.example/{z}/{x}/{y}.png",
     ),
     Setting(
-        "DECONFLICT_WEBHOOK_TIMEOUT_S",
+        WEBHOOK_TIMEOUT_S,
         "5",
         "seconds a webhook attempt may take in all: connecting, TLS, sending and the answer's "
         "headers",
     ),
-    Setting("DECONFLICT_WEBHOOK_MAX_ATTEMPTS", "12", "attempts before a webhook delivery gives up"),
+    Setting(WEBHOOK_MAX_ATTEMPTS, "12", "attempts before a webhook delivery gives up"),
     Setting(
-        "DECONFLICT_CHECK_THREADS",
+        CHECK_THREADS,
         None,
         "threads that share a conflict check reading many stored volumes (default: one per "
         "core, at most 2; 1 keeps every check in one thread)",
     ),
     Setting(
-        "DECONFLICT_WEBHOOK_ALLOW",
+        WEBHOOK_ALLOW,
         "",
         "comma-separated networks (CIDR or addresses) and host names (`*.corp.example` for "
         "every name under one) that webhooks may reach beyond public addresses, e.g. "
         "`10.1.2.0/24,hooks.corp.example` for an internal receiver",
     ),
     Setting(
-        "DECONFLICT_WEBHOOK_ALLOW_PRIVATE",
+        WEBHOOK_ALLOW_PRIVATE,
         "0",
         "1 allows webhooks to every loopback, private, link-local and reserved address "
         "(the old default; prefer DECONFLICT_WEBHOOK_ALLOW)",
@@ -60,11 +69,21 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+_BY_ENV = {setting.env: setting for setting in SETTINGS}
+
+
 def _read(env: str) -> str | None:
-    for setting in SETTINGS:
-        if setting.env == env:
-            return os.environ.get(env, setting.default)
-    raise KeyError(f"unknown setting {env}")
+    """The variable as it is set (empty too), or the setting's default when it is not."""
+    return os.environ.get(env, _BY_ENV[env].default)
+
+
+def _read_or_default(env: str) -> str:
+    """The variable, or the setting's default when it is unset or empty (for a setting that
+    has one)."""
+    value = os.environ.get(env) or _BY_ENV[env].default
+    if value is None:
+        raise KeyError(f"{env} has no default")
+    return value
 
 
 @dataclass(frozen=True)
@@ -81,21 +100,21 @@ class Settings:
 
     @classmethod
     def from_environment(cls) -> Settings:
-        key_file = _read("DECONFLICT_KEY_FILE")
+        key_file = _read(KEY_FILE)
         return cls(
-            db_url=_read("DECONFLICT_DB"),
+            db_url=_read(DB),
             key_file=Path(key_file) if key_file else None,
-            tile_url=_read("DECONFLICT_TILE_URL") or None,
-            webhook_timeout_s=float(_read("DECONFLICT_WEBHOOK_TIMEOUT_S") or "5"),
-            webhook_max_attempts=int(_read("DECONFLICT_WEBHOOK_MAX_ATTEMPTS") or "12"),
-            webhook_allow=_read("DECONFLICT_WEBHOOK_ALLOW") or "",
-            webhook_allow_private=_read("DECONFLICT_WEBHOOK_ALLOW_PRIVATE") == "1",
+            tile_url=_read(TILE_URL) or None,
+            webhook_timeout_s=float(_read_or_default(WEBHOOK_TIMEOUT_S)),
+            webhook_max_attempts=int(_read_or_default(WEBHOOK_MAX_ATTEMPTS)),
+            webhook_allow=_read_or_default(WEBHOOK_ALLOW),
+            webhook_allow_private=_read(WEBHOOK_ALLOW_PRIVATE) == "1",
         )
 
 
 def check_threads() -> int:
     """``DECONFLICT_CHECK_THREADS``, or one per core this process may run on, at most 2."""
-    configured = _read("DECONFLICT_CHECK_THREADS")
+    configured = _read(CHECK_THREADS)
     if configured:
         return max(1, int(configured))
     return min(2, len(os.sched_getaffinity(0)))
@@ -111,5 +130,5 @@ def default_key_file(db_url: str) -> Path:
 def export_for_workers(db_url: str, key_file: Path) -> None:
     """Hand the database and key to worker processes started by ``serve --workers``: they
     build their app from the environment (``deconflict.api.asgi``)."""
-    os.environ["DECONFLICT_DB"] = db_url
-    os.environ["DECONFLICT_KEY_FILE"] = str(key_file)
+    os.environ[DB] = db_url
+    os.environ[KEY_FILE] = str(key_file)

@@ -12,99 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-
-from deconflict.clock import RANGE_TEXT, RFC3339, format_time, in_range, repair_stored_time
+from deconflict.clock import format_time
 from deconflict.errors import InvalidRequest, TooLarge
 from deconflict.geo.geojson import parse_geometry
 from deconflict.geo.shape import Shape
 from deconflict.policy import Limits
+from deconflict.requests import STORED, VolumeIn
 
 OPEN_END_S = math.inf
-STORED = {"stored": True}
-"""The validation context of stored volumes (see ``TimeIn``)."""
-
-
-def _stored(info: ValidationInfo) -> bool:
-    return isinstance(info.context, dict) and bool(info.context.get("stored"))
-
-
-class AltitudeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    lower_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
-    upper_m: float | None = Field(default=None, allow_inf_nan=False, ge=-1000, le=1_000_000)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AltitudeIn:
-        if self.lower_m is not None and self.upper_m is not None and self.lower_m > self.upper_m:
-            raise ValueError("lower_m must not be above upper_m")
-        return self
-
-
-class TimeIn(BaseModel):
-    """A window. Each time is an RFC 3339 string (a number of seconds is refused: it reads as
-    a Unix time to some clients and as something else to others) in the accepted range
-    (``clock.EARLIEST``..``clock.LATEST``). Stored windows are read with the context
-    ``{"stored": True}``: they were checked when accepted, and older rows may lie outside
-    the range of today (they must still load)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: AwareDatetime
-    end: AwareDatetime | None = None
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _rfc3339_text(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(
-                "must be an RFC 3339 time string such as 2026-12-01T00:00:00Z, not a number"
-            )
-        if _stored(info):
-            return repair_stored_time(value)
-        if not RFC3339.fullmatch(value):
-            raise ValueError("must be an RFC 3339 time such as 2026-12-01T00:00:00Z")
-        return value
-
-    @field_validator("start", "end")
-    @classmethod
-    def _representable_in_utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        # 9999-12-31T23:00:00-02:00 is a valid RFC 3339 time but falls past year 9999 in UTC.
-        if value is None:
-            return None
-        try:
-            moment = value.astimezone(UTC)
-        except OverflowError as exc:
-            raise ValueError(f"must be between {RANGE_TEXT}") from exc
-        return moment if _stored(info) else in_range(moment)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TimeIn:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
-
-
-class VolumeIn(BaseModel):
-    """A volume as a client sends it (API.md ``Volume``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    geometry: dict[str, Any]
-    buffer_m: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    altitude: AltitudeIn = Field(default_factory=AltitudeIn)
-    time: TimeIn
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,14 +20,14 @@ from deconflict.clock import format_time, format_timestamp, repair_stored_time
 from deconflict.engine.index import ConflictIndex
 from deconflict.engine.rows import stored_documents
 from deconflict.record.journal import Journal
-from deconflict.requests import DeclarationIn
+from deconflict.requests import AltitudeIn, DeclarationIn, TimeIn, VolumeIn
 from deconflict.service.declarations import _store_version, create_declaration
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import authenticate
 from deconflict.storage.database import Database
 from deconflict.storage.meta import next_change_seq
 from deconflict.storage.schema import declarations, log_entries, subscriptions
-from deconflict.volumes import AltitudeIn, TimeIn, VolumeIn, volumes_from_json
+from deconflict.volumes import volumes_from_json
 from support import Actor, Service, point, problem_of, volume
 
 SPOT = point(1.0, 1.0)

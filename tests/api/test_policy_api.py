@@ -45,3 +45,30 @@ def test_a_bad_policy_is_refused_naming_the_field(cast: dict[str, Actor]) -> Non
     assert "separation" in fields and "limits.body_bytes" in fields
     broken = put_policy(cast["coordinator"], "this is = = not toml")
     assert problem_of(broken)["errors"][0]["field"] == "policy"
+
+
+def test_a_policy_shows_every_value_its_toml_leaves_out(cast: dict[str, Actor]) -> None:
+    """GET /v1/policy shows the defaults of what the TOML leaves out, each number of the
+    type of its field (a float stays a float in JSON although its default is whole)."""
+    text = (
+        "[separation.site-operation]\nhorizontal_m = 5\nvertical_m = 1\n"
+        '[visibility]\nsite = ["*"]\n'
+    )
+    answer = put_policy(cast["coordinator"], text)
+    assert answer.status_code == 200, answer.text  # type: ignore[attr-defined]
+    shown = answer.json()["policy"]  # type: ignore[attr-defined]
+    assert list(shown) == [
+        "separation",
+        "minimum_notice_hours",
+        "visibility",
+        "broadcast",
+        "acknowledgment",
+        "limits",
+        "rate_limits",
+    ]
+    assert shown["separation"] == {"operation-site": {"horizontal_m": 5.0, "vertical_m": 1.0}}
+    assert shown["acknowledgment"] == {"deadline_minutes": 60.0}
+    raw = answer.text  # type: ignore[attr-defined]
+    assert '"buffer_m":500000.0' in raw and '"volumes_per_declaration":100,' in raw
+    assert '"writes_per_second":20.0' in raw and '"writes_burst":200,' in raw
+    assert cast["north"].get("/v1/policy").json()["policy"] == shown

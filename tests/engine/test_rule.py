@@ -41,7 +41,7 @@ from deconflict.engine.rule import (
 )
 from deconflict.geo.distance import min_distance_m
 from deconflict.policy import DECLARED_BY, Policy, default_policy, parse_policy
-from support import Doc, Position, build, geodesic_m, offset, point, quad, volume
+from support import Doc, Position, build, geodesic_m, max_horizontal_m, offset, point, quad, volume
 
 POLICY = default_policy()
 T0 = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
@@ -874,9 +874,9 @@ def test_custom_policy_changes_what_the_default_decides() -> None:
     b = op("s", vol(point(*offset(HERE, 200.0, 15_000.0))))
     assert conflict_between(POLICY, a, b) is None
     assert conflict_between(custom_policy(), a, b) is not None
-    assert custom_policy().max_horizontal_m("operation") == 20_000
-    assert custom_policy().max_horizontal_m("site") == 0
-    assert POLICY.max_horizontal_m("operation") == 9_260
+    assert max_horizontal_m(custom_policy(), "operation") == 20_000
+    assert max_horizontal_m(custom_policy(), "site") == 0
+    assert max_horizontal_m(POLICY, "operation") == 9_260
 
 
 # --------------------------------------------------------------------------- random workloads

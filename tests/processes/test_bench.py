@@ -24,7 +24,8 @@ from deconflict.cli import main
 from deconflict.engine.index import ConflictIndex
 from deconflict.engine.rule import Subject, conflict_between
 from deconflict.policy import default_policy
-from deconflict.volumes import VolumeIn, build_volumes
+from deconflict.requests import VolumeIn
+from deconflict.volumes import build_volumes
 
 SHARED_EXPORT = Path(__file__).resolve().parents[3] / "shared" / "bench" / "export.py"
 

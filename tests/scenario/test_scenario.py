@@ -23,13 +23,9 @@ from deconflict.clock import parse_time
 from deconflict.errors import InvalidRequest
 from deconflict.record.fsck import verify_database
 from deconflict.record.signing import public_key_b64
-from deconflict.scenario.loader import (
-    LoadReport,
-    builtin_scenario,
-    load_scenario,
-    parse_duration,
-    parse_offset,
-)
+from deconflict.scenario.format import builtin_scenario, parse_duration, parse_offset
+from deconflict.scenario.loader import load_scenario
+from deconflict.scenario.report import LoadReport
 from deconflict.service.bootstrap import default_policy_file, first_coordinator, initialise
 from deconflict.service.declarations import declaration_conflicts, list_declarations
 from deconflict.service.deployment import Deployment

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deconflict.api.problems import problem, problem_response
-from deconflict.errors import TooLarge
+from deconflict.api.problems import error_response
+from deconflict.errors import DeconflictError, InvalidRequest, TooLarge
 
 
 class BodyLimit:
@@ -33,15 +33,12 @@ class BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > limit:
-                    response = problem(
-                        413 if declared > limit else 400,
-                        "Too large" if declared > limit else "Invalid request",
-                        f"the body is {declared} bytes; the limit is {limit}"
+                    refusal: DeconflictError = (
+                        TooLarge(f"the body is {declared} bytes; the limit is {limit}")
                         if declared > limit
-                        else "invalid Content-Length",
-                        code="too_large" if declared > limit else "invalid_request",
+                        else InvalidRequest("invalid Content-Length")
                     )
-                    await response(scope, receive, send)
+                    await error_response(refusal)(scope, receive, send)
                     return
         received = 0
         response_started = False
@@ -67,4 +64,4 @@ class BodyLimit:
         except TooLarge as exc:
             # Raised where no handler stood between the body and this middleware.
             if not response_started:
-                await problem_response(413, exc.problem())(scope, receive, send)
+                await error_response(exc)(scope, receive, send)

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["policy"], route_class=StrictRoute)
 
 def _show(deployment: Deployment) -> dict[str, Any]:
     text = policy_text(deployment)
-    return {"toml": text, "policy": parse_policy(text).model_dump(mode="json")}
+    return {"toml": text, "policy": parse_policy(text).to_json()}
 
 
 @router.get("/policy")

@@ -13,7 +13,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 
 from deconflict.api.web import EVERY_ANSWER
-from deconflict.errors import DeconflictError
+from deconflict.errors import (
+    Conflict,
+    DeconflictError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    problem_document,
+)
 from deconflict.requests import field_path
 
 logger = logging.getLogger("deconflict.api")
@@ -22,17 +31,12 @@ PROBLEM = "application/problem+json"
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
+# The machine code of an answer the HTTP layer gives on its own: that of the error class of
+# its status, else Starlette's own statuses.
 _CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-}
+    error.status: error.code
+    for error in (InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, TooLarge)
+} | {405: "method_not_allowed", 415: "unsupported_media_type", 422: "invalid_request"}
 
 
 def problem_response(
@@ -46,6 +50,10 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def error_response(error: DeconflictError) -> Response:
+    return problem_response(error.status, error.problem())
+
+
 def problem(
     status: int,
     title: str,
@@ -53,22 +61,13 @@ def problem(
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return problem_response(
-        status,
-        {
-            "type": "about:blank",
-            "status": status,
-            "title": title,
-            "code": code or _CODES.get(status, "error"),
-            "detail": detail,
-        },
-        headers,
-    )
+    body = problem_document(status, title, code or _CODES.get(status, "error"), detail)
+    return problem_response(status, body, headers)
 
 
 async def _deconflict_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DeconflictError)
-    return problem_response(exc.status, exc.problem())
+    return error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -81,15 +80,7 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
             location = location[1:]
         errors.append({"field": field_path(location), "message": error["msg"]})
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    body = {
-        "type": "about:blank",
-        "status": 400,
-        "title": "Invalid request",
-        "code": "invalid_request",
-        "detail": f"{first['field']}: {first['message']}",
-        "errors": errors,
-    }
-    return problem_response(400, body)
+    return error_response(InvalidRequest(f"{first['field']}: {first['message']}", errors=errors))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

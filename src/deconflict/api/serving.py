@@ -25,7 +25,16 @@ import time
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+GRACEFUL_SHUTDOWN_S = 5
+"""Seconds a stopping server lets the requests in flight finish."""
 
 ACCESS_LOGGER = "uvicorn.access"
 SECRET_QUERY_PARAMETERS = frozenset({"access_token"})
@@ -79,6 +88,19 @@ def redact_access_log() -> None:
         logger.addFilter(RedactTokens())
 
 
+def serve_app(app: FastAPI, host: str, port: int, log_level: str) -> None:
+    """Serve ``app`` in this process until interrupted."""
+    import uvicorn  # here: the command line imports this module's defaults at every start
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
 def default_workers() -> int:
     """One process per core, at most four: each holds its own copy of the conflict index."""
     return max(1, min(os.cpu_count() or 1, 4))
@@ -127,7 +149,7 @@ def _worker(parent: int, host: str, port: int, log_level: str, ready: EventType)
         "deconflict.api.asgi:create",
         factory=True,
         log_level=log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     Server(config).run(sockets=[sock])
 

@@ -17,8 +17,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from deconflict.api.serving import DEFAULT_HOST, DEFAULT_PORT, serve_app
 from deconflict.errors import DeconflictError
-from deconflict.scenario.loader import builtin_scenario, load_scenario, print_report
+from deconflict.scenario.format import builtin_scenario
+from deconflict.scenario.loader import load_scenario
+from deconflict.scenario.report import print_report
 from deconflict.service.bootstrap import default_policy_file, initialise
 from deconflict.service.deployment import Deployment
 from deconflict.settings import Settings, default_key_file
@@ -53,12 +56,10 @@ def fresh_directory(directory: Path) -> None:
     show_default=True,
     help="folder for the demo's database and key (recreated)",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 def main(directory: Path, host: str, port: int) -> None:
     """Set up a demo deployment with the built-in scenario and serve it."""
-    import uvicorn
-
     from deconflict.api.app import create_app
 
     console = Console()
@@ -99,8 +100,7 @@ def main(directory: Path, host: str, port: int) -> None:
         f"Database: {db_url}. Try `deconflict verify --db {db_url}`. Stop with Ctrl+C.",
         highlight=False,
     )
-    app = create_app(deployment, settings=settings)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    serve_app(create_app(deployment, settings=settings), host, port, "warning")
 
 
 if __name__ == "__main__":

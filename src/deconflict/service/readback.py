@@ -28,8 +28,9 @@ from sqlalchemy.engine import Connection
 
 from deconflict.engine.index import ConflictIndex
 from deconflict.errors import InvalidRequest
+from deconflict.requests import STORED, VolumeIn
 from deconflict.storage.schema import declarations, parties
-from deconflict.volumes import STORED, VolumeIn, volumes_from_json
+from deconflict.volumes import volumes_from_json
 
 logger = logging.getLogger("deconflict.service.readback")
 
