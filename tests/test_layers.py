@@ -22,9 +22,11 @@ PACKAGE = Path(deconflict.__file__).parent
 
 # Lowest first. A module may import from its own layer and from any layer before it.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "settings", "clock", "policy"}),
+    frozenset({"errors", "settings", "clock"}),
     frozenset({"geo"}),
-    frozenset({"volumes", "requests"}),  # a volume's geometry is checked by geo
+    # The documents: a volume's geometry is checked by geo; requests holds the pydantic model
+    # of every document (policy files included) and policy the plain object it becomes.
+    frozenset({"policy", "volumes", "requests"}),
     frozenset({"engine"}),
     frozenset({"storage"}),
     frozenset({"record"}),
