@@ -7,6 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict.api.bodies import StrictRoute
+from deconflict.api.declaration_json import (
+    conflicts_json,
+    declaration_json,
+    opening_json,
+    written_json,
+)
 from deconflict.api.deps import (
     bearer,
     blocking,
@@ -27,7 +33,8 @@ router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
 async def create(
     body: DeclarationIn, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(declarations.create_declaration, deployment_of(request), party, body)
+    written = await blocking(declarations.create_declaration, deployment_of(request), party, body)
+    return written_json(written)
 
 
 @router.get("/declarations")
@@ -50,7 +57,7 @@ async def list_(
         kind=kind,
         owner=owner,
     )
-    return {"declarations": found}
+    return {"declarations": [declaration_json(d) for d in found]}
 
 
 @router.get("/declarations/{declaration_id}")
@@ -60,16 +67,17 @@ async def get(
     found = await blocking(
         declarations.get_declaration, deployment_of(request), party, declaration_id
     )
-    return {"declaration": found}
+    return {"declaration": declaration_json(found)}
 
 
 @router.put("/declarations/{declaration_id}")
 async def update(
     declaration_id: str, body: DeclarationUpdate, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(
+    written = await blocking(
         declarations.update_declaration, deployment_of(request), party, declaration_id, body
     )
+    return written_json(written)
 
 
 @router.delete("/declarations/{declaration_id}")
@@ -79,9 +87,10 @@ async def withdraw(
     party: Party = Depends(caller),
     version: str | None = None,
 ) -> dict[str, Any]:
-    return await blocking(
+    written = await blocking(
         declarations.withdraw_declaration, deployment_of(request), party, declaration_id, version
     )
+    return written_json(written)
 
 
 @router.get("/declarations/{declaration_id}/opening")
@@ -93,9 +102,10 @@ async def opening(
 ) -> dict[str, Any]:
     """The salts and values behind a version's commitments in the record, with its leaf
     (owner and coordinator only); ``deconflict check-opening`` checks it."""
-    return await blocking(
+    opening_ = await blocking(
         declarations.declaration_opening, deployment_of(request), party, declaration_id, version
     )
+    return opening_json(opening_)
 
 
 @router.get("/declarations/{declaration_id}/conflicts")
@@ -105,7 +115,7 @@ async def conflicts(
     found = await blocking(
         declarations.declaration_conflicts, deployment_of(request), party, declaration_id
     )
-    return {"conflicts": found}
+    return {"conflicts": conflicts_json(found)}
 
 
 @router.post("/conflicts/check")
@@ -126,4 +136,4 @@ async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -
     except Unauthorized:
         limiter.failed(address)
         raise
-    return {"conflicts": found}
+    return {"conflicts": conflicts_json(found)}

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import Clock, format_timestamp, system_clock
@@ -29,8 +28,8 @@ from deconflict.record.journal import Journal
 from deconflict.record.signing import load_key
 from deconflict.service import readback
 from deconflict.storage.database import Database
-from deconflict.storage.meta import Counters, peek_counters, read_counters
-from deconflict.storage.schema import policy_versions
+from deconflict.storage.declarations import streamed_changes
+from deconflict.storage.meta import Counters, peek_counters, policy_toml, read_counters
 from deconflict.volumes import volumes_from_json
 
 logger = logging.getLogger("deconflict.service.deployment")
@@ -39,13 +38,27 @@ logger = logging.getLogger("deconflict.service.deployment")
 _COUNTERS = "deconflict.counters"
 
 
+@dataclass(frozen=True)
+class Change:
+    """A declaration change a write made, as this process already holds it: what the index
+    takes once the write commits, instead of reading the row back and decoding it again.
+    ``documents`` are the volumes exactly as stored (API.md Volume objects); None when the
+    change removes the declaration from the index (a withdrawal)."""
+
+    seq: int
+    declared: Declared
+    documents: Sequence[Mapping[str, Any]] | None
+
+
 @dataclass
 class Write:
-    """What a write operation gets: its connection, its instant and the record's journal."""
+    """What a write operation gets: its connection, its instant and the record's journal;
+    ``changes`` collects the declaration changes it makes (see ``Change``)."""
 
     conn: Connection
     now: datetime
     journal: Journal
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def at(self) -> str:
@@ -97,10 +110,7 @@ class Deployment:
         cached = self._policy
         if cached is not None and cached[0] == policy_id:
             return cached[1]
-        text = conn.execute(
-            select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
-        ).scalar_one()
-        policy = parse_policy(text)
+        policy = parse_policy(policy_toml(conn, policy_id))
         self._policy = (policy_id, policy)
         return policy
 
@@ -170,7 +180,7 @@ class Deployment:
             )
             yield write
             # Nothing commits that the index, the API or a later write could not read back.
-            readback.prove_declarations(conn, counters.change_seq)
+            proven = readback.prove_declarations(conn, counters.change_seq)
             # Every transaction that logged something ends with a signed head over it, so
             # the latest head always covers the whole log.
             if write.journal.unsigned:
@@ -179,6 +189,8 @@ class Deployment:
         # it, the write still stands (its answer must say so): the failure is logged, and
         # every request that needs the index retries the sync, and fails, until it works.
         try:
+            if [c.seq for c in write.changes] == proven:  # it noted every change it made
+                self._take_changes(counters.change_seq, write.changes)
             with self.db.read() as conn:
                 self.sync_index(conn)
         except Exception:
@@ -205,22 +217,36 @@ class Deployment:
         """Apply every committed declaration change the index has not seen yet."""
         self._sync_to(conn, read_counters(conn))
 
+    def _take_changes(self, since_seq: int, changes: Sequence[Change]) -> None:
+        """Apply a committed write's own changes (``since_seq`` the committed counter when
+        it took the write lock) from what this process holds of them: the volume documents
+        it stored, without reading the rows again or decoding their JSON. Only while the
+        index stands exactly at ``since_seq``: the changes of others that came before (none
+        can, under the lock) or after are replayed from the database by the sync, in
+        order. The index ends as a sync of the same rows would leave it."""
+        with self._sync_lock:
+            if self.index.applied_seq != since_seq:
+                return
+            for change in changes:
+                if change.documents is None:
+                    self.index.remove(str(change.declared.id))
+                else:
+                    self.index.put_documents(change.declared, change.documents)
+                self.index.applied_seq = change.seq
+
     def _sync_to(self, conn: Connection, counters: Counters) -> None:
         if counters.change_seq <= self.index.applied_seq:
             return  # the usual case: one small query, nothing to replay
         with self._sync_lock:
             applied = self.index.applied_seq
-            # Streamed: a restart replays every stored declaration, a million rows and
-            # more, which need not all sit in memory at once.
-            query = readback.declaration_changes(applied).execution_options(
-                stream_results=True, yield_per=10_000
-            )
             # The rows were validated, and read back, when they were written: the index
             # reads their JSON directly, without pydantic or shapely. Should one fail even
             # so, nothing after it is applied and applied_seq stays before it: the next
             # request tries again, and no answer rests on an index that skipped a change.
+            # Streamed: a restart replays every stored declaration, a million rows and
+            # more, which need not all sit in memory at once.
             try:
-                with conn.execute(query).mappings() as rows:  # closes the cursor on failure
+                with streamed_changes(conn, applied, batch=10_000) as rows:
                     self.index.apply_rows(rows)
             except Exception:
                 logger.exception(
