@@ -32,7 +32,7 @@ from deconflict.scenario.loader import (
     parse_offset,
 )
 from deconflict.service.bootstrap import default_policy_file, first_coordinator, initialise
-from deconflict.service.declarations import declaration_conflicts, list_declarations
+from deconflict.service.declaration_reads import declaration_conflicts, list_declarations
 from deconflict.service.deployment import Deployment
 from deconflict.service.notifications import overdue
 from deconflict.service.parties import list_parties

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from deconflict.engine.index import Found
-from deconflict.service.declarations import Opening, Written
+from deconflict.service.declaration_reads import Opening
+from deconflict.service.declarations import Written
 from deconflict.storage.declarations import StoredDeclaration
 
 

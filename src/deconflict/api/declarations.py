@@ -23,7 +23,7 @@ from deconflict.api.deps import (
 )
 from deconflict.errors import Unauthorized
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
-from deconflict.service import declarations
+from deconflict.service import declaration_reads, declarations
 from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
@@ -48,7 +48,7 @@ async def list_(
     owner: str | None = None,
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.list_declarations,
+        declaration_reads.list_declarations,
         deployment_of(request),
         party,
         bbox=bbox,
@@ -65,7 +65,7 @@ async def get(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.get_declaration, deployment_of(request), party, declaration_id
+        declaration_reads.get_declaration, deployment_of(request), party, declaration_id
     )
     return {"declaration": declaration_json(found)}
 
@@ -103,7 +103,11 @@ async def opening(
     """The salts and values behind a version's commitments in the record, with its leaf
     (owner and coordinator only); ``deconflict check-opening`` checks it."""
     opening_ = await blocking(
-        declarations.declaration_opening, deployment_of(request), party, declaration_id, version
+        declaration_reads.declaration_opening,
+        deployment_of(request),
+        party,
+        declaration_id,
+        version,
     )
     return opening_json(opening_)
 
@@ -113,7 +117,7 @@ async def conflicts(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.declaration_conflicts, deployment_of(request), party, declaration_id
+        declaration_reads.declaration_conflicts, deployment_of(request), party, declaration_id
     )
     return {"conflicts": conflicts_json(found)}
 
@@ -127,7 +131,7 @@ async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -
     limiter.check_address(address)
     try:
         found = await blocking(
-            declarations.authenticated_check,
+            declaration_reads.authenticated_check,
             deployment_of(request),
             token,
             body,

@@ -47,10 +47,10 @@ from deconflict.requests import (
     field_path,
 )
 from deconflict.service.bootstrap import first_coordinator
+from deconflict.service.declaration_reads import declaration_conflicts
 from deconflict.service.declarations import (
     Written,
     create_declaration,
-    declaration_conflicts,
     update_declaration,
     withdraw_declaration,
 )

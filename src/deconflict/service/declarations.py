@@ -16,13 +16,12 @@ awareness key, store the current row and the version with its record entry, noti
 answer; ``Deployment.writing`` reads the rows back before it commits. Each volume is parsed
 once: the answer and the index after commit take the documents the write stored, not the
 stored JSON read back. The service answers typed results; ``api/declaration_json.py``
-renders them.
+renders them. The reads, and what the writes share with them, are in ``declaration_reads``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,17 +30,21 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from deconflict.clock import parse_time
-from deconflict.engine.index import Declared, Found, Restricts, Subject
-from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, NotFound, StaleVersion
-from deconflict.geo.geometry import bbox_shape
+from deconflict.engine.index import Declared, Found, Subject
+from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
 from deconflict.policy import DECLARED_BY, Policy
-from deconflict.record import entries, log_store
+from deconflict.record import entries
 from deconflict.record.commitments import new_salt
-from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate, RestrictsIn
-from deconflict.service.deployment import Change, Deployment, Write, subject_from_row
+from deconflict.requests import DeclarationIn, DeclarationUpdate
+from deconflict.service.declaration_reads import (
+    restricts_of,
+    stored_subject,
+    visible_conflicts,
+    visible_row,
+)
+from deconflict.service.deployment import Change, Deployment, Write
 from deconflict.service.notifications import notify_change
-from deconflict.service.parties import Party, authenticate, new_id
+from deconflict.service.parties import Party, new_id
 from deconflict.storage import declarations as storage
 from deconflict.storage.declarations import StoredDeclaration
 from deconflict.storage.meta import next_change_seq
@@ -60,53 +63,7 @@ class Written:
     receipt: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Opening:
-    """The opening of a version's commitments, with its record leaf (and the seal's opening
-    when the leaf is sealed); ``commitments`` holds the ``salts`` and the ``values``."""
-
-    declaration_id: str
-    version: str
-    log_index: int
-    leaf: Any
-    seal: dict[str, Any] | None
-    commitments: dict[str, Any]
-
-
 # -- the rule's inputs ------------------------------------------------------------------------
-
-
-def visible(policy: Policy, viewer: Party, kind: str, owner: str) -> bool:
-    return policy.visible_to(viewer.id, viewer.role, kind, owner)
-
-
-def visible_conflicts(policy: Policy, viewer: Party, found: list[Found]) -> list[Found]:
-    return [f for f in found if visible(policy, viewer, f.other.kind, f.other.owner)]
-
-
-def _restricts(
-    conn: Connection, kind: str, given: RestrictsIn | None, current: Restricts | None
-) -> Restricts | None:
-    if kind != "restriction":
-        if given is not None:
-            raise InvalidRequest("only restrictions have `restricts`", field="restricts")
-        return None
-    if given is None:
-        if current is None:
-            raise InvalidRequest(
-                "a restriction must say whom it restricts (`restricts.parties`/`roles`; "
-                "both empty restricts every party)",
-                field="restricts",
-            )
-        return current
-    for number, party_id in enumerate(given.parties):
-        if not storage.party_exists(conn, party_id):
-            raise InvalidRequest(f"no party {party_id}", field=f"restricts.parties[{number}]")
-    return Restricts(
-        parties=tuple(given.parties),
-        roles=tuple(given.roles),
-        allowed_categories=tuple(given.allowed_categories),
-    )
 
 
 def is_late_notice(
@@ -220,16 +177,9 @@ def _between() -> None:
 
 
 def _owned_row(conn: Connection, policy: Policy, party: Party, declaration_id: str) -> Any:
-    row = _visible_row(conn, policy, party, declaration_id)
+    row = visible_row(conn, policy, party, declaration_id)
     if row["owner"] != party.id:
         raise Forbidden("only the owner may change or withdraw a declaration")
-    return row
-
-
-def _visible_row(conn: Connection, policy: Policy, party: Party, declaration_id: str) -> Any:
-    row = storage.current_row(conn, declaration_id)
-    if row is None or not visible(policy, party, row["kind"], row["owner"]):
-        raise NotFound(f"no declaration {declaration_id}")
     return row
 
 
@@ -246,16 +196,6 @@ def _check_version(row: Any, version: str) -> None:
             field="version",
             extra={"current_version": row["version"]},
         )
-
-
-def _stored_subject(deployment: Deployment, row: Mapping[str, Any]) -> Subject:
-    """The rule's view of a stored active declaration row, volumes included: the index's
-    copy when it holds this very version (its columns, no JSON and no pydantic), else the
-    row's own."""
-    held = deployment.index.get(row["id"])
-    if held is not None and held.version == row["version"]:
-        return held
-    return subject_from_row(row)
 
 
 def _store_version(
@@ -457,7 +397,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
     # limits change meanwhile, the volumes are validated again.
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
-        restricts = _restricts(conn, body.kind, body.restricts, None)
+        restricts = restricts_of(conn, body.kind, body.restricts, None)
     volumes = build_volumes(body.volumes, policy.limits)
     subject = Subject(
         id=new_id("dcl"),
@@ -510,8 +450,8 @@ def update_declaration(
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, body.version)
-        before = _stored_subject(deployment, current)
-        restricts = _restricts(conn, current["kind"], body.restricts, before.restricts)
+        before = stored_subject(deployment, current)
+        restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)
     subject = Subject(
         id=declaration_id,
@@ -571,7 +511,7 @@ def withdraw_declaration(
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, version)
-        before = _stored_subject(deployment, current)
+        before = stored_subject(deployment, current)
     withdrawn = Subject(
         id=declaration_id,
         kind=before.kind,
@@ -608,152 +548,3 @@ def withdraw_declaration(
             content=content,
         ),
     )
-
-
-# -- reads ------------------------------------------------------------------------------------
-
-
-def get_declaration(deployment: Deployment, party: Party, declaration_id: str) -> StoredDeclaration:
-    with deployment.db.read() as conn:
-        policy = deployment.policy(conn)
-        return StoredDeclaration.of_row(_visible_row(conn, policy, party, declaration_id))
-
-
-def declaration_opening(
-    deployment: Deployment, party: Party, declaration_id: str, version: str | None
-) -> Opening:
-    """The opening of a version's commitments, with its leaf: what the owner shows an inquiry
-    to prove exactly what it declared. Only the owner and the coordinator get it."""
-    with deployment.db.read() as conn:
-        policy = deployment.policy(conn)
-        current = _visible_row(conn, policy, party, declaration_id)
-        if party.role != "coordinator" and current["owner"] != party.id:
-            raise Forbidden("only the owner and the coordinator see a declaration's opening")
-        row = storage.version_row(conn, declaration_id, version or current["version"])
-        if row is None:
-            raise NotFound(
-                f"declaration {declaration_id} has no version {version}", field="version"
-            )
-        [entry] = log_store.entries(conn, row["log_index"], row["log_index"] + 1)
-        return Opening(
-            declaration_id=declaration_id,
-            version=row["version"],
-            log_index=row["log_index"],
-            leaf=entry["leaf"],
-            seal=entries.seal_opening(conn, row["log_index"]),
-            commitments=entries.opening_for_declaration_version(row),
-        )
-
-
-def declaration_conflicts(deployment: Deployment, party: Party, declaration_id: str) -> list[Found]:
-    """The current conflicts of a stored declaration, with declarations the caller sees;
-    within the policy's work budget like a check (413 over it: what was stored near it
-    since may cost more than its own write's search did)."""
-    with deployment.reading() as conn:
-        policy = deployment.policy(conn)
-        row = _visible_row(conn, policy, party, declaration_id)
-        if row["state"] != "active":
-            return []
-        subject = _stored_subject(deployment, row)
-    found = deployment.index.conflicts_of(policy, subject, budget=policy.limits.work_per_request)
-    return visible_conflicts(policy, party, found)
-
-
-def authenticated_check(
-    deployment: Deployment,
-    token: str,
-    body: CheckIn,
-    admit: Callable[[Party], None] | None = None,
-) -> list[Found]:
-    """What-if: the conflicts a declaration by the holder of ``token`` (401 otherwise) would
-    have. Writes nothing. The hottest request: when no cache is stale it reads one
-    statement from the database, outside any transaction, for the authentication, the
-    policy and the index together. ``admit`` may refuse the party (its rate limit) once it
-    is known; the search is bounded by the policy's work budget (413 over it)."""
-    counters, policy = deployment.fresh()
-    party = authenticate(deployment, token, counters)
-    if admit is not None:
-        admit(party)
-    volumes = build_volumes(body.volumes, policy.limits)
-    restricts = None
-    if body.restricts:
-        with deployment.reading() as conn:  # the parties it names must exist
-            restricts = _restricts(conn, body.kind, body.restricts, None)
-    elif body.kind == "restriction":
-        restricts = Restricts()
-    subject = Subject(
-        id=None,
-        kind=body.kind,
-        owner=party.id,
-        owner_role=party.role,
-        version="",
-        category=body.category,
-        restricts=restricts,
-        volumes=tuple(volumes),
-    )
-    found = deployment.index.conflicts_of(policy, subject, budget=policy.limits.work_per_request)
-    return visible_conflicts(policy, party, found)
-
-
-def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None or text == "":
-        return None
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise InvalidRequest("bbox is minlon,minlat,maxlon,maxlat", field="bbox")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError as exc:
-        raise InvalidRequest("bbox values must be numbers", field="bbox") from exc
-    if not all(math.isfinite(v) for v in values):
-        raise InvalidRequest("bbox values must be finite numbers", field="bbox")
-    return values[0], values[1], values[2], values[3]
-
-
-def parse_query_time(text: str | None, field: str) -> float | None:
-    if text is None or text == "":
-        return None
-    try:
-        moment = parse_time(text)
-    except ValueError as exc:
-        raise InvalidRequest(f"{field} {exc}", field=field) from exc
-    return moment.timestamp()
-
-
-def list_declarations(
-    deployment: Deployment,
-    party: Party,
-    *,
-    bbox: str | None,
-    start: str | None,
-    end: str | None,
-    kind: str | None,
-    owner: str | None = None,
-) -> list[StoredDeclaration]:
-    """Visible active declarations meeting the box and the window (buffers counted)."""
-    box = parse_bbox(bbox)
-    start_s = parse_query_time(start, "start")
-    end_s = parse_query_time(end, "end")
-    if start_s is not None and end_s is not None and end_s < start_s:
-        raise InvalidRequest("end must not be before start", field="end")
-    if kind is not None and kind not in DECLARED_BY:
-        raise InvalidRequest(f"unknown kind {kind!r}", field="kind")
-    area = bbox_shape(*box) if box else None
-    with deployment.reading() as conn:
-        policy = deployment.policy(conn)
-        window_start = -math.inf if start_s is None else start_s
-        window_end = math.inf if end_s is None else end_s
-        if start_s is not None and end_s is not None and start_s == end_s:
-            window_end = start_s + 1e-3  # an instant: what is active at that moment
-        subjects = deployment.index.intersecting(area, window_start, window_end)
-        ids = [
-            s.id
-            for s in subjects
-            if s.id is not None
-            and (kind is None or s.kind == kind)
-            and (owner is None or s.owner == owner)
-            and visible(policy, party, s.kind, s.owner)
-        ]
-        found = storage.active_rows(conn, ids)
-        found.sort(key=lambda row: (row["created_at"], row["id"]))
-        return [StoredDeclaration.of_row(row) for row in found]
