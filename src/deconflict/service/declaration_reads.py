@@ -83,13 +83,12 @@ def visible_row(conn: Connection, policy: Policy, party: Party, declaration_id: 
 
 
 def stored_subject(deployment: Deployment, row: Mapping[str, Any]) -> Subject:
-    """The rule's view of a stored active declaration row, volumes included: the index's
-    copy when it holds this very version (its columns, no JSON and no pydantic), else the
-    row's own."""
-    held = deployment.index.get(row["id"])
-    if held is not None and held.version == row["version"]:
-        return held
-    return subject_from_row(row)
+    """The rule's view of a stored active declaration row, volumes included: as this
+    process parsed it when it wrote this very version, if it did so lately; else parsed
+    from the row. (The index's copy, ``ConflictIndex.get``, would not spare the parse: it
+    rebuilds shapes from its columns with shapely, the slow part.)"""
+    recent = deployment.recent(row["id"], row["version"])
+    return subject_from_row(row) if recent is None else recent
 
 
 # -- the reads ----------------------------------------------------------------------------------

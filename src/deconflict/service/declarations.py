@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from deconflict.engine.index import Declared, Found, Subject
+from deconflict.engine.index import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.record import entries
@@ -309,7 +309,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             row=row,
             previous_version=draft.replaces,
         )
-        write.changes.append(Change(row["change_seq"], _declared(draft.subject), content.documents))
+        write.changes.append(Change(row["change_seq"], draft.subject, content.documents))
         notify_change(
             write,
             policy,
@@ -321,19 +321,6 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             previous_volumes=() if draft.before is None else draft.before.volumes,
         )
         return Written(content.answer, seen, write.journal.receipt(index))
-
-
-def _declared(subject: Subject) -> Declared:
-    """The rule's view of ``subject`` without its volumes (what the index keeps of it)."""
-    return Declared(
-        id=subject.id,
-        kind=subject.kind,
-        owner=subject.owner,
-        owner_role=subject.owner_role,
-        version=subject.version,
-        category=subject.category,
-        restricts=subject.restricts,
-    )
 
 
 def _active_content(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection
@@ -38,16 +39,59 @@ logger = logging.getLogger("deconflict.service.deployment")
 _COUNTERS = "deconflict.counters"
 
 
+RECENT_VOLUMES: Final = 4096
+"""Volumes of the versions this process wrote last that it keeps parsed (``Deployment.recent``):
+a few megabytes at most, whatever the uptime."""
+
+
 @dataclass(frozen=True)
 class Change:
     """A declaration change a write made, as this process already holds it: what the index
     takes once the write commits, instead of reading the row back and decoding it again.
-    ``documents`` are the volumes exactly as stored (API.md Volume objects); None when the
-    change removes the declaration from the index (a withdrawal)."""
+    ``subject`` is the version written, parsed; ``documents`` its volumes exactly as stored
+    (API.md Volume objects), or None when the change removes the declaration from the index
+    (a withdrawal)."""
 
     seq: int
-    declared: Declared
+    subject: Subject
     documents: Sequence[Mapping[str, Any]] | None
+
+    @property
+    def declared(self) -> Declared:
+        """What the index keeps of the version besides its volumes."""
+        return Declared(**{name: getattr(self.subject, name) for name in Declared.__slots__})
+
+
+class _Recent:
+    """The versions this process wrote last, parsed, by declaration id: an update or a
+    withdrawal, often the next request of the party that wrote the version, starts from its
+    shapes instead of parsing the stored row again (pydantic and shapely, the slow part of
+    a write). Bounded by their volumes; thread-safe."""
+
+    def __init__(self, volumes: int = RECENT_VOLUMES) -> None:
+        self._limit = volumes
+        self._held: OrderedDict[str, Subject] = OrderedDict()
+        self._volumes = 0
+        self._lock = threading.Lock()
+
+    def get(self, declaration_id: str, version: str) -> Subject | None:
+        with self._lock:
+            subject = self._held.get(declaration_id)
+        return subject if subject is not None and subject.version == version else None
+
+    def note(self, change: Change) -> None:
+        identifier = str(change.subject.id)
+        with self._lock:
+            old = self._held.pop(identifier, None)
+            if old is not None:
+                self._volumes -= len(old.volumes)
+            if change.documents is None or len(change.subject.volumes) > self._limit:
+                return
+            self._held[identifier] = change.subject
+            self._volumes += len(change.subject.volumes)
+            while self._volumes > self._limit:
+                _, dropped = self._held.popitem(last=False)
+                self._volumes -= len(dropped.volumes)
 
 
 @dataclass
@@ -90,6 +134,7 @@ class Deployment:
         # Bumped after every write of this process, so event streams look at the database
         # at once after a local write (and every few seconds for other processes' writes).
         self.generation = 0
+        self._recent = _Recent()
 
     @property
     def key(self) -> Ed25519PrivateKey:
@@ -188,6 +233,8 @@ class Deployment:
         # Committed: let the index and the streams see it. Should the index fail to take
         # it, the write still stands (its answer must say so): the failure is logged, and
         # every request that needs the index retries the sync, and fails, until it works.
+        for change in write.changes:
+            self._recent.note(change)
         try:
             if [c.seq for c in write.changes] == proven:  # it noted every change it made
                 self._take_changes(counters.change_seq, write.changes)
@@ -210,6 +257,11 @@ class Deployment:
                 yield conn
             finally:
                 conn.info.pop(_COUNTERS, None)
+
+    def recent(self, declaration_id: str, version: str) -> Subject | None:
+        """``version`` of a declaration as this process parsed it when it wrote it, if it
+        is among the last it wrote; else None (read the row: ``subject_from_row``)."""
+        return self._recent.get(declaration_id, version)
 
     # -- the index ----------------------------------------------------------------------
 
