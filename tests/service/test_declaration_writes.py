@@ -9,12 +9,13 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
-from deconflict.engine.index import ConflictIndex
+from deconflict.engine.index import ConflictIndex, Declared, Subject
 from deconflict.policy import default_policy
 from deconflict.storage.declarations import declaration_changes
-from support import Actor, Service, point, square, volume
+from support import Actor, Service, build, point, square, volume
 
 
 def held(index: ConflictIndex) -> dict[str, Any]:
@@ -45,6 +46,14 @@ def rebuilt(service: Service) -> ConflictIndex:
     with service.deployment.db.read() as conn:
         index.apply_rows(conn.execute(declaration_changes(0)).mappings())
     return index
+
+
+def conflicts_near(index: ConflictIndex) -> list[dict[str, Any]]:
+    """What an operation over the whole test area conflicts with (distances included)."""
+    wide = volume(square(36.3, 33.3, half=0.6), lower_m=None, upper_m=None, hours=None)
+    wide["time"] = {"start": "2026-01-01T00:00:00Z", "end": None}
+    probe = Subject(None, "operation", "pty_probe", "operator", "", "", None, build([wide]))
+    return [f.to_json() for f in index.conflicts_of(default_policy(), probe)]
 
 
 def two_squares() -> dict[str, Any]:
@@ -100,6 +109,7 @@ def test_a_write_answers_and_indexes_what_a_reader_of_its_row_gets(
     assert made.status_code == 201, made.text
     site = answered_as_stored(relief, made)
     assert held(service.deployment.index) == held(rebuilt(service))
+    assert conflicts_near(service.deployment.index) == conflicts_near(rebuilt(service))
 
     moved = relief.put(
         f"/v1/declarations/{site['id']}",
@@ -142,3 +152,26 @@ def test_restrictions_and_conflicts_after_a_write_are_those_of_a_restart(
         f.to_json() for f in restarted.conflicts_of(policy, subject)
     ]
     assert held(running) == held(restarted)
+
+
+def test_put_parsed_holds_what_put_documents_of_the_stored_documents_holds() -> None:
+    """The index after a write (``put_parsed``: blocks encoded for the write's search) is
+    the index a sync of its row makes (``put_documents``), down to every number."""
+    documents = [precise(g.values[0]) for g in GEOMETRIES]
+    volumes = build(documents)
+    parsed, stored = ConflictIndex(threads=1), ConflictIndex(threads=1)
+    declared = Declared("dcl_a", "site", "pty_a", "humanitarian", "v", "", None)
+    parsed.conflicts_of(
+        default_policy(), Subject(**{**vars_of(declared), "id": None}, volumes=volumes)
+    )
+    parsed.put_parsed(declared, volumes)
+    stored.put_documents(declared, json.loads(json.dumps([v.to_json() for v in volumes])))
+    for name in ("table", "rows", "codes"):
+        assert np.array_equal(
+            getattr(parsed._store, name), getattr(stored._store, name), equal_nan=True
+        ), name
+    assert held(parsed) == held(stored)
+
+
+def vars_of(declared: Declared) -> dict[str, Any]:
+    return {name: getattr(declared, name) for name in Declared.__slots__}

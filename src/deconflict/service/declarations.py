@@ -309,7 +309,8 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             row=row,
             previous_version=draft.replaces,
         )
-        write.changes.append(Change(row["change_seq"], draft.subject, content.documents))
+        removed = content.documents is None
+        write.changes.append(Change(row["change_seq"], draft.subject, removed))
         notify_change(
             write,
             policy,

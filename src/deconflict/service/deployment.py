@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,13 +48,13 @@ a few megabytes at most, whatever the uptime."""
 class Change:
     """A declaration change a write made, as this process already holds it: what the index
     takes once the write commits, instead of reading the row back and decoding it again.
-    ``subject`` is the version written, parsed; ``documents`` its volumes exactly as stored
-    (API.md Volume objects), or None when the change removes the declaration from the index
-    (a withdrawal)."""
+    ``subject`` is the version written, parsed (and its shapes encoded by its conflict
+    search); ``removed`` when the change takes the declaration out of the index (a
+    withdrawal)."""
 
     seq: int
     subject: Subject
-    documents: Sequence[Mapping[str, Any]] | None
+    removed: bool
 
     @property
     def declared(self) -> Declared:
@@ -85,7 +85,7 @@ class _Recent:
             old = self._held.pop(identifier, None)
             if old is not None:
                 self._volumes -= len(old.volumes)
-            if change.documents is None or len(change.subject.volumes) > self._limit:
+            if change.removed or len(change.subject.volumes) > self._limit:
                 return
             self._held[identifier] = change.subject
             self._volumes += len(change.subject.volumes)
@@ -271,8 +271,9 @@ class Deployment:
 
     def _take_changes(self, since_seq: int, changes: Sequence[Change]) -> None:
         """Apply a committed write's own changes (``since_seq`` the committed counter when
-        it took the write lock) from what this process holds of them: the volume documents
-        it stored, without reading the rows again or decoding their JSON. Only while the
+        it took the write lock) from what this process holds of them: the volumes it parsed
+        and encoded, without reading the rows again, decoding their JSON or encoding their
+        geometry. Only while the
         index stands exactly at ``since_seq``: the changes of others that came before (none
         can, under the lock) or after are replayed from the database by the sync, in
         order. The index ends as a sync of the same rows would leave it."""
@@ -280,10 +281,10 @@ class Deployment:
             if self.index.applied_seq != since_seq:
                 return
             for change in changes:
-                if change.documents is None:
-                    self.index.remove(str(change.declared.id))
+                if change.removed:
+                    self.index.remove(str(change.subject.id))
                 else:
-                    self.index.put_documents(change.declared, change.documents)
+                    self.index.put_parsed(change.declared, change.subject.volumes)
                 self.index.applied_seq = change.seq
 
     def _sync_to(self, conn: Connection, counters: Counters) -> None:
