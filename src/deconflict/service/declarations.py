@@ -246,7 +246,7 @@ class _Content:
 
     row: dict[str, Any]
     answer: StoredDeclaration
-    documents: list[dict[str, Any]] | None  # the stored volumes, for the index; None: removed
+    removed: bool  # from the index: withdrawn
 
 
 @dataclass(frozen=True)
@@ -309,8 +309,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             row=row,
             previous_version=draft.replaces,
         )
-        removed = content.documents is None
-        write.changes.append(Change(row["change_seq"], draft.subject, removed))
+        write.changes.append(Change(row["change_seq"], draft.subject, content.removed))
         notify_change(
             write,
             policy,
@@ -335,7 +334,7 @@ def _active_content(
     updated_at: str,
 ) -> _Content:
     """The row and answer of an active version: its volumes' documents are made once, and
-    the answer and the index take them as they are stored (``json`` round-trips them).
+    the answer takes them as they are stored (``json`` round-trips them exactly).
     ``metadata_json`` is the metadata as stored, ``metadata`` the same parsed."""
     assert subject.id is not None
     documents = [v.to_json() for v in volumes]
@@ -368,7 +367,7 @@ def _active_content(
         created_at=created_at,
         updated_at=updated_at,
     )
-    return _Content(row, answer, documents)
+    return _Content(row, answer, removed=False)
 
 
 # -- create, update, withdraw -----------------------------------------------------------------
@@ -517,7 +516,7 @@ def withdraw_declaration(
         row.pop("owner_role", None)
         row.pop("change_seq", None)
         row.update(version=withdrawn.version, state="withdrawn", updated_at=write.at)
-        return _Content(row, StoredDeclaration.of_row(row), None)
+        return _Content(row, StoredDeclaration.of_row(row), removed=True)
 
     prepared_before = _prepare(deployment, policy, before, stored=True)
     _between()
