@@ -14,7 +14,8 @@ import pytest
 
 from deconflict.engine.index import ConflictIndex, Declared, Subject
 from deconflict.policy import default_policy
-from deconflict.storage.declarations import declaration_changes
+from deconflict.service.deployment import Change, RecentVersions, subject_from_row
+from deconflict.storage.declarations import current_row, declaration_changes
 from support import Actor, Service, build, point, square, volume
 
 
@@ -175,3 +176,53 @@ def test_put_parsed_holds_what_put_documents_of_the_stored_documents_holds() -> 
 
 def vars_of(declared: Declared) -> dict[str, Any]:
     return {name: getattr(declared, name) for name in Declared.__slots__}
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_the_version_a_process_keeps_is_the_one_its_row_gives(
+    cast: dict[str, Actor], service: Service, geometry: dict[str, Any]
+) -> None:
+    """An update starts from the previous version as this process parsed it when it wrote
+    it: exactly what parsing the stored row gives, shapes, times and rule fields."""
+    relief = cast["relief"]
+    site = relief.declare_ok("site", [precise(geometry), volume(point(36.0, 34.0))])["declaration"]
+    deployment = service.deployment
+    kept = deployment.recent(site["id"], site["version"])
+    assert kept is not None
+    with deployment.db.read() as conn:
+        row = current_row(conn, site["id"])
+    assert row is not None
+    parsed = subject_from_row(row)
+    assert vars_of(kept) == vars_of(parsed)
+    assert [v.to_json() for v in kept.volumes] == [v.to_json() for v in parsed.volumes]
+    assert [(v.start_s, v.end_s, v.shape.kind, v.shape.vertex_count) for v in kept.volumes] == [
+        (v.start_s, v.end_s, v.shape.kind, v.shape.vertex_count) for v in parsed.volumes
+    ]
+    assert deployment.recent(site["id"], "another version") is None
+    gone = relief.delete(f"/v1/declarations/{site['id']}", params={"version": site["version"]})
+    assert gone.status_code == 200, gone.text
+    assert deployment.recent(site["id"], site["version"]) is None
+
+
+def test_a_process_keeps_only_its_last_writes() -> None:
+    """The versions kept are bounded by their size, the oldest dropped first."""
+    recent = RecentVersions(limit=3 * 9)  # three one-point versions
+    subjects = [
+        Subject(
+            f"dcl_{n}",
+            "site",
+            "pty_a",
+            "humanitarian",
+            "v",
+            "",
+            None,
+            build([precise(point(1, n))]),
+        )
+        for n in range(4)
+    ]
+    for n, subject in enumerate(subjects):
+        recent.note(Change(n + 1, subject, removed=False))
+    assert recent.get("dcl_0", "v") is None
+    assert [recent.get(f"dcl_{n}", "v") for n in (1, 2, 3)] == subjects[1:]
+    recent.note(Change(5, subjects[2], removed=True))
+    assert recent.get("dcl_2", "v") is None

@@ -39,9 +39,10 @@ logger = logging.getLogger("deconflict.service.deployment")
 _COUNTERS = "deconflict.counters"
 
 
-RECENT_VOLUMES: Final = 4096
-"""Volumes of the versions this process wrote last that it keeps parsed (``Deployment.recent``):
-a few megabytes at most, whatever the uptime."""
+RECENT_VERTICES: Final = 65_536
+"""Vertices of the versions this process wrote last that it keeps parsed (``Deployment.recent``),
+each volume counted as 8 more: a parsed volume takes about 2.4 KB and 0.3 KB a vertex, so
+some 20 MB at most, whatever the uptime."""
 
 
 @dataclass(frozen=True)
@@ -62,36 +63,37 @@ class Change:
         return Declared(**{name: getattr(self.subject, name) for name in Declared.__slots__})
 
 
-class _Recent:
+class RecentVersions:
     """The versions this process wrote last, parsed, by declaration id: an update or a
     withdrawal, often the next request of the party that wrote the version, starts from its
     shapes instead of parsing the stored row again (pydantic and shapely, the slow part of
-    a write). Bounded by their volumes; thread-safe."""
+    a write). Bounded by their size (``RECENT_VERTICES``); thread-safe."""
 
-    def __init__(self, volumes: int = RECENT_VOLUMES) -> None:
-        self._limit = volumes
-        self._held: OrderedDict[str, Subject] = OrderedDict()
-        self._volumes = 0
+    def __init__(self, limit: int = RECENT_VERTICES) -> None:
+        self._limit = limit
+        self._held: OrderedDict[str, tuple[Subject, int]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def get(self, declaration_id: str, version: str) -> Subject | None:
         with self._lock:
-            subject = self._held.get(declaration_id)
-        return subject if subject is not None and subject.version == version else None
+            held = self._held.get(declaration_id)
+        return held[0] if held is not None and held[0].version == version else None
 
     def note(self, change: Change) -> None:
         identifier = str(change.subject.id)
+        size = sum(v.shape.vertex_count + 8 for v in change.subject.volumes)
         with self._lock:
             old = self._held.pop(identifier, None)
             if old is not None:
-                self._volumes -= len(old.volumes)
-            if change.removed or len(change.subject.volumes) > self._limit:
+                self._size -= old[1]
+            if change.removed or size > self._limit:
                 return
-            self._held[identifier] = change.subject
-            self._volumes += len(change.subject.volumes)
-            while self._volumes > self._limit:
-                _, dropped = self._held.popitem(last=False)
-                self._volumes -= len(dropped.volumes)
+            self._held[identifier] = (change.subject, size)
+            self._size += size
+            while self._size > self._limit:
+                _, (_, dropped) = self._held.popitem(last=False)
+                self._size -= dropped
 
 
 @dataclass
@@ -134,7 +136,7 @@ class Deployment:
         # Bumped after every write of this process, so event streams look at the database
         # at once after a local write (and every few seconds for other processes' writes).
         self.generation = 0
-        self._recent = _Recent()
+        self._recent = RecentVersions()
 
     @property
     def key(self) -> Ed25519PrivateKey:
@@ -273,10 +275,10 @@ class Deployment:
         """Apply a committed write's own changes (``since_seq`` the committed counter when
         it took the write lock) from what this process holds of them: the volumes it parsed
         and encoded, without reading the rows again, decoding their JSON or encoding their
-        geometry. Only while the
-        index stands exactly at ``since_seq``: the changes of others that came before (none
-        can, under the lock) or after are replayed from the database by the sync, in
-        order. The index ends as a sync of the same rows would leave it."""
+        geometry. Only while the index stands exactly at ``since_seq``: the changes of
+        others that came before (none can, under the lock) or after are replayed from the
+        database by the sync, in order. The index ends as a sync of the same rows would
+        leave it."""
         with self._sync_lock:
             if self.index.applied_seq != since_seq:
                 return
