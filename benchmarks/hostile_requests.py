@@ -44,7 +44,7 @@ from typing import Any
 
 from deconflict.errors import DeconflictError
 from deconflict.requests import CheckIn, DeclarationIn
-from deconflict.service import declarations
+from deconflict.service import declaration_reads, declarations
 from deconflict.service.bootstrap import initialise
 from deconflict.service.deployment import Deployment
 from deconflict.service.parties import Party, authenticate
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_body = CheckIn.model_validate({"kind": "site", "volumes": shape})
     authenticate(deployment, relief_token)  # warm the token cache, as a second request would
     check_s, check = timed(
-        lambda: declarations.authenticated_check(deployment, relief_token, check_body)
+        lambda: declaration_reads.authenticated_check(deployment, relief_token, check_body)
     )
 
     rings_checks = []
@@ -207,7 +207,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ring_check = CheckIn.model_validate({"kind": "site", "volumes": centre_points(count)})
         rings_checks.append(
             timed(
-                lambda b=ring_check: declarations.authenticated_check(deployment, relief_token, b)
+                lambda b=ring_check: declaration_reads.authenticated_check(
+                    deployment, relief_token, b
+                )
             )
         )
 

@@ -75,7 +75,7 @@ def main() -> None:
                     start = time.perf_counter()
                     readback.prove_declarations(conn, seq)
                     proofs.append(time.perf_counter() - start)
-                size = len(json.dumps(made["declaration"]["volumes"]))
+                size = len(json.dumps(made.declaration.volumes))
             w, p = statistics.median(writes), statistics.median(proofs)
             print(f"| {volumes} x {vertices} | {size / 1024:.0f} KB | {w * 1e3:.1f} ms "
                   f"| {p * 1e3:.2f} ms | {p / w:.0%} |")  # fmt: skip

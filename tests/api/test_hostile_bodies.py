@@ -19,7 +19,7 @@ from test_hostile_input import assert_deployment_whole, index_contents
 
 from deconflict.engine.index import ConflictIndex
 from deconflict.policy import default_policy_text
-from deconflict.service import readback
+from deconflict.storage.declarations import declaration_changes
 from deconflict.storage.schema import log_entries
 from support import Actor, Service, point, volume
 
@@ -273,7 +273,7 @@ def rebuilt(service: Service) -> ConflictIndex:
     """The index as a restart loads it from the database."""
     index = ConflictIndex(threads=1)
     with service.deployment.db.read() as conn:
-        index.apply_rows(conn.execute(readback.declaration_changes(0)).mappings())
+        index.apply_rows(conn.execute(declaration_changes(0)).mappings())
     return index
 
 

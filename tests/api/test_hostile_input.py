@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from deconflict.api.app import create_app
+from deconflict.api.declaration_json import declaration_json
 from deconflict.cli import main
 from deconflict.clock import format_time, format_timestamp, repair_stored_time
 from deconflict.engine.index import ConflictIndex
@@ -195,7 +196,7 @@ def test_a_declaration_an_older_version_accepted_before_1900_still_serves(
         kind="site", volumes=[item], key=[], category="", metadata={}, restricts=None
     )
     relief = authenticate(service.deployment, cast["relief"].token)
-    made = create_declaration(service.deployment, relief, body)["declaration"]
+    made = declaration_json(create_declaration(service.deployment, relief, body).declaration)
     assert made["volumes"][0]["time"]["start"] == "1000-01-01T00:00:00Z"
     assert_deployment_whole(service)
     moved = cast["relief"].put(

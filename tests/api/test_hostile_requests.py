@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from deconflict.api.declaration_json import declaration_json
 from deconflict.requests import DeclarationIn, DeclarationUpdate
 from deconflict.service import declarations
 from deconflict.service.parties import Party, authenticate
@@ -177,7 +178,7 @@ def test_a_conflicting_write_between_the_search_and_the_lock_is_seen(
         answer = declarations.create_declaration(
             service.deployment, party_of(service, cast["south"]), body("operation", operation)
         )
-        landed.append(answer["declaration"])
+        landed.append(declaration_json(answer.declaration))
 
     with between_search_and_lock(south_declares):
         answer = cast["north"].declare("operation", operation)
@@ -227,7 +228,7 @@ def test_an_update_and_a_withdrawal_settle_what_changed_meanwhile(
             party_of(service, cast["relief"]),
             body("site", [volume(point(36.0, 34.0), buffer_m=100)]),
         )
-        landed.append(answer["declaration"])
+        landed.append(declaration_json(answer.declaration))
 
     url = f"/v1/declarations/{mine['id']}"
     with between_search_and_lock(relief_declares):

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from deconflict.api.declaration_json import declaration_json
 from deconflict.cli import main
 from deconflict.clock import parse_time
 from deconflict.errors import InvalidRequest
@@ -27,7 +28,7 @@ from deconflict.scenario.format import builtin_scenario, parse_duration, parse_o
 from deconflict.scenario.loader import load_scenario
 from deconflict.scenario.report import LoadReport
 from deconflict.service.bootstrap import default_policy_file, first_coordinator, initialise
-from deconflict.service.declarations import declaration_conflicts, list_declarations
+from deconflict.service.declaration_reads import declaration_conflicts, list_declarations
 from deconflict.service.deployment import Deployment
 from deconflict.service.notifications import overdue
 from deconflict.service.parties import list_parties
@@ -58,7 +59,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     deployment, _ = fresh(tmp_path_factory.mktemp("demo"))
     report = load_scenario(deployment, builtin_scenario())
     coordinator = first_coordinator(deployment)
-    found = list_declarations(deployment, coordinator, bbox=None, start=None, end=None, kind=None)
+    found = [
+        declaration_json(d)
+        for d in list_declarations(
+            deployment, coordinator, bbox=None, start=None, end=None, kind=None
+        )
+    ]
     yield Loaded(deployment, report, found)
     deployment.db.dispose()
 
@@ -136,7 +142,7 @@ def test_demo_has_conflicts_of_every_kind(demo: Loaded) -> None:
     # What the report counts is what the service says.
     coordinator = first_coordinator(demo.deployment)
     reasons = Counter(
-        c["reason"]
+        c.reason
         for o in of_kind(demo, "operation")
         for c in declaration_conflicts(demo.deployment, coordinator, o["id"])
     )
@@ -182,7 +188,10 @@ def test_the_demo_is_live_whenever_it_is_loaded(tmp_path: Path) -> None:
     document["steps"] = document["steps"][:3]  # the designated area and a subscription
     load_scenario(deployment, document)
     coordinator = first_coordinator(deployment)
-    [zone] = list_declarations(deployment, coordinator, bbox=None, start=None, end=None, kind=None)
+    [stored] = list_declarations(
+        deployment, coordinator, bbox=None, start=None, end=None, kind=None
+    )
+    zone = declaration_json(stored)
     # Offsets count from the start of the load time's hour; the clock from the load time.
     assert zone["volumes"][0]["time"]["start"] == "2027-06-19T03:00:00Z"
     assert zone["created_at"] == "2027-06-19T03:17:00.000000Z"

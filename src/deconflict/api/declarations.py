@@ -7,6 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict.api.bodies import StrictRoute
+from deconflict.api.declaration_json import (
+    conflicts_json,
+    declaration_json,
+    opening_json,
+    written_json,
+)
 from deconflict.api.deps import (
     bearer,
     blocking,
@@ -17,7 +23,7 @@ from deconflict.api.deps import (
 )
 from deconflict.errors import Unauthorized
 from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate
-from deconflict.service import declarations
+from deconflict.service import declaration_reads, declarations
 from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
@@ -27,7 +33,8 @@ router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
 async def create(
     body: DeclarationIn, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(declarations.create_declaration, deployment_of(request), party, body)
+    written = await blocking(declarations.create_declaration, deployment_of(request), party, body)
+    return written_json(written)
 
 
 @router.get("/declarations")
@@ -41,7 +48,7 @@ async def list_(
     owner: str | None = None,
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.list_declarations,
+        declaration_reads.list_declarations,
         deployment_of(request),
         party,
         bbox=bbox,
@@ -50,7 +57,7 @@ async def list_(
         kind=kind,
         owner=owner,
     )
-    return {"declarations": found}
+    return {"declarations": [declaration_json(d) for d in found]}
 
 
 @router.get("/declarations/{declaration_id}")
@@ -58,18 +65,19 @@ async def get(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.get_declaration, deployment_of(request), party, declaration_id
+        declaration_reads.get_declaration, deployment_of(request), party, declaration_id
     )
-    return {"declaration": found}
+    return {"declaration": declaration_json(found)}
 
 
 @router.put("/declarations/{declaration_id}")
 async def update(
     declaration_id: str, body: DeclarationUpdate, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
-    return await blocking(
+    written = await blocking(
         declarations.update_declaration, deployment_of(request), party, declaration_id, body
     )
+    return written_json(written)
 
 
 @router.delete("/declarations/{declaration_id}")
@@ -79,9 +87,10 @@ async def withdraw(
     party: Party = Depends(caller),
     version: str | None = None,
 ) -> dict[str, Any]:
-    return await blocking(
+    written = await blocking(
         declarations.withdraw_declaration, deployment_of(request), party, declaration_id, version
     )
+    return written_json(written)
 
 
 @router.get("/declarations/{declaration_id}/opening")
@@ -93,9 +102,14 @@ async def opening(
 ) -> dict[str, Any]:
     """The salts and values behind a version's commitments in the record, with its leaf
     (owner and coordinator only); ``deconflict check-opening`` checks it."""
-    return await blocking(
-        declarations.declaration_opening, deployment_of(request), party, declaration_id, version
+    opening_ = await blocking(
+        declaration_reads.declaration_opening,
+        deployment_of(request),
+        party,
+        declaration_id,
+        version,
     )
+    return opening_json(opening_)
 
 
 @router.get("/declarations/{declaration_id}/conflicts")
@@ -103,9 +117,9 @@ async def conflicts(
     declaration_id: str, request: Request, party: Party = Depends(caller)
 ) -> dict[str, Any]:
     found = await blocking(
-        declarations.declaration_conflicts, deployment_of(request), party, declaration_id
+        declaration_reads.declaration_conflicts, deployment_of(request), party, declaration_id
     )
-    return {"conflicts": found}
+    return {"conflicts": conflicts_json(found)}
 
 
 @router.post("/conflicts/check")
@@ -117,7 +131,7 @@ async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -
     limiter.check_address(address)
     try:
         found = await blocking(
-            declarations.authenticated_check,
+            declaration_reads.authenticated_check,
             deployment_of(request),
             token,
             body,
@@ -126,4 +140,4 @@ async def check(body: CheckIn, request: Request, token: str = Depends(bearer)) -
     except Unauthorized:
         limiter.failed(address)
         raise
-    return {"conflicts": found}
+    return {"conflicts": conflicts_json(found)}

@@ -162,7 +162,7 @@ def _geometry_type(kind: str, coordinates: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# What ``geometry.parse_geometry`` reads. Rules JSON Schema cannot say (a closed ring that
+# What ``geo.geojson.parse_geometry`` reads. Rules JSON Schema cannot say (a closed ring that
 # does not cross itself, the policy's vertex and extent limits) are 400 and 413 problems.
 GEOMETRY_SCHEMA: dict[str, Any] = {
     "title": "Geometry",

@@ -16,6 +16,8 @@ stored rows (``engine.rows``) and the warm-up (``engine.warm_up``). Its API:
 - ``put_many(items)``: many declarations at once, each a ``Subject`` or a ``(Declared,
   volume documents)`` pair; documents are API.md Volume objects as stored (already valid),
   read without pydantic or shapely (``put_documents`` for one);
+- ``put_parsed(declared, volumes)``: one declaration from volumes this process parsed, their
+  blocks as its own conflict search encoded them, the volumes not kept (a write, committed);
 - ``apply_rows(rows)``: declaration rows as stored (``state``, ``change_seq``, JSON
   ``volumes`` and ``restricts``), the fast path of a restart;
 - ``conflicts_of(policy, subject, budget=, only=)``: one ``Found`` per conflicting
@@ -265,6 +267,14 @@ class ConflictIndex:
         objects, already validated): no pydantic, no shapely."""
         self.put_many([(declared, volumes)])
 
+    def put_parsed(self, declared: Declared, volumes: Sequence[Volume]) -> None:
+        """Insert or replace a declaration from volumes this process has parsed, and
+        encoded for their own conflict search (``store.blocks_of`` keeps a shape's blocks
+        while it lives): nothing is flattened or encoded again. Unlike ``put``, the volumes
+        are not kept, so memory does not grow with what a process wrote: the index holds
+        what ``put_documents`` of their stored documents would make."""
+        self._put_chunk([(declared, ())], encoded=columns_of_volumes(volumes))
+
     def put_many(self, items: Iterable[Item], batch: int = 50_000) -> None:
         """Insert or replace many declarations; much faster than ``put`` one by one."""
         chunk: list[Item] = []
@@ -330,7 +340,8 @@ class ConflictIndex:
                 self.applied_seq = max(self.applied_seq, row["change_seq"])
         put_pending()
 
-    def _put_chunk(self, items: list[Item]) -> None:
+    def _put_chunk(self, items: list[Item], encoded: VolumeColumns | None = None) -> None:
+        """``encoded``: the volumes of the chunk's one declaration, encoded already."""
         builder = ColumnsBuilder()
         counts: list[int] = []
         with self._lock.exclusive():
@@ -345,7 +356,10 @@ class ConflictIndex:
                         builder.add_document(document)
                     counts.append(len(item[1]))
             # Built before any slot is taken: a chunk that cannot be read changes nothing.
-            columns = builder.build()
+            if encoded is None:
+                columns = builder.build()
+            else:
+                columns, counts = encoded, [len(encoded.t0)]
             decls = self._new_decls(items)
             decl_of_volume = np.repeat(decls, counts)
             codes = self._codes[decl_of_volume].astype(np.int64)

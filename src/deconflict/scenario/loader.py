@@ -42,9 +42,10 @@ from deconflict.scenario.format import (
 )
 from deconflict.scenario.report import LoadedParty, LoadReport, Refusal
 from deconflict.service.bootstrap import first_coordinator
+from deconflict.service.declaration_reads import declaration_conflicts
 from deconflict.service.declarations import (
+    Written,
     create_declaration,
-    declaration_conflicts,
     update_declaration,
     withdraw_declaration,
 )
@@ -59,6 +60,7 @@ from deconflict.service.notifications import (
 )
 from deconflict.service.parties import Party, register_party
 from deconflict.service.subscriptions import create_subscription
+from deconflict.storage.declarations import StoredDeclaration
 
 # How often a declaration is re-sent with newly missed versions before giving up: only writes
 # made by others between two attempts can make a second attempt miss something.
@@ -145,8 +147,8 @@ class _Loader:
         declaration = self._write(number, step.ref, step, body, create)
         if declaration is None:
             return
-        self.made[step.ref] = _Made(declaration["id"], declaration["version"])
-        self.report.declarations[step.ref] = declaration["id"]
+        self.made[step.ref] = _Made(declaration.id, declaration.version)
+        self.report.declarations[step.ref] = declaration.id
         self.report.declared[step.kind] = self.report.declared.get(step.kind, 0) + 1
 
     def _update(self, number: int, party: Party, step: UpdateStep) -> None:
@@ -156,7 +158,7 @@ class _Loader:
         declaration = self._write(number, step.update, step, body, update)
         if declaration is None:
             return
-        made.version = declaration["version"]
+        made.version = declaration.version
         self.report.updated += 1
 
     def _content(self, step: DeclareStep | UpdateStep) -> dict[str, Any]:
@@ -174,8 +176,8 @@ class _Loader:
         ref: str,
         step: DeclareStep | UpdateStep,
         body: _Body,
-        service: Callable[[_Body], dict[str, Any]],
-    ) -> dict[str, Any] | None:
+        service: Callable[[_Body], Written],
+    ) -> StoredDeclaration | None:
         """Send ``body`` through ``service`` minding awareness (``_aware``, with the key of
         each attempt); the declaration written, or None when the step was refused."""
         result = self._aware(
@@ -186,17 +188,16 @@ class _Loader:
         )
         if result is None:
             return None
-        declaration: dict[str, Any] = result["declaration"]
-        self._note_late_notice(ref, declaration)
-        return declaration
+        self._note_late_notice(ref, result.declaration)
+        return result.declaration
 
     def _aware(
         self,
         number: int,
         ref: str,
         acknowledge_conflicts: bool,
-        write: Callable[[list[str]], dict[str, Any]],
-    ) -> dict[str, Any] | None:
+        write: Callable[[list[str]], Written],
+    ) -> Written | None:
         """Write; when refused for missing awareness, either re-send with the missed versions
         in ``key`` (a careful party that has reviewed them) or record the refusal."""
         key: list[str] = []
@@ -222,10 +223,10 @@ class _Loader:
             )
         return self.made[ref]
 
-    def _note_late_notice(self, ref: str, declaration: dict[str, Any]) -> None:
-        if declaration["late_notice"] and ref not in self.report.late_notice:
+    def _note_late_notice(self, ref: str, declaration: StoredDeclaration) -> None:
+        if declaration.late_notice and ref not in self.report.late_notice:
             self.report.late_notice.append(ref)
-        elif not declaration["late_notice"] and ref in self.report.late_notice:
+        elif not declaration.late_notice and ref in self.report.late_notice:
             self.report.late_notice.remove(ref)
 
     def _restricts(self, restricts: RestrictsIn | None) -> RestrictsIn | None:
@@ -305,9 +306,9 @@ def _summarise(deployment: Deployment, report: LoadReport, coordinator: Party) -
     pairs: dict[frozenset[str], str] = {}
     for declaration_id, kind in active.items():
         for conflict in declaration_conflicts(deployment, coordinator, declaration_id):
-            other = conflict["declaration"]
-            kinds = sorted((kind, other["kind"]), key=KINDS.index)
-            pairs[frozenset((declaration_id, other["id"]))] = "-".join(kinds)
+            other = conflict.other
+            kinds = sorted((kind, other.kind), key=KINDS.index)
+            pairs[frozenset((declaration_id, str(other.id)))] = "-".join(kinds)
     for name in pairs.values():
         report.conflicts[name] = report.conflicts.get(name, 0) + 1
     report.notifications = len(sent)

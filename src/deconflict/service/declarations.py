@@ -9,94 +9,61 @@ The write lock is never held for a request's geometry: the conflicts are searche
 the lock is taken (``_prepare``), against the index as it stood at some ``change_seq``; inside
 the lock, once the index has caught up, only the declarations changed since then are searched
 again and merged in (``_settle``), which gives exactly what a search inside the lock would.
+
+Create, update and withdraw are one skeleton (``_commit``): authorise and prepare outside the
+lock (a ``_Draft``); inside it, check the version again, settle the conflicts and the
+awareness key, store the current row and the version with its record entry, notify, and
+answer; ``Deployment.writing`` reads the rows back before it commits. Each volume is parsed
+once: the answer and the index after commit take the documents the write stored, not the
+stored JSON read back. The service answers typed results; ``api/declaration_json.py``
+renders them. The reads, and what the writes share with them, are in ``declaration_reads``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from deconflict.clock import parse_time
-from deconflict.engine.rule import Found, Restricts, Subject
-from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, NotFound, StaleVersion
-from deconflict.geo.boxes import bbox_shape
+from deconflict.engine.rule import Found, Subject
+from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
 from deconflict.policy import DECLARED_BY, Policy
-from deconflict.record import entries, log_store
+from deconflict.record import entries
 from deconflict.record.commitments import new_salt
-from deconflict.requests import CheckIn, DeclarationIn, DeclarationUpdate, RestrictsIn
-from deconflict.service.deployment import Deployment, Write, subject_from_row
+from deconflict.requests import DeclarationIn, DeclarationUpdate, VolumeIn
+from deconflict.service.declaration_reads import (
+    restricts_of,
+    stored_subject,
+    visible_conflicts,
+    visible_row,
+)
+from deconflict.service.deployment import Change, Deployment, Write
 from deconflict.service.notifications import notify_change
-from deconflict.service.parties import Party, authenticate, new_id
+from deconflict.service.parties import Party, new_id
+from deconflict.storage import declarations as storage
+from deconflict.storage.declarations import StoredDeclaration
 from deconflict.storage.meta import next_change_seq
-from deconflict.storage.schema import declaration_versions, declarations, parties
 from deconflict.volumes import Volume, build_volumes
 
-
-def declaration_json(row: Any) -> dict[str, Any]:
-    """API.md's Declaration from a ``declarations`` (or ``declaration_versions``) row."""
-    document: dict[str, Any] = {
-        "id": row["id"] if "id" in row else row["declaration_id"],
-        "kind": row["kind"],
-        "owner": row["owner"],
-        "version": row["version"],
-        "state": row["state"],
-        "volumes": json.loads(row["volumes"]),
-        "category": row["category"],
-        "metadata": json.loads(row["metadata"]),
-        "late_notice": bool(row["late_notice"]),
-    }
-    if row["kind"] == "restriction":
-        document["restricts"] = json.loads(row["restricts"] or "{}")
-    for name in ("created_at", "updated_at"):
-        if name in row:
-            document[name] = row[name]
-    return document
+# -- what the service answers -----------------------------------------------------------------
 
 
-def conflicts_json(found: list[Found]) -> list[dict[str, Any]]:
-    return [f.to_json() for f in found]
+@dataclass(frozen=True)
+class Written:
+    """A write's answer: the declaration as stored, the conflicts its author may see (None
+    for a withdrawal, whose answer has none) and the record's receipt."""
+
+    declaration: StoredDeclaration
+    conflicts: list[Found] | None
+    receipt: dict[str, Any]
 
 
-def visible(policy: Policy, viewer: Party, kind: str, owner: str) -> bool:
-    return policy.visible_to(viewer.id, viewer.role, kind, owner)
-
-
-def visible_conflicts(policy: Policy, viewer: Party, found: list[Found]) -> list[Found]:
-    return [f for f in found if visible(policy, viewer, f.other.kind, f.other.owner)]
-
-
-def _restricts(
-    conn: Connection, kind: str, given: RestrictsIn | None, current: Restricts | None
-) -> Restricts | None:
-    if kind != "restriction":
-        if given is not None:
-            raise InvalidRequest("only restrictions have `restricts`", field="restricts")
-        return None
-    if given is None:
-        if current is None:
-            raise InvalidRequest(
-                "a restriction must say whom it restricts (`restricts.parties`/`roles`; "
-                "both empty restricts every party)",
-                field="restricts",
-            )
-        return current
-    for number, party_id in enumerate(given.parties):
-        found = conn.execute(select(parties.c.id).where(parties.c.id == party_id)).first()
-        if found is None:
-            raise InvalidRequest(f"no party {party_id}", field=f"restricts.parties[{number}]")
-    return Restricts(
-        parties=tuple(given.parties),
-        roles=tuple(given.roles),
-        allowed_categories=tuple(given.allowed_categories),
-    )
+# -- the rule's inputs ------------------------------------------------------------------------
 
 
 def is_late_notice(
@@ -135,66 +102,20 @@ def _require_awareness(
             f"this would conflict with {len(missing)} declaration(s) whose current version is "
             f"not in `key`: {names}. Review them, then send their versions in `key`.",
             extra={
+                # The problem's body, built here with the conflicts' one rendering (the
+                # answers' ``conflicts`` are the same JSON).
                 "missing": [f.to_json()["declaration"] for f in missing],
-                "conflicts": conflicts_json(seen),
+                "conflicts": [f.to_json() for f in seen],
             },
         )
     return seen
 
 
-def _store_version(
-    write: Write,
-    *,
-    declaration_id: str,
-    change: str,
-    actor: Party,
-    row: dict[str, Any],
-    previous_version: str | None,
-) -> int:
-    """Insert the immutable version row and its record entry; returns the log index."""
-    salts = {name: new_salt() for name in ("volumes", "metadata", "category", "restricts")}
-    version_row = {
-        "declaration_id": declaration_id,
-        "version": row["version"],
-        "change": change,
-        "actor": actor.id,
-        "kind": row["kind"],
-        "owner": row["owner"],
-        "state": row["state"],
-        "category": row["category"],
-        "volumes": row["volumes"],
-        "metadata": row["metadata"],
-        "restricts": row["restricts"],
-        "late_notice": row["late_notice"],
-        "salts": json.dumps(salts),
-        "at": write.at,
-    }
-    write.conn.execute(declaration_versions.insert().values(**version_row))
-    stored = (
-        write.conn.execute(
-            select(declaration_versions).where(
-                declaration_versions.c.declaration_id == declaration_id,
-                declaration_versions.c.version == row["version"],
-            )
-        )
-        .mappings()
-        .one()
-    )
-    entry = entries.declaration_entry(stored, previous_version=previous_version)
-    index = write.journal.append(entry, subject=f"{declaration_id}/{row['version']}")
-    write.conn.execute(
-        update(declaration_versions)
-        .where(
-            declaration_versions.c.declaration_id == declaration_id,
-            declaration_versions.c.version == row["version"],
-        )
-        .values(log_index=index)
-    )
-    return index
-
-
 def _new_version() -> str:
     return secrets.token_hex(8)
+
+
+# -- conflicts before and inside the lock ----------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -234,11 +155,7 @@ def _settle(
     budget = _budget(policy, stored)
     if policy != prepared.policy:  # the rule itself changed meanwhile: search it all again
         return deployment.index.conflicts_of(policy, subject, budget=budget)
-    changed = set(
-        write.conn.execute(
-            select(declarations.c.id).where(declarations.c.change_seq > prepared.seq)
-        ).scalars()
-    )
+    changed = storage.ids_changed_since(write.conn, prepared.seq)
     if not changed:
         return prepared.found
     kept = [f for f in prepared.found if f.other.id not in changed]
@@ -256,98 +173,13 @@ def _between() -> None:
         hook()
 
 
-def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn) -> dict[str, Any]:
-    if DECLARED_BY[body.kind] != party.role:
-        raise Forbidden(
-            f"a {party.role} may not declare a {body.kind}; "
-            f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
-        )
-    # Geometry is validated and the conflicts searched before taking the write lock, so the
-    # lock is held only to catch up with what changed meanwhile and to write; should the
-    # limits change meanwhile, the volumes are validated again.
-    with deployment.reading() as conn:
-        policy = deployment.policy(conn)
-        restricts = _restricts(conn, body.kind, body.restricts, None)
-    volumes = build_volumes(body.volumes, policy.limits)
-    declaration_id = new_id("dcl")
-    subject = Subject(
-        id=declaration_id,
-        kind=body.kind,
-        owner=party.id,
-        owner_role=party.role,
-        version=_new_version(),
-        category=body.category,
-        restricts=restricts,
-        volumes=tuple(volumes),
-    )
-    prepared = _prepare(deployment, policy, subject)
-    _between()
-    with deployment.writing() as write:
-        policy = deployment.policy(write.conn)
-        if policy.limits != prepared.policy.limits:
-            build_volumes(body.volumes, policy.limits)  # the same shapes, under new limits
-        found = _settle(deployment, write, policy, subject, prepared)
-        seen = _require_awareness(policy, party, found, body.key)
-        row: dict[str, Any] = {
-            "id": declaration_id,
-            "kind": body.kind,
-            "owner": party.id,
-            "version": subject.version,
-            "state": "active",
-            "category": body.category,
-            "volumes": json.dumps([v.to_json() for v in volumes]),
-            "metadata": json.dumps(body.metadata),
-            "restricts": json.dumps(restricts.to_json()) if restricts else None,
-            "late_notice": is_late_notice(policy, body.kind, volumes, write.now),
-            "created_at": write.at,
-            "updated_at": write.at,
-            "change_seq": next_change_seq(write.conn),
-        }
-        write.conn.execute(declarations.insert().values(**row))
-        index = _store_version(
-            write,
-            declaration_id=declaration_id,
-            change="created",
-            actor=party,
-            row=row,
-            previous_version=None,
-        )
-        notify_change(
-            write,
-            policy,
-            subject,
-            change="created",
-            found=found,
-            before=[],
-            late_notice=row["late_notice"],
-            previous_volumes=(),
-        )
-        return {
-            "declaration": declaration_json(row),
-            "conflicts": conflicts_json(seen),
-            "receipt": write.journal.receipt(index),
-        }
+# -- stored rows ------------------------------------------------------------------------------
 
 
 def _owned_row(conn: Connection, policy: Policy, party: Party, declaration_id: str) -> Any:
-    row = _visible_row(conn, policy, party, declaration_id)
+    row = visible_row(conn, policy, party, declaration_id)
     if row["owner"] != party.id:
         raise Forbidden("only the owner may change or withdraw a declaration")
-    return row
-
-
-def _visible_row(conn: Connection, policy: Policy, party: Party, declaration_id: str) -> Any:
-    row = (
-        conn.execute(
-            select(declarations, parties.c.role.label("owner_role"))
-            .join(parties, parties.c.id == declarations.c.owner)
-            .where(declarations.c.id == declaration_id)
-        )
-        .mappings()
-        .one_or_none()
-    )
-    if row is None or not visible(policy, party, row["kind"], row["owner"]):
-        raise NotFound(f"no declaration {declaration_id}")
     return row
 
 
@@ -366,311 +198,340 @@ def _check_version(row: Any, version: str) -> None:
         )
 
 
+def _store_version(
+    write: Write,
+    *,
+    declaration_id: str,
+    change: str,
+    actor: Party,
+    row: Mapping[str, Any],
+    previous_version: str | None,
+) -> int:
+    """Insert the immutable version row and its record entry; returns the log index. The
+    entry is built from the version row as the database gives it back (its commitments
+    are to what is stored), and takes its type from it."""
+    salts = {name: new_salt() for name in ("volumes", "metadata", "category", "restricts")}
+    version_row = storage.insert_version(
+        write.conn,
+        {
+            "declaration_id": declaration_id,
+            "version": row["version"],
+            "change": change,
+            "actor": actor.id,
+            "kind": row["kind"],
+            "owner": row["owner"],
+            "state": row["state"],
+            "category": row["category"],
+            "volumes": row["volumes"],
+            "metadata": row["metadata"],
+            "restricts": row["restricts"],
+            "late_notice": row["late_notice"],
+            "salts": json.dumps(salts),
+            "at": write.at,
+        },
+    )
+    entry = entries.declaration_entry(version_row, previous_version=previous_version)
+    index = write.journal.append(entry, subject=f"{declaration_id}/{row['version']}")
+    storage.set_log_index(write.conn, declaration_id, row["version"], index)
+    return index
+
+
+# -- the one skeleton of a write --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a write stores as the declaration's current row (``change_seq`` aside), and the
+    same declaration as answered, from the values the write holds (no JSON read back)."""
+
+    row: dict[str, Any]
+    answer: StoredDeclaration
+    removed: bool  # from the index: withdrawn
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A change authorised and searched outside the write lock.
+
+    ``replaces``: the version it replaces (None when it creates); ``subject``: the
+    declaration as it will be; ``before``: as it was (None when created); ``prepared`` and
+    ``prepared_before`` their conflicts (``prepared`` None: the change has no conflicts of
+    its own, a withdrawal); ``volumes_in``: the volumes to validate again should the
+    policy's limits change meanwhile; ``content``: the row and the answer, made inside the
+    lock from the current row it replaces."""
+
+    change: str
+    party: Party
+    key: list[str]
+    replaces: str | None
+    subject: Subject
+    before: Subject | None
+    prepared: _Prepared | None
+    prepared_before: _Prepared | None
+    volumes_in: list[VolumeIn] | None
+    content: Callable[[Write, Policy, Any], _Content]
+
+
+def _commit(deployment: Deployment, draft: _Draft) -> Written:
+    """Settle, store, log and notify a drafted change in one write transaction."""
+    declaration_id = draft.subject.id
+    assert declaration_id is not None
+    with deployment.writing() as write:
+        policy = deployment.policy(write.conn)
+        current = None
+        if draft.replaces is not None:
+            current = _owned_row(write.conn, policy, draft.party, declaration_id)
+            _check_version(current, draft.replaces)  # the version prepared from, still current
+        prepared = draft.prepared
+        if draft.volumes_in is not None and prepared and policy.limits != prepared.policy.limits:
+            build_volumes(draft.volumes_in, policy.limits)  # the same shapes, under new limits
+        before: list[Found] = []
+        if draft.before is not None and draft.prepared_before is not None:
+            before = _settle(
+                deployment, write, policy, draft.before, draft.prepared_before, stored=True
+            )
+        found: list[Found] = []
+        seen: list[Found] | None = None
+        if prepared is not None:
+            found = _settle(deployment, write, policy, draft.subject, prepared)
+            seen = _require_awareness(policy, draft.party, found, draft.key)
+        content = draft.content(write, policy, current)
+        row = {**content.row, "change_seq": next_change_seq(write.conn)}
+        if current is None:
+            storage.insert_current(write.conn, row)
+        else:
+            storage.replace_current(write.conn, declaration_id, row)
+        index = _store_version(
+            write,
+            declaration_id=declaration_id,
+            change=draft.change,
+            actor=draft.party,
+            row=row,
+            previous_version=draft.replaces,
+        )
+        write.changes.append(Change(row["change_seq"], draft.subject, content.removed))
+        notify_change(
+            write,
+            policy,
+            draft.subject,
+            change=draft.change,
+            found=found,
+            before=before,
+            late_notice=bool(row["late_notice"]),
+            previous_volumes=() if draft.before is None else draft.before.volumes,
+        )
+        return Written(content.answer, seen, write.journal.receipt(index))
+
+
+def _active_content(
+    *,
+    subject: Subject,
+    volumes: list[Volume],
+    metadata: Any,
+    metadata_json: str,
+    late_notice: bool,
+    created_at: str,
+    updated_at: str,
+) -> _Content:
+    """The row and answer of an active version: its volumes' documents are made once, and
+    the answer takes them as they are stored (``json`` round-trips them exactly).
+    ``metadata_json`` is the metadata as stored, ``metadata`` the same parsed."""
+    assert subject.id is not None
+    documents = [v.to_json() for v in volumes]
+    restricts = subject.restricts.to_json() if subject.restricts else None
+    row: dict[str, Any] = {
+        "id": subject.id,
+        "kind": subject.kind,
+        "owner": subject.owner,
+        "version": subject.version,
+        "state": "active",
+        "category": subject.category,
+        "volumes": json.dumps(documents),
+        "metadata": metadata_json,
+        "restricts": None if restricts is None else json.dumps(restricts),
+        "late_notice": late_notice,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+    answer = StoredDeclaration(
+        id=subject.id,
+        kind=subject.kind,
+        owner=subject.owner,
+        version=subject.version,
+        state="active",
+        volumes=documents,
+        category=subject.category,
+        metadata=metadata,
+        late_notice=late_notice,
+        restricts=(restricts or {}) if subject.kind == "restriction" else None,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+    return _Content(row, answer, removed=False)
+
+
+# -- create, update, withdraw -----------------------------------------------------------------
+
+
+def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn) -> Written:
+    if DECLARED_BY[body.kind] != party.role:
+        raise Forbidden(
+            f"a {party.role} may not declare a {body.kind}; "
+            f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
+        )
+    # Geometry is validated and the conflicts searched before taking the write lock, so the
+    # lock is held only to catch up with what changed meanwhile and to write; should the
+    # limits change meanwhile, the volumes are validated again.
+    with deployment.reading() as conn:
+        policy = deployment.policy(conn)
+        restricts = restricts_of(conn, body.kind, body.restricts, None)
+    volumes = build_volumes(body.volumes, policy.limits)
+    subject = Subject(
+        id=new_id("dcl"),
+        kind=body.kind,
+        owner=party.id,
+        owner_role=party.role,
+        version=_new_version(),
+        category=body.category,
+        restricts=restricts,
+        volumes=tuple(volumes),
+    )
+
+    def content(write: Write, policy: Policy, current: Any) -> _Content:
+        del current  # none: it is new
+        return _active_content(
+            subject=subject,
+            volumes=volumes,
+            metadata=body.metadata,
+            metadata_json=json.dumps(body.metadata),
+            late_notice=is_late_notice(policy, body.kind, volumes, write.now),
+            created_at=write.at,
+            updated_at=write.at,
+        )
+
+    prepared = _prepare(deployment, policy, subject)
+    _between()
+    return _commit(
+        deployment,
+        _Draft(
+            change="created",
+            party=party,
+            key=body.key,
+            replaces=None,
+            subject=subject,
+            before=None,
+            prepared=prepared,
+            prepared_before=None,
+            volumes_in=body.volumes,
+            content=content,
+        ),
+    )
+
+
 def update_declaration(
     deployment: Deployment, party: Party, declaration_id: str, body: DeclarationUpdate
-) -> dict[str, Any]:
+) -> Written:
     # As in create: validated and searched before the lock, from the row as it is now; inside
     # the lock the version check says whether that row is still the current one.
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, body.version)
-        before_subject = subject_from_row(current)
-        restricts = _restricts(conn, current["kind"], body.restricts, before_subject.restricts)
+        before = stored_subject(deployment, current)
+        restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)
-    category = current["category"] if body.category is None else body.category
     subject = Subject(
         id=declaration_id,
         kind=current["kind"],
         owner=party.id,
         owner_role=party.role,
         version=_new_version(),
-        category=category,
+        category=current["category"] if body.category is None else body.category,
         restricts=restricts,
         volumes=tuple(volumes),
     )
-    prepared = _prepare(deployment, policy, subject)
-    prepared_before = _prepare(deployment, policy, before_subject, stored=True)
-    _between()
-    with deployment.writing() as write:
-        policy = deployment.policy(write.conn)
-        current = _owned_row(write.conn, policy, party, declaration_id)
-        _check_version(current, body.version)  # the version prepared from, still current
-        if policy.limits != prepared.policy.limits:
-            build_volumes(body.volumes, policy.limits)
-        before = _settle(deployment, write, policy, before_subject, prepared_before, stored=True)
-        found = _settle(deployment, write, policy, subject, prepared)
-        seen = _require_awareness(policy, party, found, body.key)
+
+    def content(write: Write, policy: Policy, current: Any) -> _Content:
         previous_volumes = json.loads(current["volumes"])
-        row: dict[str, Any] = {
-            "id": declaration_id,
-            "kind": current["kind"],
-            "owner": party.id,
-            "version": subject.version,
-            "state": "active",
-            "category": category,
-            "volumes": json.dumps([v.to_json() for v in volumes]),
-            "metadata": (
-                current["metadata"] if body.metadata is None else json.dumps(body.metadata)
-            ),
-            "restricts": json.dumps(restricts.to_json()) if restricts else None,
-            "late_notice": is_late_notice(
+        if body.metadata is None:  # kept as stored
+            metadata, metadata_json = json.loads(current["metadata"]), current["metadata"]
+        else:
+            metadata, metadata_json = body.metadata, json.dumps(body.metadata)
+        return _active_content(
+            subject=subject,
+            volumes=volumes,
+            metadata=metadata,
+            metadata_json=metadata_json,
+            late_notice=is_late_notice(
                 policy, current["kind"], volumes, write.now, previous_volumes
             ),
-            "created_at": current["created_at"],
-            "updated_at": write.at,
-            "change_seq": next_change_seq(write.conn),
-        }
-        write.conn.execute(
-            update(declarations).where(declarations.c.id == declaration_id).values(**row)
+            created_at=current["created_at"],
+            updated_at=write.at,
         )
-        index = _store_version(
-            write,
-            declaration_id=declaration_id,
+
+    prepared = _prepare(deployment, policy, subject)
+    prepared_before = _prepare(deployment, policy, before, stored=True)
+    _between()
+    return _commit(
+        deployment,
+        _Draft(
             change="updated",
-            actor=party,
-            row=row,
-            previous_version=current["version"],
-        )
-        notify_change(
-            write,
-            policy,
-            subject,
-            change="updated",
-            found=found,
+            party=party,
+            key=body.key,
+            replaces=body.version,
+            subject=subject,
             before=before,
-            late_notice=row["late_notice"],
-            previous_volumes=before_subject.volumes,
-        )
-        return {
-            "declaration": declaration_json(row),
-            "conflicts": conflicts_json(seen),
-            "receipt": write.journal.receipt(index),
-        }
+            prepared=prepared,
+            prepared_before=prepared_before,
+            volumes_in=body.volumes,
+            content=content,
+        ),
+    )
 
 
 def withdraw_declaration(
     deployment: Deployment, party: Party, declaration_id: str, version: str | None
-) -> dict[str, Any]:
+) -> Written:
     if not version:
         raise InvalidRequest("send the current version as `?version=`", field="version")
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, version)
-        before_subject = subject_from_row(current)
-    prepared_before = _prepare(deployment, policy, before_subject, stored=True)
-    _between()
-    with deployment.writing() as write:
-        policy = deployment.policy(write.conn)
-        current = _owned_row(write.conn, policy, party, declaration_id)
-        _check_version(current, version)
-        before = _settle(deployment, write, policy, before_subject, prepared_before, stored=True)
+        before = stored_subject(deployment, current)
+    withdrawn = Subject(
+        id=declaration_id,
+        kind=before.kind,
+        owner=before.owner,
+        owner_role=before.owner_role,
+        version=_new_version(),
+        category=before.category,
+        restricts=before.restricts,
+        volumes=before.volumes,
+    )
+
+    def content(write: Write, policy: Policy, current: Any) -> _Content:
+        del policy  # a withdrawal keeps what the version it replaces said
         row = dict(current)
         row.pop("owner_role", None)
-        row.update(
-            version=_new_version(),
-            state="withdrawn",
-            updated_at=write.at,
-            change_seq=next_change_seq(write.conn),
-        )
-        write.conn.execute(
-            update(declarations).where(declarations.c.id == declaration_id).values(**row)
-        )
-        index = _store_version(
-            write,
-            declaration_id=declaration_id,
+        row.pop("change_seq", None)
+        row.update(version=withdrawn.version, state="withdrawn", updated_at=write.at)
+        return _Content(row, StoredDeclaration.of_row(row), removed=True)
+
+    prepared_before = _prepare(deployment, policy, before, stored=True)
+    _between()
+    return _commit(
+        deployment,
+        _Draft(
             change="withdrawn",
-            actor=party,
-            row=row,
-            previous_version=current["version"],
-        )
-        withdrawn = Subject(
-            id=declaration_id,
-            kind=before_subject.kind,
-            owner=before_subject.owner,
-            owner_role=before_subject.owner_role,
-            version=row["version"],
-            category=before_subject.category,
-            restricts=before_subject.restricts,
-            volumes=before_subject.volumes,
-        )
-        notify_change(
-            write,
-            policy,
-            withdrawn,
-            change="withdrawn",
-            found=[],
+            party=party,
+            key=[],
+            replaces=version,
+            subject=withdrawn,
             before=before,
-            late_notice=bool(row["late_notice"]),
-            previous_volumes=before_subject.volumes,
-        )
-        return {"declaration": declaration_json(row), "receipt": write.journal.receipt(index)}
-
-
-def get_declaration(deployment: Deployment, party: Party, declaration_id: str) -> dict[str, Any]:
-    with deployment.db.read() as conn:
-        policy = deployment.policy(conn)
-        return declaration_json(_visible_row(conn, policy, party, declaration_id))
-
-
-def declaration_opening(
-    deployment: Deployment, party: Party, declaration_id: str, version: str | None
-) -> dict[str, Any]:
-    """The opening of a version's commitments, with its leaf: what the owner shows an inquiry
-    to prove exactly what it declared. Only the owner and the coordinator get it."""
-    with deployment.db.read() as conn:
-        policy = deployment.policy(conn)
-        current = _visible_row(conn, policy, party, declaration_id)
-        if party.role != "coordinator" and current["owner"] != party.id:
-            raise Forbidden("only the owner and the coordinator see a declaration's opening")
-        row = (
-            conn.execute(
-                select(declaration_versions).where(
-                    declaration_versions.c.declaration_id == declaration_id,
-                    declaration_versions.c.version == (version or current["version"]),
-                )
-            )
-            .mappings()
-            .one_or_none()
-        )
-        if row is None:
-            raise NotFound(
-                f"declaration {declaration_id} has no version {version}", field="version"
-            )
-        [entry] = log_store.entries(conn, row["log_index"], row["log_index"] + 1)
-        return {
-            "declaration_id": declaration_id,
-            "version": row["version"],
-            "log_index": row["log_index"],
-            "leaf": entry["leaf"],
-            "seal": entries.seal_opening(conn, row["log_index"]),
-            **entries.opening_for_declaration_version(row),
-        }
-
-
-def declaration_conflicts(
-    deployment: Deployment, party: Party, declaration_id: str
-) -> list[dict[str, Any]]:
-    """The current conflicts of a stored declaration, with declarations the caller sees;
-    within the policy's work budget like a check (413 over it: what was stored near it
-    since may cost more than its own write's search did)."""
-    with deployment.reading() as conn:
-        policy = deployment.policy(conn)
-        row = _visible_row(conn, policy, party, declaration_id)
-        if row["state"] != "active":
-            return []
-    found = deployment.index.conflicts_of(
-        policy, subject_from_row(row), budget=policy.limits.work_per_request
+            prepared=None,
+            prepared_before=prepared_before,
+            volumes_in=None,
+            content=content,
+        ),
     )
-    return conflicts_json(visible_conflicts(policy, party, found))
-
-
-def authenticated_check(
-    deployment: Deployment,
-    token: str,
-    body: CheckIn,
-    admit: Callable[[Party], None] | None = None,
-) -> list[dict[str, Any]]:
-    """What-if: the conflicts a declaration by the holder of ``token`` (401 otherwise) would
-    have. Writes nothing. The hottest request: when no cache is stale it reads one
-    statement from the database, outside any transaction, for the authentication, the
-    policy and the index together. ``admit`` may refuse the party (its rate limit) once it
-    is known; the search is bounded by the policy's work budget (413 over it)."""
-    counters, policy = deployment.fresh()
-    party = authenticate(deployment, token, counters)
-    if admit is not None:
-        admit(party)
-    volumes = build_volumes(body.volumes, policy.limits)
-    restricts = None
-    if body.restricts:
-        with deployment.reading() as conn:  # the parties it names must exist
-            restricts = _restricts(conn, body.kind, body.restricts, None)
-    elif body.kind == "restriction":
-        restricts = Restricts()
-    subject = Subject(
-        id=None,
-        kind=body.kind,
-        owner=party.id,
-        owner_role=party.role,
-        version="",
-        category=body.category,
-        restricts=restricts,
-        volumes=tuple(volumes),
-    )
-    found = deployment.index.conflicts_of(policy, subject, budget=policy.limits.work_per_request)
-    return conflicts_json(visible_conflicts(policy, party, found))
-
-
-def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None or text == "":
-        return None
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise InvalidRequest("bbox is minlon,minlat,maxlon,maxlat", field="bbox")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError as exc:
-        raise InvalidRequest("bbox values must be numbers", field="bbox") from exc
-    if not all(math.isfinite(v) for v in values):
-        raise InvalidRequest("bbox values must be finite numbers", field="bbox")
-    return values[0], values[1], values[2], values[3]
-
-
-def parse_query_time(text: str | None, field: str) -> float | None:
-    if text is None or text == "":
-        return None
-    try:
-        moment = parse_time(text)
-    except ValueError as exc:
-        raise InvalidRequest(f"{field} {exc}", field=field) from exc
-    return moment.timestamp()
-
-
-def list_declarations(
-    deployment: Deployment,
-    party: Party,
-    *,
-    bbox: str | None,
-    start: str | None,
-    end: str | None,
-    kind: str | None,
-    owner: str | None = None,
-) -> list[dict[str, Any]]:
-    """Visible active declarations meeting the box and the window (buffers counted)."""
-    box = parse_bbox(bbox)
-    start_s = parse_query_time(start, "start")
-    end_s = parse_query_time(end, "end")
-    if start_s is not None and end_s is not None and end_s < start_s:
-        raise InvalidRequest("end must not be before start", field="end")
-    if kind is not None and kind not in DECLARED_BY:
-        raise InvalidRequest(f"unknown kind {kind!r}", field="kind")
-    area = bbox_shape(*box) if box else None
-    with deployment.reading() as conn:
-        policy = deployment.policy(conn)
-        window_start = -math.inf if start_s is None else start_s
-        window_end = math.inf if end_s is None else end_s
-        if start_s is not None and end_s is not None and start_s == end_s:
-            window_end = start_s + 1e-3  # an instant: what is active at that moment
-        subjects = deployment.index.intersecting(area, window_start, window_end)
-        ids = [
-            s.id
-            for s in subjects
-            if s.id is not None
-            and (kind is None or s.kind == kind)
-            and (owner is None or s.owner == owner)
-            and visible(policy, party, s.kind, s.owner)
-        ]
-        found: list[Any] = []
-        # Chunked: SQLite limits the number of bound parameters in one statement.
-        for offset in range(0, len(ids), 500):
-            found.extend(
-                conn.execute(
-                    select(declarations).where(
-                        declarations.c.id.in_(ids[offset : offset + 500]),
-                        declarations.c.state == "active",
-                    )
-                ).mappings()
-            )
-        found.sort(key=lambda row: (row["created_at"], row["id"]))
-        return [declaration_json(row) for row in found]

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from deconflict.clock import Clock, format_timestamp, system_clock
@@ -31,8 +31,8 @@ from deconflict.record.journal import Journal
 from deconflict.record.signing import load_key
 from deconflict.service import readback
 from deconflict.storage.database import Database
-from deconflict.storage.meta import Counters, peek_counters, read_counters
-from deconflict.storage.schema import policy_versions
+from deconflict.storage.declarations import streamed_changes
+from deconflict.storage.meta import Counters, peek_counters, policy_toml, read_counters
 from deconflict.volumes import volumes_from_json
 
 logger = logging.getLogger("deconflict.service.deployment")
@@ -41,13 +41,72 @@ logger = logging.getLogger("deconflict.service.deployment")
 _COUNTERS = "deconflict.counters"
 
 
+RECENT_VERTICES: Final = 65_536
+"""Vertices of the versions this process wrote last that it keeps parsed (``Deployment.recent``),
+each volume counted as 8 more: a parsed volume takes about 2.4 KB and 0.3 KB a vertex, so
+some 20 MB at most, whatever the uptime."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A declaration change a write made, as this process already holds it: what the index
+    takes once the write commits, instead of reading the row back and decoding it again.
+    ``subject`` is the version written, parsed (and its shapes encoded by its conflict
+    search); ``removed`` when the change takes the declaration out of the index (a
+    withdrawal)."""
+
+    seq: int
+    subject: Subject
+    removed: bool
+
+    @property
+    def declared(self) -> Declared:
+        """What the index keeps of the version besides its volumes."""
+        return Declared(**{name: getattr(self.subject, name) for name in Declared.__slots__})
+
+
+class RecentVersions:
+    """The versions this process wrote last, parsed, by declaration id: an update or a
+    withdrawal, often the next request of the party that wrote the version, starts from its
+    shapes instead of parsing the stored row again (pydantic and shapely, the slow part of
+    a write). Bounded by their size (``RECENT_VERTICES``); thread-safe."""
+
+    def __init__(self, limit: int = RECENT_VERTICES) -> None:
+        self._limit = limit
+        self._held: OrderedDict[str, tuple[Subject, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, declaration_id: str, version: str) -> Subject | None:
+        with self._lock:
+            held = self._held.get(declaration_id)
+        return held[0] if held is not None and held[0].version == version else None
+
+    def note(self, change: Change) -> None:
+        identifier = str(change.subject.id)
+        size = sum(v.shape.vertex_count + 8 for v in change.subject.volumes)
+        with self._lock:
+            old = self._held.pop(identifier, None)
+            if old is not None:
+                self._size -= old[1]
+            if change.removed or size > self._limit:
+                return
+            self._held[identifier] = (change.subject, size)
+            self._size += size
+            while self._size > self._limit:
+                _, (_, dropped) = self._held.popitem(last=False)
+                self._size -= dropped
+
+
 @dataclass
 class Write:
-    """What a write operation gets: its connection, its instant and the record's journal."""
+    """What a write operation gets: its connection, its instant and the record's journal;
+    ``changes`` collects the declaration changes it makes (see ``Change``)."""
 
     conn: Connection
     now: datetime
     journal: Journal
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def at(self) -> str:
@@ -79,6 +138,7 @@ class Deployment:
         # Bumped after every write of this process, so event streams look at the database
         # at once after a local write (and every few seconds for other processes' writes).
         self.generation = 0
+        self._recent = RecentVersions()
 
     @property
     def key(self) -> Ed25519PrivateKey:
@@ -99,10 +159,7 @@ class Deployment:
         cached = self._policy
         if cached is not None and cached[0] == policy_id:
             return cached[1]
-        text = conn.execute(
-            select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
-        ).scalar_one()
-        policy = parse_policy(text)
+        policy = parse_policy(policy_toml(conn, policy_id))
         self._policy = (policy_id, policy)
         return policy
 
@@ -172,7 +229,7 @@ class Deployment:
             )
             yield write
             # Nothing commits that the index, the API or a later write could not read back.
-            readback.prove_declarations(conn, counters.change_seq)
+            proven = readback.prove_declarations(conn, counters.change_seq)
             # Every transaction that logged something ends with a signed head over it, so
             # the latest head always covers the whole log.
             if write.journal.unsigned:
@@ -180,7 +237,11 @@ class Deployment:
         # Committed: let the index and the streams see it. Should the index fail to take
         # it, the write still stands (its answer must say so): the failure is logged, and
         # every request that needs the index retries the sync, and fails, until it works.
+        for change in write.changes:
+            self._recent.note(change)
         try:
+            if [c.seq for c in write.changes] == proven:  # it noted every change it made
+                self._take_changes(counters.change_seq, write.changes)
             with self.db.read() as conn:
                 self.sync_index(conn)
         except Exception:
@@ -201,28 +262,48 @@ class Deployment:
             finally:
                 conn.info.pop(_COUNTERS, None)
 
+    def recent(self, declaration_id: str, version: str) -> Subject | None:
+        """``version`` of a declaration as this process parsed it when it wrote it, if it
+        is among the last it wrote; else None (read the row: ``subject_from_row``)."""
+        return self._recent.get(declaration_id, version)
+
     # -- the index ----------------------------------------------------------------------
 
     def sync_index(self, conn: Connection) -> None:
         """Apply every committed declaration change the index has not seen yet."""
         self._sync_to(conn, read_counters(conn))
 
+    def _take_changes(self, since_seq: int, changes: Sequence[Change]) -> None:
+        """Apply a committed write's own changes (``since_seq`` the committed counter when
+        it took the write lock) from what this process holds of them: the volumes it parsed
+        and encoded, without reading the rows again, decoding their JSON or encoding their
+        geometry. Only while the index stands exactly at ``since_seq``: the changes of
+        others that came before (none can, under the lock) or after are replayed from the
+        database by the sync, in order. The index ends as a sync of the same rows would
+        leave it."""
+        with self._sync_lock:
+            if self.index.applied_seq != since_seq:
+                return
+            for change in changes:
+                if change.removed:
+                    self.index.remove(str(change.subject.id))
+                else:
+                    self.index.put_parsed(change.declared, change.subject.volumes)
+                self.index.applied_seq = change.seq
+
     def _sync_to(self, conn: Connection, counters: Counters) -> None:
         if counters.change_seq <= self.index.applied_seq:
             return  # the usual case: one small query, nothing to replay
         with self._sync_lock:
             applied = self.index.applied_seq
-            # Streamed: a restart replays every stored declaration, a million rows and
-            # more, which need not all sit in memory at once.
-            query = readback.declaration_changes(applied).execution_options(
-                stream_results=True, yield_per=10_000
-            )
             # The rows were validated, and read back, when they were written: the index
             # reads their JSON directly, without pydantic or shapely. Should one fail even
             # so, nothing after it is applied and applied_seq stays before it: the next
             # request tries again, and no answer rests on an index that skipped a change.
+            # Streamed: a restart replays every stored declaration, a million rows and
+            # more, which need not all sit in memory at once.
             try:
-                with conn.execute(query).mappings() as rows:  # closes the cursor on failure
+                with streamed_changes(conn, applied, batch=10_000) as rows:
                     self.index.apply_rows(rows)
             except Exception:
                 logger.exception(

@@ -11,61 +11,69 @@ back, and the operator is told in the log: the request's validation let through 
 the service cannot hold, which is a gap to close there.
 
 A declaration's geometry is not parsed again with shapely (the slow part of a write, and the
-write lock is held here): the stored GeoJSON is what ``geometry.parse_geometry`` made of the
+write lock is held here): the stored GeoJSON is what ``geo.geojson.parse_geometry`` made of the
 input, and the index's decoder reads it. ``benchmarks/readback.py`` measures the cost.
+
+This is the one place where a write reads its own stored JSON again, on purpose: everything
+else in the write works from what it parsed once (the answer, the index after commit), and
+this read is what proves that a later reader, which has only the row, will manage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection
 
 from deconflict.engine.index import ConflictIndex
 from deconflict.errors import InvalidRequest
 from deconflict.requests import STORED, VolumeIn
-from deconflict.storage.schema import declarations, parties
+from deconflict.storage.declarations import (
+    StoredDeclaration,
+    changed_rows,
+)
 from deconflict.volumes import volumes_from_json
 
 logger = logging.getLogger("deconflict.service.readback")
 
 
-def declaration_changes(since_seq: int) -> Select[Any]:
-    """The declaration rows changed after ``since_seq``, in order, joined with the owner's
-    role: what the index sync reads, and so what a write must prove it can read."""
-    return (
-        select(declarations, parties.c.role.label("owner_role"))
-        .join(parties, parties.c.id == declarations.c.owner)
-        .where(declarations.c.change_seq > since_seq)
-        .order_by(declarations.c.change_seq)
-    )
-
-
-def prove_declarations(conn: Connection, since_seq: int) -> None:
+def prove_declarations(conn: Connection, since_seq: int) -> list[int]:
     """Read back every declaration row this transaction changed (``change_seq`` above
-    ``since_seq``, the committed counter when its write lock was taken)."""
-    # Imported here: declarations imports the deployment, whose writes call this.
-    from deconflict.service.declarations import declaration_json
-
-    for row in conn.execute(declaration_changes(since_seq)).mappings():
+    ``since_seq``, the committed counter when its write lock was taken); returns their
+    ``change_seq``, in order."""
+    proven: list[int] = []
+    for row in changed_rows(conn, since_seq):
         with _reading("volumes", row):
             # The index sync's own decoder, into a throwaway index (a tenth of a millisecond).
             ConflictIndex(threads=1).apply_rows([row])
+        with _reading("volumes", row):
+            documents = json.loads(row["volumes"])  # as GET and update read them
         if row["state"] == "active":
-            _prove_volumes(row)
+            _prove_volumes(row, documents)
         with _reading("body", row):
-            document = declaration_json(row)
-        prove_answer(document, row)
+            stored = StoredDeclaration.of_row(row, volumes=documents)
+        prove_answer(_fields(stored), row)
+        proven.append(row["change_seq"])
+    return proven
+
+
+def _fields(stored: StoredDeclaration) -> dict[str, Any]:
+    """The fields the API renders a stored declaration from, unchanged and by the same
+    names (``api.declaration_json``, whose test holds it to that): serialising them is
+    serialising the answer. Shallow: ``dataclasses.asdict`` would copy the metadata,
+    recursively, and fail on depths the answer itself survives."""
+    return {f.name: getattr(stored, f.name) for f in dataclasses.fields(stored)}
 
 
 def prove_subscription(row: Mapping[Any, Any]) -> None:
     """Read back a stored subscription row as later writes and its list read it."""
-    from deconflict.service.subscriptions import subscription_json  # see prove_declarations
+    # Imported here: subscriptions imports the deployment, whose writes call this.
+    from deconflict.service.subscriptions import subscription_json
 
     with _reading("volumes", row):
         # Exactly as every later write matches it (shapely included: subscriptions are few).
@@ -93,12 +101,10 @@ def prove_answer(document: dict[str, Any], row: Mapping[Any, Any]) -> None:
             _serialise(document)
 
 
-def _prove_volumes(row: Mapping[Any, Any]) -> None:
+def _prove_volumes(row: Mapping[Any, Any], documents: list[dict[str, Any]]) -> None:
     """A declaration's volumes as update and withdraw rebuild them (``volumes_from_json``),
     but for the geometry: its shapely parse is that of the input, and it is the slow part
     of a write, which holds the write lock here."""
-    with _reading("volumes", row):
-        documents = json.loads(row["volumes"])
     for number, document in enumerate(documents):
         with _reading(f"volumes[{number}]", row):
             # The geometry left out: copying it costs most of this, and the index's decoder

@@ -1,0 +1,203 @@
+"""The SQL of the declarations aggregate: current rows, versions, the changes the index
+replays, lists and openings; and ``StoredDeclaration``, a row as the service reads it.
+
+A declaration is one row of ``declarations`` (its current state, with ``change_seq``, the
+global counter the conflict index replays) and one immutable row of
+``declaration_versions`` per accepted version (with the salts of its record commitments and
+the index of its record entry). The service reads and writes them only through these
+functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from deconflict.storage.schema import declaration_versions, declarations, parties, subscriptions
+
+# SQLite limits the number of bound parameters in one statement.
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StoredDeclaration:
+    """API.md's Declaration: a ``declarations`` row with its JSON columns decoded.
+
+    ``restricts`` is None for a declaration that is not a restriction. The API renders it
+    field by field (``api/declaration_json.py``), and the read-back serialises these very
+    fields before a write commits (``service/readback.py``)."""
+
+    id: str
+    kind: str
+    owner: str
+    version: str
+    state: str
+    volumes: list[dict[str, Any]]
+    category: str
+    metadata: Any
+    late_notice: bool
+    restricts: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of_row(
+        cls, row: Mapping[Any, Any], *, volumes: list[dict[str, Any]] | None = None
+    ) -> StoredDeclaration:
+        """Decode a ``declarations`` row (``volumes``: its volumes' JSON, when the caller
+        has decoded it already)."""
+        restricts = None
+        if row["kind"] == "restriction":
+            restricts = json.loads(row["restricts"] or "{}")
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            owner=row["owner"],
+            version=row["version"],
+            state=row["state"],
+            volumes=json.loads(row["volumes"]) if volumes is None else volumes,
+            category=row["category"],
+            metadata=json.loads(row["metadata"]),
+            late_notice=bool(row["late_notice"]),
+            restricts=restricts,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+# -- the current rows -------------------------------------------------------------------------
+
+
+def declaration_changes(since_seq: int) -> Select[Any]:
+    """The declaration rows changed after ``since_seq``, in order, joined with the owner's
+    role: what the index sync reads, and so what a write must prove it can read."""
+    return (
+        select(declarations, parties.c.role.label("owner_role"))
+        .join(parties, parties.c.id == declarations.c.owner)
+        .where(declarations.c.change_seq > since_seq)
+        .order_by(declarations.c.change_seq)
+    )
+
+
+def changed_rows(conn: Connection, since_seq: int) -> list[RowMapping]:
+    """The rows of ``declaration_changes``, all at once: for the few one write changed."""
+    return list(conn.execute(declaration_changes(since_seq)).mappings())
+
+
+@contextmanager
+def streamed_changes(
+    conn: Connection, since_seq: int, batch: int
+) -> Iterator[Iterator[RowMapping]]:
+    """The rows of ``declaration_changes``, streamed ``batch`` at a time (a restart replays a
+    million rows and more, which need not all sit in memory); the cursor is closed on
+    leaving, also early (a server-side cursor on PostgreSQL)."""
+    query = declaration_changes(since_seq).execution_options(stream_results=True, yield_per=batch)
+    with conn.execute(query).mappings() as rows:
+        yield iter(rows)
+
+
+def current_row(conn: Connection, declaration_id: str) -> RowMapping | None:
+    """A declaration's current row, joined with its owner's role."""
+    return (
+        conn.execute(
+            select(declarations, parties.c.role.label("owner_role"))
+            .join(parties, parties.c.id == declarations.c.owner)
+            .where(declarations.c.id == declaration_id)
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+def ids_changed_since(conn: Connection, seq: int) -> set[str]:
+    """The declarations changed after ``change_seq`` ``seq``."""
+    query = select(declarations.c.id).where(declarations.c.change_seq > seq)
+    return set(conn.execute(query).scalars())
+
+
+def active_rows(conn: Connection, ids: Iterable[str]) -> list[RowMapping]:
+    """The current rows of the active declarations among ``ids`` (in no order)."""
+    wanted = list(ids)
+    found: list[RowMapping] = []
+    for offset in range(0, len(wanted), _IN_CHUNK):
+        found.extend(
+            conn.execute(
+                select(declarations).where(
+                    declarations.c.id.in_(wanted[offset : offset + _IN_CHUNK]),
+                    declarations.c.state == "active",
+                )
+            ).mappings()
+        )
+    return found
+
+
+def insert_current(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Store a new declaration's current row."""
+    conn.execute(declarations.insert().values(**values))
+
+
+def replace_current(conn: Connection, declaration_id: str, values: Mapping[str, Any]) -> None:
+    """Overwrite a declaration's current row."""
+    conn.execute(update(declarations).where(declarations.c.id == declaration_id).values(**values))
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def insert_version(conn: Connection, values: Mapping[str, Any]) -> RowMapping:
+    """Store an immutable version row; returns it as the database gives it back, which is
+    what its record entry commits to."""
+    conn.execute(declaration_versions.insert().values(**values))
+    stored = version_row(conn, values["declaration_id"], values["version"])
+    assert stored is not None  # just inserted, in this transaction
+    return stored
+
+
+def set_log_index(conn: Connection, declaration_id: str, version: str, index: int) -> None:
+    """Note where a version's record entry is in the log."""
+    conn.execute(
+        update(declaration_versions)
+        .where(
+            declaration_versions.c.declaration_id == declaration_id,
+            declaration_versions.c.version == version,
+        )
+        .values(log_index=index)
+    )
+
+
+def version_row(conn: Connection, declaration_id: str, version: str) -> RowMapping | None:
+    """One version of a declaration, as stored."""
+    return (
+        conn.execute(
+            select(declaration_versions).where(
+                declaration_versions.c.declaration_id == declaration_id,
+                declaration_versions.c.version == version,
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+# -- what declarations refer to ---------------------------------------------------------------
+
+
+def party_exists(conn: Connection, party_id: str) -> bool:
+    """Whether ``party_id`` is a registered party (revoked or not): what a restriction may
+    name in ``restricts.parties``."""
+    query = select(parties.c.id).where(parties.c.id == party_id)
+    return conn.execute(query).first() is not None
+
+
+def active_subscription_rows(conn: Connection) -> Iterator[RowMapping]:
+    """Every subscription not deleted, by id: what ``verify`` proves later writes can match
+    against. (Read here, beside the declarations the same check streams, until the
+    subscriptions aggregate has its own module.)"""
+    query = select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
+    yield from conn.execute(query.order_by(subscriptions.c.id)).mappings()
