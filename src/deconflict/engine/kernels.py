@@ -54,6 +54,7 @@ ENGINE_MODULES: Final = (
     "engine/store.py",
     "engine/grid.py",
     "engine/candidate_pass.py",
+    "engine/query_args.py",
     "engine/index.py",
 )
 
