@@ -504,30 +504,23 @@ def run_query(
     The structures cross into compiled code as plain tuples (``query_args`` says why),
     rebuilt there by the same classes, so each field keeps its name on both sides.
     """
-    return _run_query_tuples(
+    return _run_query(
         tuple(grid), tuple(store), tuple(stamps), tuple(query), tuple(rule), tuple(scratch),
         tuple(share),
     )  # fmt: skip
 
 
 @compiled
-def _run_query_tuples(
-    grid: tuple[Any, ...], store: tuple[Any, ...], stamps: tuple[Any, ...],
-    query: tuple[Any, ...], rule: tuple[Any, ...], scratch: tuple[Any, ...],
-    share: tuple[Any, ...],
-) -> tuple[int, int]:  # fmt: skip
-    return _run_query(
-        GridArrays(*grid), StoreArrays(*store), Stamps(*stamps), QueryArrays(*query),
-        Rule(*rule), ScratchArrays(*scratch), Share(*share),
-    )  # fmt: skip
-
-
-@compiled
 def _run_query(
-    grid: GridArrays, store: StoreArrays, stamps: Stamps, query: QueryArrays, rule: Rule,
-    scratch: ScratchArrays, share: Share,
+    grid_t: tuple[Any, ...], store_t: tuple[Any, ...], stamps_t: tuple[Any, ...],
+    query_t: tuple[Any, ...], rule_t: tuple[Any, ...], scratch_t: tuple[Any, ...],
+    share_t: tuple[Any, ...],
 ) -> tuple[int, int]:  # fmt: skip
-    """``run_query``, in compiled code."""
+    """``run_query``, in compiled code: the structures rebuilt here, in the function that
+    reads them (rebuilt in another and passed on, they cost a reference count each)."""
+    grid, store, stamps = GridArrays(*grid_t), StoreArrays(*store_t), Stamps(*stamps_t)
+    query, rule, scratch = QueryArrays(*query_t), Rule(*rule_t), ScratchArrays(*scratch_t)
+    share = Share(*share_t)
     sep_h, sep_v, eligible, mode = rule.sep_h, rule.sep_v, rule.eligible, rule.mode
     qvol, high_water, part, parts = query.table, store.high_water, share.part, share.parts
     widest = 0.0
