@@ -75,8 +75,8 @@ def imported_units(module: Module) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
-            if node.module == "deconflict":  # from deconflict import engine
-                names = [f"deconflict.{alias.name}" for alias in node.names]
+            if node.module == "deconflict":  # from deconflict import engine (not __version__)
+                names = [f"deconflict.{a.name}" for a in node.names if not a.name.startswith("_")]
         else:
             continue
         for name in names:

@@ -21,6 +21,11 @@ Shares: several threads can run the same query, each testing only the slots of i
 (blocks of 16 consecutive slots, so no two threads write one cache line of slot stamps);
 each reads every planned entry, which the branch-free filter makes cheap. A declaration may
 then be reported by two threads; the caller keeps one (``first_of_each``).
+
+Arguments: the named structures of ``query_args`` (the grid, the store, the stamps, the
+query, the rule, the thread's scratch and its share), read by name. Over 600 lines: the
+compiled pass and the Python holders it is given (``Query``, ``Scratch``) and returns
+(``Hits``) are read together.
 """
 
 from __future__ import annotations
@@ -45,6 +50,16 @@ from deconflict.engine.grid import (
     start_below,
 )
 from deconflict.engine.kernels import BORDER, NO, SLACK, YES, decide, point_bounds, radii_bounds
+from deconflict.engine.query_args import (
+    GridArrays,
+    QueryArrays,
+    QueryVolume,
+    Rule,
+    ScratchArrays,
+    Share,
+    Stamps,
+    StoreArrays,
+)
 from deconflict.engine.store import (
     BUF,
     COLUMNS,
@@ -97,25 +112,24 @@ _SHORT_SLACK: Final = 1e-6
 
 @kernel
 def _geometry(
-    slot: int, qi: int, limit: float, zlo: float, zhi: float, mode: int, reach: float,
-    vol: Floats, vrows: Floats, vcodes: Codes,
-    qrows: Floats, rings_a: Ints, nra: int, parts_a: Ints, npa: int, ends_a: Ints,
-    sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
-    rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
-    out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
-    work: Ints, improve_m: float,
+    slot: int, limit: float, zlo: float, zhi: float, mode: int, reach: float,
+    store: StoreArrays, query: QueryArrays, a: QueryVolume, scratch: ScratchArrays, n: int,
+    improve_m: float,
 ) -> tuple[int, bool]:  # fmt: skip
     """The distance decision for one candidate, comparing only the query's vertices and
     edges within ``reach`` of the candidate's cap centre; returns the new number of
     outputs and whether it is a sure conflict. Nothing is decided (and ``work`` says so)
     when the pair would take the work spent over the budget."""
+    vol, work, near = store.table, scratch.work, scratch.near
+    rings_b, parts_b = scratch.rings_b, scratch.parts_b
+    ends_b, sides_b = scratch.ends_b, scratch.sides_b
     start = int(vol[slot, VOFF])
-    nrb, npb = decode(vcodes, start, int(vol[slot, VCOUNT]), rings_b, parts_b)
-    neb, short_b = edges(vrows, rings_b, nrb, ends_b, sides_b)
-    slack = SLACK if min(short_a, short_b) >= _SHORT_CHORD else _SHORT_SLACK
+    nrb, npb = decode(store.codes, start, int(vol[slot, VCOUNT]), rings_b, parts_b)
+    neb, short_b = edges(store.rows, rings_b, nrb, ends_b, sides_b)
+    slack = SLACK if min(a.short, short_b) >= _SHORT_CHORD else _SHORT_SLACK
     nva, n_edges = near_elements(
         vol[slot, CX], vol[slot, CY], vol[slot, CZ], reach,
-        qrows, rings_a, nra, ends_a, sides_a, nea, near[0], near[1],
+        query.rows, a.rings, a.nrings, a.ends, a.sides, a.nedges, near[0], near[1],
     )  # fmt: skip
     # Charged before the exact test, so a pair over what is left is never started.
     count_b = int(vol[slot, VCOUNT])
@@ -124,30 +138,30 @@ def _geometry(
         work[WORK_OVER] = 1
         return n, False
     result, distance = decide(
-        qrows, rings_a, parts_a, npa, ends_a, sides_a, plane_a, near[0], nva, near[1], n_edges,
-        vrows, rings_b, nrb, parts_b, npb, ends_b, sides_b, neb,
+        query.rows, a.rings, a.parts, a.nparts, a.ends, a.sides, a.plane, near[0], nva,
+        near[1], n_edges,
+        store.rows, rings_b, nrb, parts_b, npb, ends_b, sides_b, neb,
         limit, zlo, zhi, slack, mode == MEASURE, work, improve_m,
     )  # fmt: skip
     if work[WORK_OVER] != 0 or work[WORK_SPENT] > work[WORK_BUDGET]:
         work[WORK_OVER] = 1
         return n, False
     if not math.isnan(distance):
-        stats[7] += 1
+        scratch.stats[7] += 1
     if result == NO:
         return n, False
-    return _emit(slot, qi, distance, result == BORDER, out_slot, out_q, out_d, out_flag, n,
-                 stats), result == YES  # fmt: skip
+    return _emit(slot, a.number, distance, result == BORDER, scratch, n), result == YES
 
 
 @kernel
-def _emit(slot: int, qi: int, distance: float, border: bool, out_slot: Ints, out_q: Ints,
-          out_d: Floats, out_flag: Codes, n: int, stats: Ints) -> int:  # fmt: skip
-    stats[5] += 1
-    if n < len(out_slot):
-        out_slot[n] = slot
-        out_q[n] = qi
-        out_d[n] = distance
-        out_flag[n] = 1 if border else 0
+def _emit(slot: int, qi: int, distance: float, border: bool, scratch: ScratchArrays,
+          n: int) -> int:  # fmt: skip
+    scratch.stats[5] += 1
+    if n < len(scratch.out_slot):
+        scratch.out_slot[n] = slot
+        scratch.out_q[n] = qi
+        scratch.out_d[n] = distance
+        scratch.out_flag[n] = 1 if border else 0
     return n + 1
 
 
@@ -197,24 +211,14 @@ def _share_of_slots(begin: int, end: int, part: int, parts: int, cand: Ints) -> 
 @kernel
 def scan(
     # what to read: the entry ranges in visits[:nv] (pairs of begin and end), or with
-    # ``full`` every slot below high_water
-    visits: Ints, nv: int, full: bool, high_water: int,
-    bounds: Float32s, slots: Int32s, part: int, parts: int,
-    # the store
-    vol: Floats, vrows: Floats, vcodes: Codes, slot_stamp: Int32s, decl_stamp: Int32s,
-    stamp: int, qstamp: int,
-    # the query volume and its rule
-    q: Floats, qi: int, qrows: Floats, rings_a: Ints, nra: int, parts_a: Ints, npa: int,
-    ends_a: Ints, sides_a: Floats, nea: int, plane_a: Floats, short_a: float,
-    sep_h: Floats, sep_v: Floats, eligible: Ints, q_owner: int, q_decl: int, mode: int,
+    # ``full`` every slot below the store's high water
+    visits: Ints, nv: int, full: bool, grid: GridArrays, store: StoreArrays,
+    # the stamps (``qstamp`` for this query volume's slots), the query volume and its rule
+    stamps: Stamps, qstamp: int, query: QueryArrays, a: QueryVolume, rule: Rule,
     widest_v: float,
-    # which declarations (``only[decl] == only_mark``, or every one when 0), the work
-    # budget, and what MEASURE knows of each declaration so far (with ``prune``)
-    only: Int32s, only_mark: int, work: Ints, known: Floats, prune: bool,
-    # scratch and output
-    rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints,
-    batch: Ints, pending: Floats, cand: Ints,
-    out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, n: int, stats: Ints,
+    # the thread's arrays, the candidates' scratch, its share, MEASURE's pruning (with
+    # ``prune``) and the number of outputs so far
+    scratch: ScratchArrays, cand: Ints, part: int, parts: int, prune: bool, n: int,
 ) -> int:  # fmt: skip
     """Test the entries of some groups (or a range of slots) against one query volume;
     returns the new number of outputs.
@@ -230,11 +234,21 @@ def scan(
     can only widen the window is decided without being measured. Stops when the work
     charged (``work``) exceeds its budget.
     """
+    bounds, slots = grid.bounds, grid.slots
+    vol, high_water = store.table, store.high_water
+    slot_stamp, decl_stamp, stamp = stamps.slot_stamps, stamps.decl_stamps, stamps.stamp
+    only, only_mark = stamps.only, stamps.only_mark
+    sep_h, sep_v, eligible = rule.sep_h, rule.sep_v, rule.eligible
+    q_owner, q_decl, mode = rule.owner, rule.decl, rule.mode
+    work, known, stats = scratch.work, scratch.known, scratch.stats
+    batch, pending, out_d = scratch.batch, scratch.pending, scratch.out_d
+    q = a.row
     q_t0, q_t1, q_lo, q_hi = q[T0], q[T1], q[LO], q[HI]
     q_buf, q_cr, q_cx, q_cy, q_cz = q[BUF], q[CR], q[CX], q[CY], q[CZ]
     q_zlo, q_zhi = q[ZLO], q[ZHI]
-    q_cost = int(q[VCOUNT]) + nea + 1
-    vol_at, rows_at, codes_at = vol.ctypes.data, vrows.ctypes.data, vcodes.ctypes.data
+    q_cost = int(q[VCOUNT]) + a.nedges + 1
+    vol_at, rows_at = vol.ctypes.data, store.rows.ctypes.data
+    codes_at = store.codes.ctypes.data
     slot_stamps_at = slot_stamp.ctypes.data
     passes = range(0, 1) if full else range(0, nv, 2)
     for v in passes:
@@ -334,14 +348,15 @@ def scan(
                 # stored geometry lies within s_cr of its cap's centre (exact for points).
                 yes_angle = max(limit, TOUCH_M * (1.0 - 1e-9)) / n_max - 3.0 * SLACK
                 stop = -1.0 if mode == MEASURE else yes_angle - s_cr
-                lower, upper = point_bounds(sx, sy, sz, qrows, rings_a, nra, parts_a, npa,
-                                            sides_a, nea, plane_a, stop)  # fmt: skip
+                lower, upper = point_bounds(
+                    sx, sy, sz, query.rows, a.rings, a.nrings, a.parts, a.nparts, a.sides,
+                    a.nedges, a.plane, stop,
+                )  # fmt: skip
                 if lower - s_cr > no_angle:
                     continue
                 stats[4] += 1
                 if mode != MEASURE and upper + s_cr <= yes_angle:
-                    n = _emit(slot, qi, np.nan, False, out_slot, out_q, out_d, out_flag, n,
-                              stats)  # fmt: skip
+                    n = _emit(slot, a.number, np.nan, False, scratch, n)
                     decl_stamp[decl] = stamp
                     continue
                 # The geometries are needed: fetch the block, compare only the query's
@@ -373,11 +388,8 @@ def scan(
                     improve_m = known[decl, 0] * (1.0 + 1e-6) + 1e-3
                 before = n
                 n, sure = _geometry(
-                    slot, qi, pending[g, 0], pending[g, 1], pending[g, 2], g_mode, pending[g, 3],
-                    vol, vrows, vcodes,
-                    qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a, short_a,
-                    rings_b, parts_b, ends_b, sides_b, near,
-                    out_slot, out_q, out_d, out_flag, n, stats, work, improve_m,
+                    slot, pending[g, 0], pending[g, 1], pending[g, 2], g_mode, pending[g, 3],
+                    store, query, a, scratch, n, improve_m,
                 )  # fmt: skip
                 if work[WORK_OVER] != 0:
                     return n
@@ -409,32 +421,33 @@ def _learn(decl: int, stamp: int, decl_stamp: Int32s, known: Floats, distance: f
 
 @compiled
 def plan(
-    table: Ints, groups: Ints, bounds: Float32s, counts: Ints,
-    theta: Floats, band_h: Floats, bands: Ints, band_cells: Ints, band_first: Ints,
-    span_s: Floats, qrows: Floats, qcodes: Codes, start: int, count: int, pad: float,
-    t0: float, t1: float, cells: Ints, visits: Ints,
+    grid: GridArrays, query: QueryArrays, start: int, count: int, pad: float, t0: float,
+    t1: float, cells: Ints, visits: Ints,
 ) -> tuple[Ints, Ints, int, int]:  # fmt: skip
     """The entries a query volume must read, as (begin, end) ranges of the pool in
     ``visits``: at every level pair holding anything, in the groups of the cells met by
     its elements padded by ``pad``, the entries starting in ``(t0 - span, t1)`` (a window
     of at most ``span`` that starts earlier is over by t0). Returns the (maybe grown)
     arrays, the ranges' length and the number of entries in them."""
+    table, groups, bounds, counts = grid.table, grid.groups, grid.bounds, grid.counts
     per_level = FOREVER + 1
     nv = 0
     entries = 0
-    for j in range(len(theta)):
+    for j in range(len(grid.theta)):
         used = False
         for k in range(per_level):
             used = used or counts[j * per_level + k] > 0
         if not used:
             continue
-        cells, nc = level_cells(qrows, qcodes, start, count, pad, j, theta, band_h, bands,
-                                band_cells, band_first, cells)  # fmt: skip
+        cells, nc = level_cells(
+            query.rows, query.codes, start, count, pad, j, grid.theta, grid.band_h,
+            grid.bands, grid.band_cells, grid.band_first, cells,
+        )  # fmt: skip
         for k in range(per_level):
             jk = j * per_level + k
             if counts[jk] == 0:
                 continue
-            after = start_below(t0 - span_s[k]) if k != FOREVER else np.float32(-np.inf)
+            after = start_below(t0 - grid.span_s[k]) if k != FOREVER else np.float32(-np.inf)
             for c in range(nc):
                 group = find_group(table, group_key(jk, cells[c]))
                 if group < 0:
@@ -458,37 +471,42 @@ def plan(
     return cells, visits, nv, entries
 
 
-@compiled
 def run_query(
-    # the grid
-    table: Ints, groups: Ints, bounds: Float32s, slots: Int32s, counts: Ints,
-    theta: Floats, band_h: Floats, bands: Ints, band_cells: Ints, band_first: Ints,
-    span_s: Floats,
-    # the store
-    vol: Floats, high_water: int, vrows: Floats, vcodes: Codes, slot_stamp: Int32s,
-    decl_stamp: Int32s, stamp: int,
-    # the query and its rule
-    qvol: Floats, qrows: Floats, qcodes: Codes, sep_h: Floats, sep_v: Floats,
-    eligible: Ints, q_owner: int, q_decl: int, mode: int,
-    only: Int32s, only_mark: int, work: Ints, known: Floats,
-    # scratch and output
-    rings_a: Ints, parts_a: Ints, ends_a: Ints, sides_a: Floats, plane_a: Floats,
-    rings_b: Ints, parts_b: Ints, ends_b: Ints, sides_b: Floats, near: Ints, batch: Ints,
-    pending: Floats,
-    out_slot: Ints, out_q: Ints, out_d: Floats, out_flag: Codes, stats: Ints,
-    # which query volumes, and which share of the slots
-    first: int, n: int, part: int, parts: int, split_above: int,
+    grid: GridArrays, store: StoreArrays, stamps: Stamps, query: QueryArrays, rule: Rule,
+    scratch: ScratchArrays, share: Share,
 ) -> tuple[int, int]:  # fmt: skip
-    """Every stored slot in conflict with the query volumes from ``first`` on (see the
-    module's docstring), written to the outputs from ``n`` on; only the slots of share
-    ``part`` of ``parts`` are tested (``_in_share``), so ``parts`` calls in as many threads
-    share a query.
+    """Every stored slot in conflict with the query volumes from ``share.first`` on (see
+    the module's docstring), written to the outputs from ``share.n`` on; only the slots of
+    share ``part`` of ``parts`` are tested (``_in_share``), so ``parts`` calls in as many
+    threads share a query.
 
     Returns the new number of results and the query volume it stopped before: the end,
     or, with ``parts == 1``, a volume whose plan reads more than ``split_above`` entries,
     for the caller to share out. When the number exceeds the output arrays, only that
     many fit and the caller runs the query again with bigger ones (and a new ``stamp``).
+
+    The structures cross into compiled code as plain tuples (``query_args`` says why),
+    rebuilt there by the same classes, so each field keeps its name on both sides.
     """
+    return _run_query(
+        tuple(grid), tuple(store), tuple(stamps), tuple(query), tuple(rule), tuple(scratch),
+        tuple(share),
+    )  # fmt: skip
+
+
+@compiled
+def _run_query(
+    grid_t: tuple[Any, ...], store_t: tuple[Any, ...], stamps_t: tuple[Any, ...],
+    query_t: tuple[Any, ...], rule_t: tuple[Any, ...], scratch_t: tuple[Any, ...],
+    share_t: tuple[Any, ...],
+) -> tuple[int, int]:  # fmt: skip
+    """``run_query``, in compiled code: the structures rebuilt here, in the function that
+    reads them (rebuilt in another and passed on, they cost a reference count each)."""
+    grid, store, stamps = GridArrays(*grid_t), StoreArrays(*store_t), Stamps(*stamps_t)
+    query, rule, scratch = QueryArrays(*query_t), Rule(*rule_t), ScratchArrays(*scratch_t)
+    share = Share(*share_t)
+    sep_h, sep_v, eligible, mode = rule.sep_h, rule.sep_v, rule.eligible, rule.mode
+    qvol, high_water, part, parts = query.table, store.high_water, share.part, share.parts
     widest = 0.0
     widest_v = 0.0
     for kind in range(len(sep_h)):
@@ -501,35 +519,36 @@ def run_query(
     visits = np.empty(256, np.int64)
     cand = np.empty(CHUNK, np.int64)
     alone = parts == 1  # MEASURE prunes only in one thread (see scan)
-    for qi in range(first, len(qvol)):
+    n = share.n
+    for qi in range(share.first, len(qvol)):
         q = qvol[qi]
         start = int(q[VOFF])
         count = int(q[VCOUNT])
-        nra, npa = decode(qcodes, start, count, rings_a, parts_a)
-        nea, short_a = edges(qrows, rings_a, nra, ends_a, sides_a)
-        project(qrows, parts_a, npa, rings_a, plane_a)
+        rings_a, parts_a = scratch.rings_a, scratch.parts_a
+        nra, npa = decode(query.codes, start, count, rings_a, parts_a)
+        nea, short_a = edges(query.rows, rings_a, nra, scratch.ends_a, scratch.sides_a)
+        project(query.rows, parts_a, npa, rings_a, scratch.plane_a)
+        a = QueryVolume(
+            row=q, number=qi, rings=rings_a, nrings=nra, parts=parts_a, nparts=npa,
+            ends=scratch.ends_a, sides=scratch.sides_a, nedges=nea, plane=scratch.plane_a,
+            short=short_a,
+        )  # fmt: skip
         pad = SLACK if mode == AREA else (q[BUF] + widest) / EARTH_MIN_RADIUS_M + SLACK
         cells, visits, nv, entries = plan(
-            table, groups, bounds, counts, theta, band_h, bands, band_cells, band_first,
-            span_s, qrows, qcodes, start, count, pad, q[T0], q[T1], cells, visits,
-        )  # fmt: skip
-        if parts == 1 and entries > split_above:
+            grid, query, start, count, pad, q[T0], q[T1], cells, visits
+        )
+        if parts == 1 and entries > share.split_above:
             return n, qi
         full = entries > 2 * high_water  # cheaper to read every slot once
         n = scan(
-            visits, nv, full, high_water, bounds, slots, part, parts,
-            vol, vrows, vcodes, slot_stamp, decl_stamp, stamp, stamp + qi,
-            q, qi, qrows, rings_a, nra, parts_a, npa, ends_a, sides_a, nea, plane_a,
-            short_a, sep_h, sep_v, eligible, q_owner, q_decl, mode, widest_v,
-            only, only_mark, work, known, alone,
-            rings_b, parts_b, ends_b, sides_b, near, batch, pending, cand,
-            out_slot, out_q, out_d, out_flag, n, stats,
+            visits, nv, full, grid, store, stamps, stamps.stamp + qi, query, a, rule,
+            widest_v, scratch, cand, part, parts, alone, n,
         )  # fmt: skip
-        if work[WORK_OVER] != 0:
+        if scratch.work[WORK_OVER] != 0:
             return n, len(qvol)
         if part == 0:  # every share plans the same groups
-            stats[6] += nv // 2
-            stats[8] += full
+            scratch.stats[6] += nv // 2
+            scratch.stats[8] += full
     return n, len(qvol)
 
 
@@ -597,6 +616,9 @@ class Query:
             None if self.documents is None else self.documents[start:stop],
         )
 
+    def arrays(self) -> QueryArrays:
+        return QueryArrays(table=self.table, rows=self.rows, codes=self.codes)
+
     def shape(self, number: int) -> Shape:
         if self.volumes is not None:
             return self.volumes[number].shape
@@ -629,8 +651,19 @@ class Scratch:
         self.batch = np.zeros(2 * BATCH, np.int64)
         self.pending = np.zeros((BATCH, 5))
         self.work = np.zeros(3, np.int64)
-        self.known = np.zeros((0, 3))
+        self._known = np.zeros((0, 3))
+        self._arrays: ScratchArrays | None = None
         self.grow(64, 64, 1024)
+
+    @property
+    def known(self) -> Floats:
+        """What MEASURE knows of each declaration (see ``scan``); the reader sizes it."""
+        return self._known
+
+    @known.setter
+    def known(self, known: Floats) -> None:
+        self._known = known
+        self._arrays = None
 
     def grow(self, rows_a: int, rows_b: int, out: int) -> None:
         if rows_a > self.rows_a:
@@ -641,18 +674,49 @@ class Scratch:
             self.sides_a = np.zeros((self.rows_a, 9))
             self.plane_a = np.zeros((self.rows_a, 6))
             self.near = np.zeros((2, self.rows_a), np.int64)
+            self._arrays = None
         if rows_b > self.rows_b:
             self.rows_b = 2 * rows_b
             self.rings_b = np.zeros((self.rows_b, 4), np.int64)
             self.parts_b = np.zeros((self.rows_b, 4), np.int64)
             self.ends_b = np.zeros((self.rows_b, 2), np.int64)
             self.sides_b = np.zeros((self.rows_b, 9))
+            self._arrays = None
         if out > self.out_size:
             self.out_size = 2 * out
             self.out_slot = np.zeros(self.out_size, np.int64)
             self.out_q = np.zeros(self.out_size, np.int64)
             self.out_d = np.zeros(self.out_size)
             self.out_flag = np.zeros(self.out_size, np.int8)
+            self._arrays = None
+
+    def arrays(self) -> ScratchArrays:
+        """The arrays as they are now, for the compiled pass: built again only after
+        ``grow`` or a new ``known`` replaced one (building them at every call cost about
+        a microsecond a query)."""
+        if self._arrays is None:
+            self._arrays = ScratchArrays(
+                work=self.work,
+                known=self._known,
+                rings_a=self.rings_a,
+                parts_a=self.parts_a,
+                ends_a=self.ends_a,
+                sides_a=self.sides_a,
+                plane_a=self.plane_a,
+                near=self.near,
+                rings_b=self.rings_b,
+                parts_b=self.parts_b,
+                ends_b=self.ends_b,
+                sides_b=self.sides_b,
+                batch=self.batch,
+                pending=self.pending,
+                out_slot=self.out_slot,
+                out_q=self.out_q,
+                out_d=self.out_d,
+                out_flag=self.out_flag,
+                stats=self.stats,
+            )
+        return self._arrays
 
 
 @dataclass

@@ -63,6 +63,14 @@ from deconflict.engine.candidate_pass import (
 from deconflict.engine.cells import home_cells
 from deconflict.engine.grid import BULK, Grid, Int32s
 from deconflict.engine.lock import SharedLock
+from deconflict.engine.query_args import (
+    GridArrays,
+    QueryArrays,
+    Rule,
+    Share,
+    Stamps,
+    StoreArrays,
+)
 from deconflict.engine.rows import declared_of_row, stored_documents
 from deconflict.engine.rule import Declared, Found, Restricts, Subject, pair_rule
 from deconflict.engine.store import (
@@ -753,6 +761,14 @@ class ConflictIndex:
             scratch.grow(len(query.codes) + 1, self._store.max_block + 1, 0)
         split_above = self._share_above if reader.helpers else _NEVER
         limit = UNLIMITED if budget is None else budget
+        # The kernel's arguments, by name (``query_args``): under the shared lock, the
+        # grid and the store stay as they are for the whole pass.
+        grid, store = GridArrays.of(self._grid), StoreArrays.of(self._store)
+        arrays = query.arrays()
+        kernel_rule = Rule(
+            sep_h=rule[0], sep_v=rule[1], eligible=rule[2], owner=owner_code, decl=q_decl,
+            mode=mode,
+        )  # fmt: skip
         while True:
             for scratch in scratches:
                 scratch.work[:] = (0, limit - spent_before, 0)
@@ -760,18 +776,26 @@ class ConflictIndex:
             if seed is not None and len(seed[0]):
                 reader.decl_stamps[seed[0]] = stamp
                 reader.scratch.known[seed[0]] = seed[1]
-            pass_ = partial(
-                self._pass, reader, query, rule, owner_code, q_decl, mode, stamp, only_mark
-            )
-            n, stopped = pass_(reader.scratch, 0, 0, 0, 1, split_above)
+            stamps = Stamps(
+                slot_stamps=reader.slot_stamps, decl_stamps=reader.decl_stamps, stamp=stamp,
+                only=reader.only, only_mark=only_mark,
+            )  # fmt: skip
+            pass_ = partial(self._pass, grid, store, stamps, arrays, kernel_rule)
+            alone = Share(first=0, n=0, part=0, parts=1, split_above=split_above)
+            n, stopped = pass_(reader.scratch, alone)
             counts = [n]
             if stopped < len(query.table) and n <= reader.scratch.out_size:
                 parts = len(scratches)
                 shares = [
-                    _share_pool().submit(pass_, helper, stopped, 0, part, parts, _NEVER)
+                    _share_pool().submit(
+                        pass_,
+                        helper,
+                        Share(first=stopped, n=0, part=part, parts=parts, split_above=_NEVER),
+                    )
                     for part, helper in enumerate(reader.helpers, start=1)
                 ]
-                counts[0], _ = pass_(reader.scratch, stopped, n, 0, parts, _NEVER)
+                own = Share(first=stopped, n=n, part=0, parts=parts, split_above=_NEVER)
+                counts[0], _ = pass_(reader.scratch, own)
                 counts += [share.result()[0] for share in shares]
             used = scratches[: len(counts)]
             spent = sum(int(s.work[WORK_SPENT]) for s in used)
@@ -797,38 +821,18 @@ class ConflictIndex:
             work=spent,
         )
 
+    @staticmethod
     def _pass(
-        self,
-        reader: _Reader,
-        query: Query,
-        rule: tuple[Floats, Floats, Ints],
-        owner_code: int,
-        q_decl: int,
-        mode: int,
-        stamp: int,
-        only_mark: int,
+        grid: GridArrays,
+        store: StoreArrays,
+        stamps: Stamps,
+        query: QueryArrays,
+        rule: Rule,
         scratch: Scratch,
-        first: int,
-        n: int,
-        part: int,
-        parts: int,
-        split_above: int,
+        share: Share,
     ) -> tuple[int, int]:
-        store, grid, lv = self._store, self._grid, self._grid.levels
-        return run_query(
-            grid.table, grid.groups, grid.bounds, grid.slots, grid.counts,
-            lv.theta, lv.band_h, lv.bands, lv.band_cells, lv.band_first, lv.span_s,
-            store.table, store.high_water, store.rows, store.codes,
-            reader.slot_stamps, reader.decl_stamps, stamp,
-            query.table, query.rows, query.codes, rule[0], rule[1], rule[2],
-            owner_code, q_decl, mode, reader.only, only_mark, scratch.work, scratch.known,
-            scratch.rings_a, scratch.parts_a, scratch.ends_a, scratch.sides_a,
-            scratch.plane_a,
-            scratch.rings_b, scratch.parts_b, scratch.ends_b, scratch.sides_b,
-            scratch.near, scratch.batch, scratch.pending,
-            scratch.out_slot, scratch.out_q, scratch.out_d, scratch.out_flag, scratch.stats,
-            first, n, part, parts, split_above,
-        )  # fmt: skip
+        """One call of the compiled pass, in one thread with its own scratch."""
+        return run_query(grid, store, stamps, query, rule, scratch.arrays(), share)
 
     def _settle(
         self, query: Query, hits: Hits, rule: tuple[Floats, Floats, Ints], *, measure: bool
