@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import check_opening, commit, new_salt
-from deconflict.storage import log, notifications, parties, policies, subscriptions
+from deconflict.storage import declarations, log, notifications, parties, policies, subscriptions
 from deconflict.storage.meta import get_meta
 
 # A row as SQLAlchemy returns it (RowMapping), or any mapping of column names to values.
@@ -314,7 +314,7 @@ def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
 def declaration_version_row(conn: Connection, subject: str) -> Row:
     """The ``declaration_versions`` row named ``"<declaration id>/<version>"``."""
     declaration_id, _, version = subject.rpartition("/")
-    row = log.declaration_version(conn, declaration_id, version)
+    row = declarations.version_row(conn, declaration_id, version)
     if row is None:
         raise LookupError(f"no declaration version {subject!r}")
     return row
@@ -330,7 +330,7 @@ def previous_declaration_version(conn: Connection, row: Row) -> str | None:
         raise ValueError(
             f"declaration version {row['declaration_id']}/{row['version']} has no log_index"
         )
-    return log.version_logged_before(conn, row["declaration_id"], row["log_index"])
+    return declarations.version_logged_before(conn, row["declaration_id"], row["log_index"])
 
 
 # Per entry type: the storage function that reads its row by id, and its builder.

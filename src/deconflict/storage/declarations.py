@@ -201,3 +201,18 @@ def active_subscription_rows(conn: Connection) -> Iterator[RowMapping]:
     subscriptions aggregate has its own module.)"""
     query = select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
     yield from conn.execute(query.order_by(subscriptions.c.id)).mappings()
+
+
+def version_logged_before(conn: Connection, declaration_id: str, log_index: int) -> str | None:
+    """The version of this declaration logged last before ``log_index``, if any. By log
+    order, not time: clocks of several processes may disagree, the log's order may not."""
+    previous: str | None = conn.execute(
+        select(declaration_versions.c.version)
+        .where(
+            declaration_versions.c.declaration_id == declaration_id,
+            declaration_versions.c.log_index < log_index,
+        )
+        .order_by(declaration_versions.c.log_index.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return previous

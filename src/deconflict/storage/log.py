@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Row, RowMapping
 
-from deconflict.storage.schema import declaration_versions, log_entries, log_nodes, tree_heads
+from deconflict.storage.schema import log_entries, log_nodes, tree_heads
 
 NodeKey = tuple[int, int]  # (level, idx), as ``merkle.NodeKey``
 
@@ -159,35 +159,3 @@ def smallest_head_above(conn: Connection, size: int) -> int | None:
         select(func.min(tree_heads.c.size)).where(tree_heads.c.size > size)
     ).scalar()
     return None if beyond is None else int(beyond)
-
-
-# --- declaration versions, by their place in the log -----------------------------------------
-
-
-def declaration_version(conn: Connection, declaration_id: str, version: str) -> RowMapping | None:
-    """The ``declaration_versions`` row of this version."""
-    return (
-        conn.execute(
-            select(declaration_versions).where(
-                declaration_versions.c.declaration_id == declaration_id,
-                declaration_versions.c.version == version,
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-
-
-def version_logged_before(conn: Connection, declaration_id: str, log_index: int) -> str | None:
-    """The version of this declaration logged last before ``log_index``, if any. By log
-    order, not time: clocks of several processes may disagree, the log's order may not."""
-    previous: str | None = conn.execute(
-        select(declaration_versions.c.version)
-        .where(
-            declaration_versions.c.declaration_id == declaration_id,
-            declaration_versions.c.log_index < log_index,
-        )
-        .order_by(declaration_versions.c.log_index.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return previous
