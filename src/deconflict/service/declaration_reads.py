@@ -22,6 +22,7 @@ from deconflict.requests import CheckIn, RestrictsIn
 from deconflict.service.deployment import Deployment, subject_from_row
 from deconflict.service.parties import Party, authenticate
 from deconflict.storage import declarations as storage
+from deconflict.storage import parties as party_rows
 from deconflict.storage.declarations import StoredDeclaration
 from deconflict.volumes import build_volumes
 
@@ -66,7 +67,7 @@ def restricts_of(
             )
         return current
     for number, party_id in enumerate(given.parties):
-        if not storage.party_exists(conn, party_id):
+        if not party_rows.party_exists(conn, party_id):
             raise InvalidRequest(f"no party {party_id}", field=f"restricts.parties[{number}]")
     return Restricts(
         parties=tuple(given.parties),

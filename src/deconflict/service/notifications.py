@@ -38,6 +38,7 @@ from deconflict.record.commitments import new_salt
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id
 from deconflict.service.subscriptions import subscribers_touched
+from deconflict.storage import declarations as declaration_rows
 from deconflict.storage import log, notifications, parties
 from deconflict.volumes import Volume
 
@@ -316,7 +317,7 @@ def deliveries(deployment: Deployment, party: Party, declaration_id: str) -> lis
     all of them for the coordinator, those the owner could know of for the owner."""
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
-        declaration = notifications.declaration_kind_and_owner(conn, declaration_id)
+        declaration = declaration_rows.declaration_kind_and_owner(conn, declaration_id)
         if declaration is None or not policy.visible_to(party.id, party.role, *declaration):
             raise NotFound(f"no declaration {declaration_id}")
         if party.role != "coordinator" and declaration[1] != party.id:

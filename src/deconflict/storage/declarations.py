@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from deconflict.storage.schema import declaration_versions, declarations, parties, subscriptions
+from deconflict.storage.schema import declaration_versions, declarations, parties
 
 # SQLite limits the number of bound parameters in one statement.
 _IN_CHUNK = 500
@@ -185,24 +185,6 @@ def version_row(conn: Connection, declaration_id: str, version: str) -> RowMappi
     )
 
 
-# -- what declarations refer to ---------------------------------------------------------------
-
-
-def party_exists(conn: Connection, party_id: str) -> bool:
-    """Whether ``party_id`` is a registered party (revoked or not): what a restriction may
-    name in ``restricts.parties``."""
-    query = select(parties.c.id).where(parties.c.id == party_id)
-    return conn.execute(query).first() is not None
-
-
-def active_subscription_rows(conn: Connection) -> Iterator[RowMapping]:
-    """Every subscription not deleted, by id: what ``verify`` proves later writes can match
-    against. (Read here, beside the declarations the same check streams, until the
-    subscriptions aggregate has its own module.)"""
-    query = select(subscriptions).where(subscriptions.c.deleted_at.is_(None))
-    yield from conn.execute(query.order_by(subscriptions.c.id)).mappings()
-
-
 def version_logged_before(conn: Connection, declaration_id: str, log_index: int) -> str | None:
     """The version of this declaration logged last before ``log_index``, if any. By log
     order, not time: clocks of several processes may disagree, the log's order may not."""
@@ -216,3 +198,11 @@ def version_logged_before(conn: Connection, declaration_id: str, log_index: int)
         .limit(1)
     ).scalar_one_or_none()
     return previous
+
+
+def declaration_kind_and_owner(conn: Connection, declaration_id: str) -> tuple[str, str] | None:
+    """``(kind, owner)`` of a declaration, to decide who sees its deliveries."""
+    row = conn.execute(
+        select(declarations.c.kind, declarations.c.owner).where(declarations.c.id == declaration_id)
+    ).one_or_none()
+    return None if row is None else (str(row.kind), str(row.owner))

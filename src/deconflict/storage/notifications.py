@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from deconflict.storage.schema import declarations, notifications
+from deconflict.storage.schema import notifications
 
 
 def next_seq(conn: Connection, recipient: str) -> int:
@@ -131,11 +131,3 @@ def unacknowledged_before(
         )
     order = (notifications.c.created_at, notifications.c.id)
     return list(conn.execute(query.order_by(*order)).mappings())
-
-
-def declaration_kind_and_owner(conn: Connection, declaration_id: str) -> tuple[str, str] | None:
-    """``(kind, owner)`` of a declaration, to decide who sees its deliveries."""
-    row = conn.execute(
-        select(declarations.c.kind, declarations.c.owner).where(declarations.c.id == declaration_id)
-    ).one_or_none()
-    return None if row is None else (str(row.kind), str(row.owner))

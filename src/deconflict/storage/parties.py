@@ -71,3 +71,10 @@ def set_webhook(conn: Connection, party_id: str, url: str | None, secret: str | 
         .where(parties.c.id == party_id)
         .values(webhook_url=url, webhook_secret=secret)
     )
+
+
+def party_exists(conn: Connection, party_id: str) -> bool:
+    """Whether ``party_id`` is a registered party (revoked or not): what a restriction may
+    name in ``restricts.parties``."""
+    query = select(parties.c.id).where(parties.c.id == party_id)
+    return conn.execute(query).first() is not None
