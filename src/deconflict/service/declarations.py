@@ -70,10 +70,12 @@ def is_late_notice(
     policy: Policy,
     kind: str,
     volumes: list[Volume],
+    documents: list[dict[str, Any]],
     now: datetime,
     previous: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Whether a new or changed volume starts sooner than the policy's minimum notice.
+    ``documents``: the volumes' documents as stored (``Volume.to_json``), in their order.
 
     On an update only volumes that are new or changed count: editing the metadata of an
     operation announced weeks ago is not late notice.
@@ -84,8 +86,8 @@ def is_late_notice(
     unchanged = [json.dumps(v, sort_keys=True) for v in previous or []]
     return any(
         volume.start < now + notice
-        for volume in volumes
-        if json.dumps(volume.to_json(), sort_keys=True) not in unchanged
+        for volume, document in zip(volumes, documents, strict=True)
+        if json.dumps(document, sort_keys=True) not in unchanged
     )
 
 
@@ -326,18 +328,18 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
 def _active_content(
     *,
     subject: Subject,
-    volumes: list[Volume],
+    documents: list[dict[str, Any]],
     metadata: Any,
     metadata_json: str,
     late_notice: bool,
     created_at: str,
     updated_at: str,
 ) -> _Content:
-    """The row and answer of an active version: its volumes' documents are made once, and
-    the answer takes them as they are stored (``json`` round-trips them exactly).
-    ``metadata_json`` is the metadata as stored, ``metadata`` the same parsed."""
+    """The row and answer of an active version: ``documents`` are its volumes' documents,
+    made once before the lock, and the answer takes them as they are stored (``json``
+    round-trips them exactly). ``metadata_json`` is the metadata as stored, ``metadata``
+    the same parsed."""
     assert subject.id is not None
-    documents = [v.to_json() for v in volumes]
     restricts = subject.restricts.to_json() if subject.restricts else None
     row: dict[str, Any] = {
         "id": subject.id,
@@ -386,6 +388,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
         policy = deployment.policy(conn)
         restricts = restricts_of(conn, body.kind, body.restricts, None)
     volumes = build_volumes(body.volumes, policy.limits)
+    documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=new_id("dcl"),
         kind=body.kind,
@@ -401,10 +404,10 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
         del current  # none: it is new
         return _active_content(
             subject=subject,
-            volumes=volumes,
+            documents=documents,
             metadata=body.metadata,
             metadata_json=json.dumps(body.metadata),
-            late_notice=is_late_notice(policy, body.kind, volumes, write.now),
+            late_notice=is_late_notice(policy, body.kind, volumes, documents, write.now),
             created_at=write.at,
             updated_at=write.at,
         )
@@ -440,6 +443,7 @@ def update_declaration(
         before = stored_subject(deployment, current)
         restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)
+    documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=declaration_id,
         kind=current["kind"],
@@ -459,11 +463,11 @@ def update_declaration(
             metadata, metadata_json = body.metadata, json.dumps(body.metadata)
         return _active_content(
             subject=subject,
-            volumes=volumes,
+            documents=documents,
             metadata=metadata,
             metadata_json=metadata_json,
             late_notice=is_late_notice(
-                policy, current["kind"], volumes, write.now, previous_volumes
+                policy, current["kind"], volumes, documents, write.now, previous_volumes
             ),
             created_at=current["created_at"],
             updated_at=write.at,
