@@ -30,9 +30,10 @@ from deconflict.policy import Policy, parse_policy
 from deconflict.record.journal import Journal
 from deconflict.record.signing import load_key
 from deconflict.service import readback
+from deconflict.storage import policies
 from deconflict.storage.database import Database
 from deconflict.storage.declarations import streamed_changes
-from deconflict.storage.meta import Counters, peek_counters, policy_toml, read_counters
+from deconflict.storage.meta import Counters, peek_counters, read_counters
 from deconflict.volumes import volumes_from_json
 
 logger = logging.getLogger("deconflict.service.deployment")
@@ -159,7 +160,7 @@ class Deployment:
         cached = self._policy
         if cached is not None and cached[0] == policy_id:
             return cached[1]
-        policy = parse_policy(policy_toml(conn, policy_id))
+        policy = parse_policy(policies.toml_of(conn, policy_id))
         self._policy = (policy_id, policy)
         return policy
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import Connection
 
-from deconflict.storage.schema import meta, policy_versions
+from deconflict.storage.schema import meta
 
 if TYPE_CHECKING:
     from deconflict.storage.database import Database
@@ -40,13 +40,6 @@ def increment(conn: Connection, key: str) -> int:
     current = int(get_meta(conn, key) or "0")
     set_meta(conn, key, str(current + 1))
     return current + 1
-
-
-def policy_toml(conn: Connection, policy_id: str) -> str:
-    """The text of a stored policy version (``POLICY_ID`` names the one in force)."""
-    query = select(policy_versions.c.toml).where(policy_versions.c.id == policy_id)
-    text: str = conn.execute(query).scalar_one()
-    return text
 
 
 def next_change_seq(conn: Connection) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.storage import keyed
 from deconflict.storage.schema import notifications
 
 
@@ -28,24 +29,16 @@ def next_seq(conn: Connection, recipient: str) -> int:
 
 def insert(conn: Connection, values: dict[str, Any]) -> RowMapping:
     """Store a notification; returns it as stored."""
-    conn.execute(notifications.insert().values(**values))
-    return get(conn, str(values["id"]))
+    return keyed.insert(conn, notifications, values)
 
 
 def get(conn: Connection, notification_id: str) -> RowMapping:
     """The notification, which must exist."""
-    found = find(conn, notification_id)
-    if found is None:
-        raise LookupError(f"no notifications row {notification_id!r}")
-    return found
+    return keyed.get(conn, notifications, notification_id)
 
 
 def find(conn: Connection, notification_id: str) -> RowMapping | None:
-    return (
-        conn.execute(select(notifications).where(notifications.c.id == notification_id))
-        .mappings()
-        .one_or_none()
-    )
+    return keyed.find(conn, notifications, notification_id)
 
 
 def mark_delivered(conn: Connection, notification_id: str, at: str, via: str) -> RowMapping | None:

@@ -7,25 +7,22 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.storage import keyed
 from deconflict.storage.schema import parties
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> RowMapping:
     """Store a party; returns it as stored."""
-    conn.execute(parties.insert().values(**values))
-    return get(conn, str(values["id"]))
+    return keyed.insert(conn, parties, values)
 
 
 def get(conn: Connection, party_id: str) -> RowMapping:
     """The party, which must exist."""
-    found = find(conn, party_id)
-    if found is None:
-        raise LookupError(f"no parties row {party_id!r}")
-    return found
+    return keyed.get(conn, parties, party_id)
 
 
 def find(conn: Connection, party_id: str) -> RowMapping | None:
-    return conn.execute(select(parties).where(parties.c.id == party_id)).mappings().one_or_none()
+    return keyed.find(conn, parties, party_id)
 
 
 def by_token_hash(conn: Connection, digest: str) -> RowMapping | None:

@@ -5,25 +5,19 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.storage import keyed
 from deconflict.storage.schema import policy_versions
 
 
 def insert(conn: Connection, *, policy_id: str, toml: str, actor: str, at: str) -> RowMapping:
     """Store a policy version; returns it as stored."""
-    conn.execute(policy_versions.insert().values(id=policy_id, toml=toml, actor=actor, at=at))
-    return get(conn, policy_id)
+    values = {"id": policy_id, "toml": toml, "actor": actor, "at": at}
+    return keyed.insert(conn, policy_versions, values)
 
 
 def get(conn: Connection, policy_id: str) -> RowMapping:
     """The policy version, which must exist."""
-    found = (
-        conn.execute(select(policy_versions).where(policy_versions.c.id == policy_id))
-        .mappings()
-        .one_or_none()
-    )
-    if found is None:
-        raise LookupError(f"no policy_versions row {policy_id!r}")
-    return found
+    return keyed.get(conn, policy_versions, policy_id)
 
 
 def toml_of(conn: Connection, policy_id: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.storage import keyed
 from deconflict.storage.schema import subscriptions
 
 _active = subscriptions.c.deleted_at.is_(None)
@@ -14,20 +15,12 @@ _active = subscriptions.c.deleted_at.is_(None)
 
 def insert(conn: Connection, values: dict[str, Any]) -> RowMapping:
     """Store a subscription; returns it as stored."""
-    conn.execute(subscriptions.insert().values(**values))
-    return get(conn, str(values["id"]))
+    return keyed.insert(conn, subscriptions, values)
 
 
 def get(conn: Connection, subscription_id: str) -> RowMapping:
     """The subscription (deleted or not), which must exist."""
-    found = (
-        conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id))
-        .mappings()
-        .one_or_none()
-    )
-    if found is None:
-        raise LookupError(f"no subscriptions row {subscription_id!r}")
-    return found
+    return keyed.get(conn, subscriptions, subscription_id)
 
 
 def active_of(conn: Connection, party: str) -> list[RowMapping]:

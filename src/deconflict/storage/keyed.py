@@ -1,0 +1,34 @@
+"""Rows by their ``id``: what every aggregate with an ``id`` key (notifications, parties,
+subscriptions, policy versions) does the same way, written once.
+
+``insert`` gives the row back as the database stores it, because record entries are built
+from stored rows only (``deconflict.record.entries``): a default or a type the database
+applies is then in the entry, as ``verify`` will rebuild it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection, RowMapping
+
+
+def insert(conn: Connection, table: Table, values: Mapping[str, Any]) -> RowMapping:
+    """Store a row; returns it as stored."""
+    conn.execute(table.insert().values(**values))
+    return get(conn, table, str(values["id"]))
+
+
+def get(conn: Connection, table: Table, key: str) -> RowMapping:
+    """The row with this ``id``, which must exist (``LookupError`` names the table)."""
+    found = find(conn, table, key)
+    if found is None:
+        raise LookupError(f"no {table.name} row {key!r}")
+    return found
+
+
+def find(conn: Connection, table: Table, key: str) -> RowMapping | None:
+    """The row with this ``id``, if there is one."""
+    return conn.execute(select(table).where(table.c.id == key)).mappings().one_or_none()
