@@ -79,8 +79,7 @@ volume = partial(volume_doc, start=T0)
 
 def subject_of(declared: Declared, docs: Sequence[Doc]) -> Subject:
     """The declaration built the slow way: pydantic, parse_geometry, shapely."""
-    fields = {name: getattr(declared, name) for name in Declared.__slots__}
-    return Subject(**fields, volumes=build(docs))
+    return declared.with_volumes(build(docs))
 
 
 REGIONS: dict[str, Position] = {
@@ -172,7 +171,7 @@ def assert_agrees(
     found = assert_index_agrees(
         policy, index, query, stored, same=declared_as, rel=1e-4, abs_m=1e-3
     )
-    declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
+    declared = query.declared()
     ids = index.conflicting_ids(policy, declared, list(query.volumes))
     assert sorted(ids) == sorted(f.other.id for f in found)
     return len(found)
@@ -537,7 +536,7 @@ def test_queries_shared_out_to_threads_agree_with_brute_force(threads: int) -> N
     conflicts = sum(assert_agrees(POLICY, shared, q, stored) for q in queries)
     assert conflicts >= 40
     for query in queries:
-        declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
+        declared = query.declared()
         ids = shared.conflicting_ids(POLICY, declared, list(query.volumes))
         assert len(ids) == len(set(ids)), "a declaration is reported once"
     # The same slots were read, split: every slot tested by exactly one thread. (One

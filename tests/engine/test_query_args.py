@@ -207,7 +207,7 @@ def assert_same_as_brute_force(
     found = assert_index_agrees(
         policy, index, query, stored, same=lambda s: s.id, rel=1e-4, abs_m=1e-3
     )
-    declared = Declared(**{name: getattr(query, name) for name in Declared.__slots__})
+    declared = query.declared()
     ids = index.conflicting_ids(policy, declared, list(query.volumes))
     assert sorted(ids) == sorted(f.other.id for f in found)
     return len(found)

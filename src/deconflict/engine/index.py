@@ -512,7 +512,7 @@ class ConflictIndex:
                 return subject
             declared = self._declared(decl)
             volumes = tuple(self._volume(slot) for slot in self._volume_slots(decl))
-        return Subject(**{f: getattr(declared, f) for f in Declared.__slots__}, volumes=volumes)
+        return declared.with_volumes(volumes)
 
     def conflicts_of(
         self,

@@ -75,6 +75,17 @@ class Declared:
     category: str
     restricts: Restricts | None
 
+    def declared(self) -> Declared:
+        """Only what the rule needs besides the volumes (a ``Subject`` without them)."""
+        return Declared(**self._fields())
+
+    def with_volumes(self, volumes: tuple[Volume, ...]) -> Subject:
+        """The ``Subject`` of this declaration with these volumes."""
+        return Subject(**self._fields(), volumes=volumes)
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in Declared.__slots__}
+
 
 @dataclass(frozen=True, eq=False)
 class Subject(Declared):

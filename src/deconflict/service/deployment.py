@@ -63,7 +63,7 @@ class Change:
     @property
     def declared(self) -> Declared:
         """What the index keeps of the version besides its volumes."""
-        return Declared(**{name: getattr(self.subject, name) for name in Declared.__slots__})
+        return self.subject.declared()
 
 
 class RecentVersions:
@@ -319,6 +319,5 @@ class Deployment:
 def subject_from_row(row: Any) -> Subject:
     """The rule's full view of a stored declaration row (joined with its owner's role),
     shapes included: for comparing a declaration's versions."""
-    declared = declared_of_row(row)
-    fields = {name: getattr(declared, name) for name in Declared.__slots__}
-    return Subject(**fields, volumes=tuple(volumes_from_json(json.loads(row["volumes"]))))
+    volumes = tuple(volumes_from_json(json.loads(row["volumes"])))
+    return declared_of_row(row).with_volumes(volumes)
