@@ -62,6 +62,9 @@ declarations = Table(
     Column("metadata", Text, nullable=False),  # JSON object
     Column("restricts", Text, nullable=True),  # JSON object, restrictions only
     Column("late_notice", Boolean, nullable=False),
+    # An operation's written reason for conflicting with a protected declaration (API.md
+    # v1.1); null for everything else. Its salt is in the version's ``salts``.
+    Column("justification", Text, nullable=True),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
     # Global, strictly increasing change counter: an in-memory index replays every change with
@@ -85,6 +88,7 @@ declaration_versions = Table(
     Column("metadata", Text, nullable=False),
     Column("restricts", Text, nullable=True),
     Column("late_notice", Boolean, nullable=False),
+    Column("justification", Text, nullable=True),
     Column("salts", Text, nullable=False),  # JSON object of commitment salts
     Column("at", String(40), nullable=False),
     Column("log_index", BigInteger, nullable=True),
@@ -144,6 +148,24 @@ notifications = Table(
     Column("acknowledged_at", String(40), nullable=True),
     Column("ack_comment", Text, nullable=True),
     Column("ack_salt", String(64), nullable=True),
+    # The recipient's current response (acknowledged, assured, cannot_assure, denied) and when
+    # it was given; every response given is in notification_responses.
+    Column("response", String(16), nullable=True),
+    Column("responded_at", String(40), nullable=True),
+    # reason "protection": the alert as this recipient is shown it (JSON: the protected
+    # declaration, time overlap, distance, and the operation, category and justification or
+    # nulls), how much of it the policy disclosed ("full" | "redacted"), and the salts of the
+    # commitments its record entry holds instead of the alert and, redacted, of the operation.
+    Column("protection", Text, nullable=True),
+    Column("protection_salt", String(64), nullable=True),
+    Column("disclosure", String(16), nullable=True),
+    Column("declaration_salt", String(64), nullable=True),
+    # reason "overdue": the late notification this one escalates (JSON: notification,
+    # recipient, due_at).
+    Column("overdue", Text, nullable=True),
+    # When this notification's late acknowledgment was escalated (once, by whichever process
+    # noticed first); null while it is not overdue or was acknowledged in time.
+    Column("escalated_at", String(40), nullable=True),
     # Webhook outbox state: attempts so far and when to try next (null: nothing pending).
     Column("webhook_attempts", Integer, nullable=False, default=0),
     Column("webhook_next_at", String(40), nullable=True),
@@ -167,6 +189,28 @@ Index(
     notifications.c.created_at,
     postgresql_where=_unacknowledged,
     sqlite_where=_unacknowledged,
+)
+
+# The escalation sweep: unacknowledged notifications not escalated yet, by age.
+_unescalated = notifications.c.acknowledged_at.is_(None) & notifications.c.escalated_at.is_(None)
+Index(
+    "ix_notifications_unescalated",
+    notifications.c.created_at,
+    postgresql_where=_unescalated,
+    sqlite_where=_unescalated,
+)
+
+# Every response a recipient gave to a notification, in order (``number`` 1, 2, ...): the
+# first comes with the acknowledgment, each different one after it is a new record entry.
+notification_responses = Table(
+    "notification_responses",
+    metadata,
+    Column("notification_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("response", String(16), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("salt", String(64), nullable=False),  # of the comment's commitment in the record
+    Column("at", String(40), nullable=False),
 )
 
 # Every policy the deployment has had, as the TOML text that was applied.
