@@ -42,6 +42,7 @@ NEW_COLUMNS = {
     "notifications": {
         "owner_reason",
         "response",
+        "response_comment",
         "responded_at",
         "protection",
         "protection_salt",

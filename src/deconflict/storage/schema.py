@@ -148,9 +148,11 @@ notifications = Table(
     Column("acknowledged_at", String(40), nullable=True),
     Column("ack_comment", Text, nullable=True),
     Column("ack_salt", String(64), nullable=True),
-    # The recipient's current response (acknowledged, assured, cannot_assure, denied) and when
-    # it was given; every response given is in notification_responses.
+    # The recipient's current response (acknowledged, assured, cannot_assure, denied), its
+    # comment and when it was given; every response given is in notification_responses
+    # (``ack_comment`` stays the acknowledgment's own, which its record entry commits to).
     Column("response", String(16), nullable=True),
+    Column("response_comment", Text, nullable=True),
     Column("responded_at", String(40), nullable=True),
     # reason "protection": the alert as this recipient is shown it (JSON: the protected
     # declaration, time overlap, distance, and the operation, category and justification or

@@ -3,7 +3,8 @@
 - ``declarations.justification`` and ``declaration_versions.justification``: an operation's
   written reason for conflicting with a protected declaration (its commitment's salt is in
   the version's ``salts``).
-- ``notifications.response`` and ``responded_at``: the recipient's current response; every
+- ``notifications.response``, ``response_comment`` and ``responded_at``: the recipient's
+  current response; every
   response given is a row of the new ``notification_responses``.
 - ``notifications.protection``, ``protection_salt``, ``disclosure`` and
   ``declaration_salt``: a protection alert as its recipient is shown it, and the salts of
@@ -34,6 +35,7 @@ depends_on = None
 
 NOTIFICATION_COLUMNS = (
     ("response", sa.String(16)),
+    ("response_comment", sa.Text),
     ("responded_at", sa.String(40)),
     ("protection", sa.Text),
     ("protection_salt", sa.String(64)),
