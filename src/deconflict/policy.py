@@ -11,6 +11,7 @@ the models of ``requests`` (``parse_policy``), and what the rest of the tree rea
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +46,36 @@ class Separation:
 @dataclass(frozen=True)
 class Acknowledgment:
     deadline_minutes: float = 60
+
+
+Altitude = Literal["ignored", "separated"]
+Disclosure = Literal["redacted", "full", "none"]
+ALTITUDE_MODES: tuple[Altitude, ...] = ("ignored", "separated")
+DISCLOSURES: tuple[Disclosure, ...] = ("redacted", "full", "none")
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protected kinds (API.md v1.1, PRODUCT.md "Protection").
+
+    ``altitude = "ignored"``: an operation's altitude never separates it from a protected
+    declaration (a strike flown at 8,000 m still lands on the hospital below); "separated"
+    applies the band and ``vertical_m`` as for any other pair. ``disclose_to_owner``: what
+    the protected declaration's owner is told of an operation that conflicts with it; by
+    default ``redacted`` (when and how close, not whose operation, what or where), since the
+    owner may not see operations and its alerts would otherwise locate them.
+    """
+
+    kinds: tuple[Kind, ...] = ("site", "movement")
+    altitude: Altitude = "ignored"
+    disclose_to_owner: Disclosure = "redacted"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kinds": list(self.kinds),
+            "altitude": self.altitude,
+            "disclose_to_owner": self.disclose_to_owner,
+        }
 
 
 @dataclass(frozen=True)
@@ -87,14 +118,35 @@ class Policy:
     acknowledgment: Acknowledgment = field(default_factory=Acknowledgment)
     limits: Limits = field(default_factory=Limits)
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    protection: Protection = field(default_factory=Protection)
 
     def separation_for(self, kind_a: str, kind_b: str) -> Separation | None:
-        """The separation minima between two kinds, or None when they never conflict."""
+        """The separation minima between two kinds, or None when they never conflict. Under
+        ``protection.altitude = "ignored"`` the vertical minimum between an operation and a
+        protected kind is infinite: no altitude band separates them. The engine's rule
+        (``engine.rule.pair_rule``) and its compiled pass (``candidate_pass.rule_arrays``)
+        both read it here, so the index answers the same rule exactly."""
         if kind_a == "site" and kind_b == "site":
             return None
         if kind_a == "restriction" and kind_b == "restriction":
             return None
-        return self.separation.get(pair_key(kind_a, kind_b))
+        separation = self.separation.get(pair_key(kind_a, kind_b))
+        if separation is not None and self.altitude_ignored(kind_a, kind_b):
+            return Separation(separation.horizontal_m, math.inf)
+        return separation
+
+    def is_protected(self, kind: str) -> bool:
+        return kind in self.protection.kinds
+
+    def protects(self, kind_a: str, kind_b: str) -> bool:
+        """Whether a conflict between these kinds is one of an operation with a protected
+        declaration (justification, protection alerts)."""
+        return (kind_a == "operation" and self.is_protected(kind_b)) or (
+            kind_b == "operation" and self.is_protected(kind_a)
+        )
+
+    def altitude_ignored(self, kind_a: str, kind_b: str) -> bool:
+        return self.protection.altitude == "ignored" and self.protects(kind_a, kind_b)
 
     def can_see(self, role: str, kind: str) -> bool:
         """Whether a party of ``role`` may see another party's declaration of ``kind``."""
@@ -127,6 +179,7 @@ class Policy:
             "acknowledgment": _as_json(self.acknowledgment),
             "limits": _as_json(self.limits),
             "rate_limits": _as_json(self.rate_limits),
+            "protection": self.protection.to_json(),
         }
 
 

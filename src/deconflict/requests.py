@@ -380,6 +380,17 @@ class RateLimits(BaseModel):
     failed_auth_lockout_s: float = Field(default=_RATES.failed_auth_lockout_s, gt=0, le=86_400)
 
 
+class Protection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # An operation is never protected from operations: they deconflict by separation.
+    kinds: list[Literal["site", "movement", "restriction"]] = Field(
+        default_factory=lambda: list(policy.Protection.kinds), max_length=3
+    )
+    altitude: policy.Altitude = policy.Protection.altitude
+    disclose_to_owner: policy.Disclosure = policy.Protection.disclose_to_owner
+
+
 class PolicyIn(BaseModel):
     """A policy document. Kind pairs are written ``a-b`` in either order."""
 
@@ -392,6 +403,7 @@ class PolicyIn(BaseModel):
     acknowledgment: Acknowledgment = Field(default_factory=Acknowledgment)
     limits: Limits = Field(default_factory=Limits)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
+    protection: Protection = Field(default_factory=Protection)
 
     @field_validator("separation")
     @classmethod
@@ -425,6 +437,11 @@ class PolicyIn(BaseModel):
             acknowledgment=policy.Acknowledgment(**self.acknowledgment.model_dump()),
             limits=policy.Limits(**self.limits.model_dump()),
             rate_limits=policy.RateLimits(**self.rate_limits.model_dump()),
+            protection=policy.Protection(
+                kinds=tuple(dict.fromkeys(self.protection.kinds)),
+                altitude=self.protection.altitude,
+                disclose_to_owner=self.protection.disclose_to_owner,
+            ),
         )
 
 

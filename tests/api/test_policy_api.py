@@ -65,8 +65,15 @@ def test_a_policy_shows_every_value_its_toml_leaves_out(cast: dict[str, Actor]) 
         "acknowledgment",
         "limits",
         "rate_limits",
+        "protection",
     ]
     assert shown["separation"] == {"operation-site": {"horizontal_m": 5.0, "vertical_m": 1.0}}
+    # Left out, protection is on: altitude never hides an operation over a site or movement.
+    assert shown["protection"] == {
+        "kinds": ["site", "movement"],
+        "altitude": "ignored",
+        "disclose_to_owner": "redacted",
+    }
     assert shown["acknowledgment"] == {"deadline_minutes": 60.0}
     raw = answer.text  # type: ignore[attr-defined]
     assert '"buffer_m":500000.0' in raw and '"volumes_per_declaration":100,' in raw
