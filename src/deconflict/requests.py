@@ -385,7 +385,7 @@ class Protection(BaseModel):
 
     # An operation is never protected from operations: they deconflict by separation.
     kinds: list[Literal["site", "movement", "restriction"]] = Field(
-        default_factory=lambda: list(policy.Protection.kinds), max_length=3
+        default_factory=lambda: ["site", "movement"], max_length=3
     )
     altitude: policy.Altitude = policy.Protection.altitude
     disclose_to_owner: policy.Disclosure = policy.Protection.disclose_to_owner
