@@ -380,13 +380,18 @@ class RateLimits(BaseModel):
     failed_auth_lockout_s: float = Field(default=_RATES.failed_auth_lockout_s, gt=0, le=86_400)
 
 
+ProtectedKind = Literal["site", "movement", "restriction"]
+
+
+def _protected_by_default() -> list[ProtectedKind]:
+    return ["site", "movement"]
+
+
 class Protection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # An operation is never protected from operations: they deconflict by separation.
-    kinds: list[Literal["site", "movement", "restriction"]] = Field(
-        default_factory=lambda: ["site", "movement"], max_length=3
-    )
+    kinds: list[ProtectedKind] = Field(default_factory=_protected_by_default, max_length=3)
     altitude: policy.Altitude = policy.Protection.altitude
     disclose_to_owner: policy.Disclosure = policy.Protection.disclose_to_owner
 
