@@ -361,6 +361,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             before=before,
             late_notice=bool(row["late_notice"]),
             previous_volumes=() if draft.before is None else draft.before.volumes,
+            justification=row.get("justification"),
         )
         return Written(content.answer, seen, write.journal.receipt(index))
 
