@@ -38,7 +38,9 @@ from click.testing import CliRunner
 
 from deconflict.cli import main
 from deconflict.policy import default_policy_text
+from deconflict.record import client
 from deconflict.record.entries import check_notification_opening
+from deconflict.service import protection as protection_service
 from deconflict.service.webhook_targets import Allowed
 from deconflict.service.webhooks import WebhookSender, deliver_due
 from support import Actor, FakeClock, Service, make_service, point, problem_of, volume
@@ -572,3 +574,52 @@ def test_a_protected_kind_the_operator_may_not_see_is_not_shown_to_it(
         everything = service.coordinator.get(f"/v1/declarations/{operation['id']}/deliveries")
         assert {d["reason"] for d in everything.json()["deliveries"]} == {"protection"}
         assert problem_of(relief.get(f"/v1/declarations/{operation['id']}"))["status"] == 404
+
+
+def test_a_party_verifies_its_alerts_opening_against_the_log(
+    tmp_path: Path,
+    clock: FakeClock,
+    db_url: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``verify --url`` takes a redacted alert's opening: its seals and its ``protection``
+    open, and its leaves are the log's; a forged alert is refused, naming ``protection``."""
+    for world in build(tmp_path, clock, db_url, DEFAULT, receiver, monkeypatch):
+        relief = world.cast["relief"]
+        [alert, *_] = protection(relief.get("/v1/inbox").json()["notifications"])
+        opening = relief.get(f"/v1/notifications/{alert['id']}/opening").json()
+        heads, held = tmp_path / "heads.jsonl", tmp_path / "held.jsonl"
+        held.write_text(json.dumps(opening) + "\n")
+        checked = client.verify_remote(
+            "http://testserver", heads, held, client=world.service.client
+        )
+        assert checked.ok, str(checked)
+        forged = json.loads(json.dumps(opening))
+        forged["protection"]["value"]["min_distance_m"] = 25_000
+        assert check_notification_opening(forged) == ["entries[0].protection"]
+        forged["protection"] = None
+        assert check_notification_opening(forged) == ["entries[0].protection"]
+
+
+def test_verify_refuses_a_redacted_alert_that_shows_the_operation(
+    tmp_path: Path,
+    clock: FakeClock,
+    db_url: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should the service ever store a redacted alert that names the operation (the bug this
+    issue is about), ``verify`` says so, though the entry matches its row."""
+    shown = protection_service.alert_document
+
+    def leaky(subject: Any, conflict: Any, justification: Any, disclosure: str) -> Any:
+        return shown(subject, conflict, justification, "full")
+
+    monkeypatch.setattr(protection_service, "alert_document", leaky)
+    for world in build(tmp_path, clock, db_url, DEFAULT, receiver, monkeypatch):
+        verified = CliRunner().invoke(main, ["verify", "--db", world.service.db_url])
+        assert verified.exit_code == 1
+        assert "a redacted protection alert shows operation, category, justification" in (
+            verified.output
+        )

@@ -31,13 +31,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from deconflict.engine.rule import Found, Subject
-from deconflict.errors import (
-    Forbidden,
-    InvalidRequest,
-    JustificationRequired,
-    MissingAwareness,
-    StaleVersion,
-)
+from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.record import entries
 from deconflict.record.commitments import new_salt
@@ -51,6 +45,7 @@ from deconflict.service.declaration_reads import (
 from deconflict.service.deployment import Change, Deployment, Write
 from deconflict.service.notifications import notify_change
 from deconflict.service.parties import Party, new_id
+from deconflict.service.protection import check_justification_kind, require_justification
 from deconflict.storage import declarations as storage
 from deconflict.storage.declarations import StoredDeclaration
 from deconflict.storage.meta import next_change_seq
@@ -117,35 +112,6 @@ def _require_awareness(
             },
         )
     return seen
-
-
-def _require_justification(
-    policy: Policy, subject: Subject, seen: list[Found], justification: str | None
-) -> None:
-    """409 when an operation conflicts with a protected declaration it can see (``seen``:
-    the visible conflicts, the key already checked) and says nothing of why."""
-    if justification is not None or subject.kind != "operation":
-        return
-    protected = [f for f in seen if policy.protects(subject.kind, f.other.kind)]
-    if protected:
-        names = ", ".join(f"{f.other.kind} {f.other.id}" for f in protected)
-        raise JustificationRequired(
-            f"this operation conflicts with {len(protected)} protected declaration(s): "
-            f"{names}. Say in `justification` why it must go ahead (1-2,000 characters); "
-            "the owners and the coordinator are alerted.",
-            field="justification",
-            extra={
-                "protected": [f.to_json()["declaration"] for f in protected],
-                "conflicts": [f.to_json() for f in seen],
-            },
-        )
-
-
-def _check_justification_kind(kind: str, justification: str | None) -> None:
-    if justification is not None and kind != "operation":
-        raise InvalidRequest(
-            f"only operations carry a justification, not a {kind}", field="justification"
-        )
 
 
 def _new_version() -> str:
@@ -336,7 +302,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
         if prepared is not None:
             found = _settle(deployment, write, policy, draft.subject, prepared)
             seen = _require_awareness(policy, draft.party, found, draft.key)
-            _require_justification(policy, draft.subject, seen, draft.justification)
+            require_justification(policy, draft.subject, seen, draft.justification)
         content = draft.content(write, policy, current)
         row = {**content.row, "change_seq": next_change_seq(write.conn)}
         if current is None:
@@ -425,7 +391,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             f"a {party.role} may not declare a {body.kind}; "
             f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
         )
-    _check_justification_kind(body.kind, body.justification)
+    check_justification_kind(body.kind, body.justification)
     # Geometry is validated and the conflicts searched before taking the write lock, so the
     # lock is held only to catch up with what changed meanwhile and to write; should the
     # limits change meanwhile, the volumes are validated again.
@@ -487,7 +453,7 @@ def update_declaration(
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, body.version)
-        _check_justification_kind(current["kind"], body.justification)
+        check_justification_kind(current["kind"], body.justification)
         before = stored_subject(deployment, current)
         restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)

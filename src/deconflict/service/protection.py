@@ -1,4 +1,7 @@
-"""Protection alerts: no operation over a protected site or movement goes unseen.
+"""Protection: no operation over a protected site or movement goes unseen.
+
+An operation that conflicts with a protected declaration its owner can see needs a written
+``justification`` (``require_justification``, checked by the writes after the key). And:
 
 When an operation is created, changed or withdrawn and it conflicts, after or before the
 change, with a declaration of a protected kind (``policy.is_protected``), that declaration's
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deconflict.engine.rule import Found, Subject
+from deconflict.errors import InvalidRequest, JustificationRequired
 from deconflict.policy import Policy
 from deconflict.record import entries
 from deconflict.record.commitments import new_salt
@@ -54,6 +58,41 @@ class Alerted:
 
     ids: list[str]
     recipients: set[str]
+
+
+# -- justification (API.md v1.1), checked by the writes ------------------------------------
+
+
+def require_justification(
+    policy: Policy, subject: Subject, seen: list[Found], justification: str | None
+) -> None:
+    """409 when an operation conflicts with a protected declaration it can see (``seen``:
+    the visible conflicts, the key already checked) and says nothing of why."""
+    if justification is not None or subject.kind != "operation":
+        return
+    protected = [f for f in seen if policy.protects(subject.kind, f.other.kind)]
+    if protected:
+        names = ", ".join(f"{f.other.kind} {f.other.id}" for f in protected)
+        raise JustificationRequired(
+            f"this operation conflicts with {len(protected)} protected declaration(s): "
+            f"{names}. Say in `justification` why it must go ahead (1-2,000 characters); "
+            "the owners and the coordinator are alerted.",
+            field="justification",
+            extra={
+                "protected": [f.to_json()["declaration"] for f in protected],
+                "conflicts": [f.to_json() for f in seen],
+            },
+        )
+
+
+def check_justification_kind(kind: str, justification: str | None) -> None:
+    if justification is not None and kind != "operation":
+        raise InvalidRequest(
+            f"only operations carry a justification, not a {kind}", field="justification"
+        )
+
+
+# -- alerts -------------------------------------------------------------------------------
 
 
 def protected_conflicts(
