@@ -53,12 +53,21 @@ def test_conflicting_owner_is_told_with_the_conflict(cast: dict[str, Actor]) -> 
     assert inbox(cast["relief"]) == []
 
 
-def test_the_site_owner_is_not_told_of_an_operation_it_cannot_see(cast: dict[str, Actor]) -> None:
-    cast["relief"].declare_ok("site", [volume(point(36.3, 33.5), buffer_m=500)])
-    cast["north"].declare_ok("operation", [volume(point(36.3, 33.5))])
-    assert inbox(cast["relief"]) == []
-    [coordinator_note] = inbox(cast["coordinator"]) or [None]
-    assert coordinator_note is None  # no conflict of its own, no subscription, no broadcast
+def test_the_site_owner_is_told_when_and_how_close_not_which_operation(
+    cast: dict[str, Actor],
+) -> None:
+    """An operation over a site: no conflict notification names it to the site's owner, who
+    may not see operations, but a redacted protection alert tells it when and how close;
+    the coordinator's alert names it (test_protection_leaks.py walks every path)."""
+    site = cast["relief"].declare_ok("site", [volume(point(36.3, 33.5), buffer_m=500)])
+    made = cast["north"].declare_ok("operation", [volume(point(36.3, 33.5))])["declaration"]
+    [alert] = inbox(cast["relief"])
+    assert (alert["reason"], alert["declaration"], alert["conflicts"]) == ("protection", None, [])
+    assert alert["protection"]["declaration"]["id"] == site["declaration"]["id"]
+    assert alert["protection"]["operation"] is None
+    [coordinator_note] = inbox(cast["coordinator"])
+    assert coordinator_note["reason"] == "protection"
+    assert coordinator_note["protection"]["operation"]["id"] == made["id"]
 
 
 def test_subscription_brings_changes_in_the_area(cast: dict[str, Actor]) -> None:

@@ -268,6 +268,7 @@ SMALL: dict[str, Any] = {
             "category": "strike",
             "volumes": [point_volume(36.3, 33.5, "+2d", "+2d3h")],
             "acknowledge_conflicts": True,
+            "justification": "the hospital is told; the coordinator confirms it is clear",
         },
         {
             "as": "east",
@@ -290,8 +291,9 @@ def test_a_small_scenario_goes_through_the_services_rules(tmp_path: Path) -> Non
     assert (refusal.step, refusal.ref) == (3, "op-2")
     assert sorted(m["kind"] for m in refusal.missing) == ["operation", "site"]
     assert report.conflicts == {"operation-site": 1}
-    assert (report.notifications, report.acknowledged) == (2, 1)  # the site, to each operator
-    assert report.overdue == 1  # east's, created two hours ago
+    # The site, to each operator; op-1's protection alerts, to the aid and the coordinator.
+    assert (report.notifications, report.acknowledged) == (4, 1)
+    assert report.overdue == 3  # east's, created two hours ago, and the two alerts
     deployment.db.dispose()
 
 

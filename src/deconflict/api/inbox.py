@@ -63,7 +63,17 @@ def opening_json(opening: NotificationOpening) -> dict[str, Any]:
         ],
         "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
         "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
+        **_protection_opening(row),
     }
+
+
+def _protection_opening(row: Any) -> dict[str, Any]:
+    """A protection alert's opening: the alert as its recipient was shown it, with the salt
+    of its commitment. Never the salt of a redacted alert's commitments to the operation."""
+    alert = row["protection"]
+    if alert is None:
+        return {"protection": None}
+    return {"protection": {"value": json.loads(alert), "salt": row["protection_salt"]}}
 
 
 @router.get("/inbox")

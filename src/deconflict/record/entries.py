@@ -143,6 +143,11 @@ def declaration_entry(row: Row, previous_version: str | None) -> dict[str, Any]:
         name: None if values[name] is None else commit(values[name], salts[name])
         for name in DECLARATION_FIELDS
     }
+    # An operation's justification (API.md v1.1), only when it has one: every entry logged
+    # before justifications existed, and every other one, rebuilds byte for byte.
+    justification = row.get("justification")
+    if justification is not None:
+        commitments["justification"] = commit(justification, salts["justification"])
     return {
         "type": f"declaration.{row['change']}",
         "at": row["at"],
@@ -162,6 +167,8 @@ def declaration_entry(row: Row, previous_version: str | None) -> dict[str, Any]:
 
 def notification_created_entry(row: Row) -> dict[str, Any]:
     """``notification.created``; the actor is the owner whose declaration caused it."""
+    if row["reason"] == "protection":
+        return protection_alert_entry(row)
     return {
         "type": "notification.created",
         "at": row["created_at"],
@@ -175,6 +182,35 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
             "declaration": notified_declaration(row),
             "late_notice": bool(row["late_notice"]),
             "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
+        },
+    }
+
+
+def protection_alert_entry(row: Row) -> dict[str, Any]:
+    """``notification.created`` of a protection alert (``service.protection``): the alert as
+    its recipient is shown it, as a commitment, and how much was disclosed. A redacted alert's
+    recipient may not know the operation, and gets this entry's opening: the operation and
+    the actor (its owner) are in it only as commitments salted with ``declaration_salt``,
+    which the recipient is never given (the owner is one of a few parties: with the salt, it
+    could try each)."""
+    redacted = row["disclosure"] == "redacted"
+    salt = row["declaration_salt"]
+    operation = notified_declaration(row)
+    return {
+        "type": "notification.created",
+        "at": row["created_at"],
+        "actor": commit(row["declaration_owner"], salt) if redacted else row["declaration_owner"],
+        "notification": {
+            "id": row["id"],
+            "recipient": row["recipient"],
+            "seq": int(row["seq"]),
+            "change": row["change"],
+            "reason": row["reason"],
+            "declaration": commit(operation, salt) if redacted else operation,
+            "late_notice": bool(row["late_notice"]),
+            "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
+            "protection": commit(json.loads(row["protection"]), row["protection_salt"]),
+            "disclosure": row["disclosure"],
         },
     }
 
@@ -355,10 +391,14 @@ def opening_for_declaration_version(row: Row) -> dict[str, Any]:
     behind the commitments of that version's leaf, and nothing else.
     """
     salts = json.loads(row["salts"])
-    return {
+    opened = {
         "salts": {name: salts.get(name) for name in DECLARATION_FIELDS},
         "values": _declaration_values(row),
     }
+    if row.get("justification") is not None:
+        opened["salts"]["justification"] = salts["justification"]
+        opened["values"]["justification"] = row["justification"]
+    return opened
 
 
 def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, Any]) -> list[str]:
@@ -384,9 +424,10 @@ def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, 
         or not isinstance(salts, dict)
     ):
         return list(DECLARATION_FIELDS)
+    # The justification is in an entry only when the version had one (declaration_entry).
     return [
         name
-        for name in DECLARATION_FIELDS
+        for name in (*DECLARATION_FIELDS, "justification")
         if not _opens(declaration.get(name), values.get(name), salts.get(name))
     ]
 
@@ -450,8 +491,17 @@ def _notification_mismatches(entry: Mapping[str, Any], opening: Mapping[str, Any
     """The commitments of one notification entry that the opening's values do not open."""
     if entry.get("type") == "notification.created":
         about = entry.get("notification")
-        committed = about.get("conflicts") if isinstance(about, dict) else None
-        return [] if _opens_value(committed, opening.get("conflicts")) else ["conflicts"]
+        about = about if isinstance(about, dict) else {}
+        failed = (
+            [] if _opens_value(about.get("conflicts"), opening.get("conflicts")) else ["conflicts"]
+        )
+        # A protection alert commits to the alert as its recipient was shown it.
+        alert = about.get("protection")
+        if (opening.get("protection") is not None or alert is not None) and not _opens_value(
+            alert, opening.get("protection")
+        ):
+            failed.append("protection")
+        return failed
     if entry.get("type") == "notification.acknowledged":
         committed = entry.get("comment")
         value = opening.get("comment")

@@ -32,10 +32,13 @@ from deconflict.record.entries import (
 from deconflict.record.findings import AuditResult, Problem, ProblemFound
 from deconflict.record.log_store import log_size
 from deconflict.record.signing import verify_head
-from deconflict.storage import audit, log, schema, subscriptions
+from deconflict.storage import audit, log, notifications, schema, subscriptions
 from deconflict.volumes import volumes_from_json
 
 Progress = Callable[[int, int], None]  # (entries checked, entries in the log)
+
+# What a redacted protection alert leaves null (API.md v1.1).
+REDACTED_FIELDS = ("operation", "category", "justification")
 
 
 def verify_database(
@@ -140,6 +143,18 @@ class _DatabaseAudit:
         if canonical_json(rebuilt) != text:
             fields = ", ".join(_differences(rebuilt, entry)) or "(the whole leaf)"
             raise problem.found(f"the stored rows differ from the logged leaf in {fields}")
+        self._check_redaction(rebuilt, problem)
+
+    def _check_redaction(self, entry: Mapping[str, Any], problem: _EntryProblem) -> None:
+        """A redacted protection alert showed its recipient nothing of the operation: its
+        ``protection`` names no operation, category or justification (API.md v1.1)."""
+        about = entry.get("notification")
+        if not isinstance(about, dict) or about.get("disclosure") != "redacted":
+            return
+        shown = json.loads(notifications.get(self.conn, problem.subject)["protection"])
+        named = [name for name in REDACTED_FIELDS if shown.get(name) is not None]
+        if named:
+            raise problem.found(f"a redacted protection alert shows {', '.join(named)}")
 
     def _entry_of(
         self, row: Any, leaf: dict[str, Any], index: int, problem: _EntryProblem
@@ -250,7 +265,15 @@ class _DatabaseAudit:
     # The current state of every declaration is its latest logged version.
 
     def _check_current_declarations(self) -> None:
-        compared = ("kind", "owner", "version", "state", "late_notice", *DECLARATION_FIELDS)
+        compared = (
+            "kind",
+            "owner",
+            "version",
+            "state",
+            "late_notice",
+            *DECLARATION_FIELDS,
+            "justification",
+        )
         for row in audit.current_beside_latest(self.conn, compared):
             if row["latest_version"] is None:
                 raise ProblemFound(

@@ -45,6 +45,7 @@ from deconflict.service.declaration_reads import (
 from deconflict.service.deployment import Change, Deployment, Write
 from deconflict.service.notifications import notify_change
 from deconflict.service.parties import Party, new_id
+from deconflict.service.protection import check_justification_kind, require_justification
 from deconflict.storage import declarations as storage
 from deconflict.storage.declarations import StoredDeclaration
 from deconflict.storage.meta import next_change_seq
@@ -213,6 +214,8 @@ def _store_version(
     entry is built from the version row as the database gives it back (its commitments
     are to what is stored), and takes its type from it."""
     salts = {name: new_salt() for name in ("volumes", "metadata", "category", "restricts")}
+    if row.get("justification") is not None:
+        salts["justification"] = new_salt()
     version_row = storage.insert_version(
         write.conn,
         {
@@ -228,6 +231,7 @@ def _store_version(
             "metadata": row["metadata"],
             "restricts": row["restricts"],
             "late_notice": row["late_notice"],
+            "justification": row.get("justification"),
             "salts": json.dumps(salts),
             "at": write.at,
         },
@@ -265,6 +269,7 @@ class _Draft:
     change: str
     party: Party
     key: list[str]
+    justification: str | None
     replaces: str | None
     subject: Subject
     before: Subject | None
@@ -297,6 +302,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
         if prepared is not None:
             found = _settle(deployment, write, policy, draft.subject, prepared)
             seen = _require_awareness(policy, draft.party, found, draft.key)
+            require_justification(policy, draft.subject, seen, draft.justification)
         content = draft.content(write, policy, current)
         row = {**content.row, "change_seq": next_change_seq(write.conn)}
         if current is None:
@@ -321,6 +327,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             before=before,
             late_notice=bool(row["late_notice"]),
             previous_volumes=() if draft.before is None else draft.before.volumes,
+            justification=row.get("justification"),
         )
         return Written(content.answer, seen, write.journal.receipt(index))
 
@@ -332,6 +339,7 @@ def _active_content(
     metadata: Any,
     metadata_json: str,
     late_notice: bool,
+    justification: str | None,
     created_at: str,
     updated_at: str,
 ) -> _Content:
@@ -352,6 +360,7 @@ def _active_content(
         "metadata": metadata_json,
         "restricts": None if restricts is None else json.dumps(restricts),
         "late_notice": late_notice,
+        "justification": justification,
         "created_at": created_at,
         "updated_at": updated_at,
     }
@@ -368,6 +377,7 @@ def _active_content(
         restricts=(restricts or {}) if subject.kind == "restriction" else None,
         created_at=created_at,
         updated_at=updated_at,
+        justification=justification,
     )
     return _Content(row, answer, removed=False)
 
@@ -381,6 +391,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             f"a {party.role} may not declare a {body.kind}; "
             f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
         )
+    check_justification_kind(body.kind, body.justification)
     # Geometry is validated and the conflicts searched before taking the write lock, so the
     # lock is held only to catch up with what changed meanwhile and to write; should the
     # limits change meanwhile, the volumes are validated again.
@@ -408,6 +419,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             metadata=body.metadata,
             metadata_json=json.dumps(body.metadata),
             late_notice=is_late_notice(policy, body.kind, volumes, documents, write.now),
+            justification=body.justification,
             created_at=write.at,
             updated_at=write.at,
         )
@@ -420,6 +432,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             change="created",
             party=party,
             key=body.key,
+            justification=body.justification,
             replaces=None,
             subject=subject,
             before=None,
@@ -440,6 +453,7 @@ def update_declaration(
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, body.version)
+        check_justification_kind(current["kind"], body.justification)
         before = stored_subject(deployment, current)
         restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)
@@ -469,6 +483,7 @@ def update_declaration(
             late_notice=is_late_notice(
                 policy, current["kind"], volumes, documents, write.now, previous_volumes
             ),
+            justification=body.justification,
             created_at=current["created_at"],
             updated_at=write.at,
         )
@@ -482,6 +497,7 @@ def update_declaration(
             change="updated",
             party=party,
             key=body.key,
+            justification=body.justification,
             replaces=body.version,
             subject=subject,
             before=before,
@@ -530,6 +546,7 @@ def withdraw_declaration(
             change="withdrawn",
             party=party,
             key=[],
+            justification=None,
             replaces=version,
             subject=withdrawn,
             before=before,

@@ -37,6 +37,7 @@ from deconflict.record import entries, log_store
 from deconflict.record.commitments import new_salt
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id
+from deconflict.service.protection import alert_json, alert_protected, declaration_shown
 from deconflict.service.subscriptions import subscribers_touched
 from deconflict.storage import declarations as declaration_rows
 from deconflict.storage import log, notifications, parties
@@ -96,7 +97,8 @@ def notification_json(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "change": row["change"],
         "reason": row["reason"],
-        "declaration": entries.notified_declaration(row),
+        "declaration": declaration_shown(row),  # null in a redacted protection alert
+        "protection": alert_json(row),
         "conflicts": json.loads(row["conflicts"]),
         "late_notice": bool(row["late_notice"]),
         "delivered_at": row["delivered_at"],
@@ -115,8 +117,10 @@ def notify_change(
     before: list[Found],
     late_notice: bool,
     previous_volumes: Sequence[Volume],
+    justification: str | None = None,
 ) -> list[str]:
-    """Create the notifications of one change; returns their ids."""
+    """Create the notifications of one change, protection alerts included
+    (``service.protection``); returns their ids."""
     assert subject.id is not None
     conflict_owners = {f.other.owner for f in [*found, *before]}
     # The conflicts the declaration's owner can see: the only ones it may be told were why.
@@ -130,6 +134,7 @@ def notify_change(
     )
     recipients = parties.active_except(write.conn, subject.owner)
     created: list[str] = []
+    told: set[str] = set()
     could_be_told = 0
     for recipient in recipients:
         party_id, role = recipient["id"], recipient["role"]
@@ -161,8 +166,20 @@ def notify_change(
                 late_notice,
             )
         )
-    _pad(write, subject, could_be_told - len(created))
-    return created
+        told.add(party_id)
+    alerted = alert_protected(
+        write,
+        policy,
+        subject,
+        change=change,
+        found=found,
+        before=before,
+        late_notice=late_notice,
+        justification=justification,
+    )
+    # A party alerted and told nothing else stands in for its own padding entry.
+    _pad(write, subject, could_be_told - len(told) - len(alerted.recipients - told))
+    return created + alerted.ids
 
 
 def _pad(write: Write, subject: Subject, count: int) -> None:
@@ -172,7 +189,13 @@ def _pad(write: Write, subject: Subject, count: int) -> None:
     change logs, in the public log and in the writer's own receipt (its head's size against
     its index), would tell who was notified because of what the writer may not see (a probe
     site would learn that a hidden operation overlaps it), and the count would tell an
-    operation (seen by few) from a site (seen by all)."""
+    operation (seen by few) from a site (seen by all).
+
+    A party that gets protection alerts and nothing else is not padded for (its first alert
+    stands in). What remains: a party with several alerts from one write (the coordinator,
+    of an operation over several protected sites), or an alert besides another notification,
+    adds entries, so the count says an operation met protected declarations (docs/record.md,
+    "What the public log still shows")."""
     version = {"declaration_id": subject.id, "version": subject.version, "at": write.at}
     write.journal.append_all(
         [
