@@ -163,7 +163,7 @@ def declaration_entry(row: Row, previous_version: str | None) -> dict[str, Any]:
 
 def notification_created_entry(row: Row) -> dict[str, Any]:
     """``notification.created``; the actor is the owner whose declaration caused it."""
-    return {
+    entry = {
         "type": "notification.created",
         "at": row["created_at"],
         "actor": row["declaration_owner"],
@@ -178,6 +178,17 @@ def notification_created_entry(row: Row) -> dict[str, Any]:
             "conflicts": commit(json.loads(row["conflicts"]), row["conflicts_salt"]),
         },
     }
+    _add_overdue(entry["notification"], row)
+    return entry
+
+
+def _add_overdue(notification: dict[str, Any], row: Row) -> None:
+    """An escalation (reason ``overdue``) names the late notification, its recipient and when
+    it was due; the key is left out of every other entry, so that leaves logged before
+    escalations existed rebuild as they were."""
+    overdue = row.get("overdue")
+    if overdue is not None:
+        notification["overdue"] = json.loads(overdue)
 
 
 def notified_declaration(row: Row) -> dict[str, Any]:

@@ -231,9 +231,12 @@ def unacknowledged_before(
     conn: Connection, before: str, *, owner: str | None = None
 ) -> list[RowMapping]:
     """The notifications created before ``before`` and not acknowledged, oldest first; with
-    ``owner``, only those of that party's declarations that it is shown."""
+    ``owner``, only those of that party's declarations that it is shown. Escalations (reason
+    ``overdue``) are left out: their own lateness is not an overdue acknowledgment to chase."""
     query = select(notifications).where(
-        notifications.c.acknowledged_at.is_(None), notifications.c.created_at < before
+        notifications.c.acknowledged_at.is_(None),
+        notifications.c.created_at < before,
+        notifications.c.reason != "overdue",
     )
     if owner is not None:
         query = query.where(
@@ -242,3 +245,36 @@ def unacknowledged_before(
         )
     order = (notifications.c.created_at, notifications.c.id)
     return list(conn.execute(query.order_by(*order)).mappings())
+
+
+def unescalated_before(conn: Connection, before: str, *, limit: int) -> list[RowMapping]:
+    """At most ``limit`` notifications created before ``before``, not acknowledged and not
+    escalated yet, oldest first; escalations themselves (reason ``overdue``) are never
+    escalated again. Served by the partial index ``ix_notifications_unescalated``."""
+    n = notifications
+    query = (
+        select(n)
+        .where(
+            n.c.acknowledged_at.is_(None),
+            n.c.escalated_at.is_(None),
+            n.c.created_at < before,
+            n.c.reason != "overdue",
+        )
+        .order_by(n.c.created_at, n.c.id)
+        .limit(limit)
+    )
+    return list(conn.execute(query).mappings())
+
+
+def mark_escalated(conn: Connection, notification_id: str, at: str) -> bool:
+    """Claim the escalation of a late notification; False when it was escalated (or
+    acknowledged) already. The condition makes the claim exactly-once even without the
+    write lock; under it (``Deployment.writing``), the claim commits with the overdue
+    notifications it makes, or neither does."""
+    n = notifications
+    result = conn.execute(
+        update(n)
+        .where(n.c.id == notification_id, n.c.escalated_at.is_(None), n.c.acknowledged_at.is_(None))
+        .values(escalated_at=at)
+    )
+    return result.rowcount == 1
