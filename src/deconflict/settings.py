@@ -6,6 +6,7 @@ when a setting is missing from the README. Nothing outside this module reads ``o
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ WEBHOOK_MAX_ATTEMPTS = "DECONFLICT_WEBHOOK_MAX_ATTEMPTS"
 CHECK_THREADS = "DECONFLICT_CHECK_THREADS"
 WEBHOOK_ALLOW = "DECONFLICT_WEBHOOK_ALLOW"
 WEBHOOK_ALLOW_PRIVATE = "DECONFLICT_WEBHOOK_ALLOW_PRIVATE"
+ESCALATION_INTERVAL_S = "DECONFLICT_ESCALATION_INTERVAL_S"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(DB, None, "database URL, stands in for --db"),
@@ -66,6 +68,12 @@ SETTINGS: tuple[Setting, ...] = (
         "1 allows webhooks to every loopback, private, link-local and reserved address "
         "(the old default; prefer DECONFLICT_WEBHOOK_ALLOW)",
     ),
+    Setting(
+        ESCALATION_INTERVAL_S,
+        "15",
+        "seconds between two sweeps for overdue acknowledgments in each `serve` process "
+        "(each late one is escalated once, by whichever process sees it first)",
+    ),
 )
 
 
@@ -97,6 +105,7 @@ class Settings:
     webhook_max_attempts: int
     webhook_allow: str
     webhook_allow_private: bool
+    escalation_interval_s: float = 15.0
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -109,7 +118,21 @@ class Settings:
             webhook_max_attempts=int(_read_or_default(WEBHOOK_MAX_ATTEMPTS)),
             webhook_allow=_read_or_default(WEBHOOK_ALLOW),
             webhook_allow_private=_read(WEBHOOK_ALLOW_PRIVATE) == "1",
+            escalation_interval_s=_seconds(ESCALATION_INTERVAL_S),
         )
+
+
+def _seconds(env: str) -> float:
+    """A positive number of seconds (at most a day); a clear error naming the variable
+    otherwise, at start-up."""
+    text = _read_or_default(env)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86_400:
+        raise ValueError(f"{env} must be a number of seconds above 0, at most 86400; not {text!r}")
+    return value
 
 
 def check_threads() -> int:

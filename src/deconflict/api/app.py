@@ -26,6 +26,7 @@ from deconflict.api.ratelimit import RateLimiter
 from deconflict.api.serving import redact_access_log
 from deconflict.policy import RateLimits
 from deconflict.service.deployment import Deployment
+from deconflict.service.escalation import EscalationWorker
 from deconflict.service.webhooks import WebhookWorker, allowed_of
 from deconflict.settings import Settings
 
@@ -35,8 +36,9 @@ DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 def create_app(
     deployment: Deployment, *, settings: Settings | None = None, webhooks: bool = True
 ) -> FastAPI:
-    """The service for one deployment. ``webhooks`` runs the delivery worker in the
-    background while the app is served."""
+    """The service for one deployment. ``webhooks`` runs the background workers while the
+    app is served: webhook delivery and the overdue escalation (tests that move a clock by
+    hand turn them off, and sweep when they mean to)."""
     settings = settings or Settings.from_environment()
     webhooks_allowed = allowed_of(settings)  # a malformed allow-list fails here, at start-up
 
@@ -57,9 +59,15 @@ def create_app(
                 max_attempts=settings.webhook_max_attempts,
             )
             worker.start()
+        escalation = None
+        if webhooks:
+            escalation = EscalationWorker(deployment, interval_s=settings.escalation_interval_s)
+            escalation.start()
         try:
             yield
         finally:
+            if escalation is not None:
+                escalation.stop()
             if worker is not None:
                 worker.stop()
 
