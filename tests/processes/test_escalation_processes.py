@@ -153,8 +153,8 @@ def test_each_late_acknowledgment_is_escalated_once_across_processes_and_restart
             wait_for(
                 "the second escalation",
                 lambda: (
-                    len(notices(b, coordinator)) == 2
-                    and len(notices(restarted, relief["token"])) == 2
+                    len(notices(b, coordinator)) >= 2
+                    and len(notices(restarted, relief["token"])) >= 2
                 ),
             )
             time.sleep(4 * SWEEP_INTERVAL_S)
