@@ -10,6 +10,16 @@ Every stored volume becomes an operation of its own owner, so every pair is judg
 default policy's operation-operation separations; every query is a what-if operation check,
 timed one by one after a warm-up, as the anchors in ``../shared/bench`` time theirs.
 
+Protected declarations are added besides them (issue 13): at every ``PROTECTED_EVERY``-th
+stored volume, a hospital (a site, a point with a 200 m buffer, 0-50 m, open-ended) or a
+convoy (a movement, a 10 km road, unbounded below up to 10 m, the volume's window), each of
+its own humanitarian owner. The queries fly at their own bands, mostly far above them: under
+the default ``[protection] altitude = "ignored"`` they conflict with those they pass over,
+which the pass must find with an infinite vertical separation (``grid.BANDED_KIND`` says how
+that keeps the altitude pruning of operations). Their answers are kept apart (``protected``),
+so that ``queries`` stays comparable with the anchors' operation-only answers, and they are
+counted again with ``altitude = "separated"`` (untimed) to show what altitude would have hidden.
+
 Three phases, measured apart:
 
 - validate: every line through the API's own validation (pydantic, then the geometry rules),
@@ -19,7 +29,9 @@ Three phases, measured apart:
 - load: read the file again and hand the volume documents to ``ConflictIndex.put_many``, as
   a restarting service hands it its stored rows. The PostGIS anchor's load likewise covers
   serialising, COPY and the index build.
-- check: ``ConflictIndex.conflicting_ids`` for every query, the ids-only what-if check.
+- check: ``ConflictIndex.conflicting_ids`` for every query, the ids-only what-if check,
+  with the protected declarations loaded (after the load is measured: they are not in the
+  load time nor in the memory per volume).
 
 Memory is the growth of the resident set over the load (after ``gc`` and ``malloc_trim`` on
 both sides, with the engine's kernels already compiled), so it counts everything the index
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import gc
 import itertools
 import json
@@ -38,9 +51,9 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +82,11 @@ CHUNK_BYTES = 4 << 20
 
 _VOLUME_FIELD = "volume"
 
+PROTECTED_EVERY = 20
+"""One protected declaration per this many stored volumes (sites and movements by turns)."""
+
+PROTECTED_PREFIX = "protected-"
+
 Progressed = Callable[[int], None]
 
 
@@ -91,6 +109,15 @@ class BenchResult:
     latencies_s: np.ndarray[Any, np.dtype[np.float64]]
     conflicts: dict[str, list[str]]
     check_threads: int = 1  # threads sharing a check that reads many grid entries
+    # Per query, the protected declarations in conflict (default policy, altitude ignored),
+    # and how many there are with ``altitude = "separated"``.
+    protected: dict[str, list[str]] = field(default_factory=dict)
+    protected_count: int = 0
+    protected_conflicts_separated: int = 0
+
+    @property
+    def protected_conflicts(self) -> int:
+        return sum(map(len, self.protected.values()))
 
     @property
     def p50_ms(self) -> float:
@@ -124,7 +151,11 @@ class BenchResult:
             "load_method": LOAD_METHOD,
             "check_method": CHECK_METHOD,
             "check_threads": self.check_threads,
+            "protected_count": self.protected_count,
+            "protected_conflicts": self.protected_conflicts,
+            "protected_conflicts_separated": self.protected_conflicts_separated,
             "queries": self.conflicts,
+            "protected": self.protected,
         }
 
 
@@ -335,21 +366,101 @@ def load_index(index: ConflictIndex, path: Path, progressed: Progressed | None =
     )
 
 
+Item = tuple[Declared, list[dict[str, Any]]]
+
+
+def protected_declarations(path: Path, every: int = PROTECTED_EVERY) -> list[Item]:
+    """The protected declarations added beside the volumes of ``path`` (module docstring):
+    a site or a movement at the first position of every ``every``-th volume's geometry."""
+    items: list[Item] = []
+    for number, (_, identifier, document) in enumerate(documents(path)):
+        if number % every != every - 1:
+            continue
+        lon, lat = _first_position(document["geometry"])
+        kind = "site" if len(items) % 2 == 0 else "movement"
+        time_ = document["time"]
+        if kind == "site":  # a hospital: always there, on the ground
+            geometry: dict[str, Any] = {"type": "Point", "coordinates": [lon, lat]}
+            volume = {
+                "geometry": geometry,
+                "buffer_m": 200.0,
+                "altitude": {"lower_m": 0.0, "upper_m": 50.0},
+                "time": {"start": time_["start"], "end": None},
+            }
+        else:  # a convoy on a 10 km road, in the volume's window
+            east = lon + 0.1 if lon <= 179.8 else lon - 0.1
+            road = [[lon, lat], [east, lat]]
+            volume = {
+                "geometry": {"type": "LineString", "coordinates": road},
+                "buffer_m": 0.0,
+                "altitude": {"lower_m": None, "upper_m": 10.0},
+                "time": dict(time_),
+            }
+        name = f"{PROTECTED_PREFIX}{kind}-{identifier}"
+        declared = Declared(
+            id=name,
+            kind=kind,
+            owner=f"humanitarian:{name}",
+            owner_role="humanitarian",
+            version="1",
+            category="",
+            restricts=None,
+        )
+        items.append((declared, [volume]))
+    return items
+
+
+def _first_position(geometry: Mapping[str, Any]) -> tuple[float, float]:
+    """The first position of a GeoJSON geometry (``coordinates`` nested to any depth)."""
+    coordinates: Any = geometry["coordinates"]
+    while isinstance(coordinates[0], list):
+        coordinates = coordinates[0]
+    return float(coordinates[0]), float(coordinates[1])
+
+
 def check_all(
-    index: ConflictIndex, policy: Policy, queries: list[Subject], order: dict[str, int]
-) -> tuple[np.ndarray[Any, np.dtype[np.float64]], dict[str, list[str]]]:
-    """Time each query's what-if check; the conflicting ids per query, in file order."""
+    index: ConflictIndex,
+    policy: Policy,
+    queries: list[Subject],
+    order: dict[str, int],
+    protected: dict[str, int] | None = None,
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], dict[str, list[str]], dict[str, list[str]]]:
+    """Time each query's what-if check; the conflicting ids per query in file order, the
+    stored volumes' and the ``protected`` declarations' (id -> position) apart."""
+    protected = protected or {}
     for query in queries[:WARMUP_QUERIES]:
         index.conflicting_ids(policy, query, query.volumes)
     latencies = np.empty(len(queries))
     conflicts: dict[str, list[str]] = {}
+    protected_conflicts: dict[str, list[str]] = {}
     for number, query in enumerate(queries):
         began = time.perf_counter()
         found = index.conflicting_ids(policy, query, query.volumes)
         latencies[number] = time.perf_counter() - began
         assert query.id is not None
-        conflicts[query.id] = sorted(found, key=order.__getitem__)
-    return latencies, conflicts
+        stored = [i for i in found if i not in protected]
+        conflicts[query.id] = sorted(stored, key=order.__getitem__)
+        if len(stored) < len(found):
+            hits = [i for i in found if i in protected]
+            protected_conflicts[query.id] = sorted(hits, key=protected.__getitem__)
+    return latencies, conflicts, protected_conflicts
+
+
+def count_protected(
+    index: ConflictIndex, policy: Policy, queries: list[Subject], protected: dict[str, int]
+) -> int:
+    """How many (query, protected declaration) conflicts there are under ``policy``."""
+    return sum(
+        sum(i in protected for i in index.conflicting_ids(policy, query, query.volumes))
+        for query in queries
+    )
+
+
+def altitude_separated(policy: Policy) -> Policy:
+    """The policy with ``[protection] altitude = "separated"``."""
+    return dataclasses.replace(
+        policy, protection=dataclasses.replace(policy.protection, altitude="separated")
+    )
 
 
 def run(volumes_path: Path, queries_path: Path, console: Console) -> BenchResult:
@@ -379,8 +490,15 @@ def run(volumes_path: Path, queries_path: Path, console: Console) -> BenchResult
         load_s = time.perf_counter() - began
         grown = settled_resident_bytes() - before
 
+        protected = protected_declarations(volumes_path)
+        positions = {str(declared.id): n for n, (declared, _) in enumerate(protected)}
+        if clash := set(positions) & set(order):
+            raise BenchFileError(volumes_path, 1, "id", f"ids reserved: {sorted(clash)[:3]}")
+        index.put_many(protected)
+
         progress.add_task(f"checking {len(queries)} queries", total=None)
-        latencies, conflicts = check_all(index, policy, queries, order)
+        latencies, conflicts, protected_hits = check_all(index, policy, queries, order, positions)
+        separated = count_protected(index, altitude_separated(policy), queries, positions)
     return BenchResult(
         volume_count=len(order),
         query_count=len(queries),
@@ -390,6 +508,9 @@ def run(volumes_path: Path, queries_path: Path, console: Console) -> BenchResult
         latencies_s=latencies,
         conflicts=conflicts,
         check_threads=index.threads,
+        protected=protected_hits,
+        protected_count=len(protected),
+        protected_conflicts_separated=separated,
     )
 
 
@@ -411,7 +532,17 @@ def table(result: BenchResult) -> Table:
             f"{result.check_threads} (for checks reading over {SHARE_ABOVE:,} entries)",
         ),
         ("bytes/volume", f"{result.bytes_per_volume:,.0f} (resident set growth / volumes)"),
-        ("mean conflicts/query", f"{result.mean_conflicts:.2f}"),
+        ("mean conflicts/query", f"{result.mean_conflicts:.2f} (with the stored volumes)"),
+        (
+            "protected declarations",
+            f"{result.protected_count:,} (sites 0-50 m, movements up to 10 m)",
+        ),
+        ("protected conflicts", f"{result.protected_conflicts:,} (altitude ignored: default)"),
+        (
+            "... if altitude separated",
+            f"{result.protected_conflicts_separated:,} (untimed; altitude would hide "
+            f"{result.protected_conflicts - result.protected_conflicts_separated:,})",
+        ),
         ("index loaded with", LOAD_METHOD),
         ("checked with", CHECK_METHOD),
     ]

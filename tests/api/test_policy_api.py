@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support import Actor, point, problem_of, volume
 
 
@@ -79,3 +81,58 @@ def test_a_policy_shows_every_value_its_toml_leaves_out(cast: dict[str, Actor]) 
     assert '"buffer_m":500000.0' in raw and '"volumes_per_declaration":100,' in raw
     assert '"writes_per_second":20.0' in raw and '"writes_burst":200,' in raw
     assert cast["north"].get("/v1/policy").json()["policy"] == shown
+
+
+def with_protection(text: str, table: str) -> str:
+    """The policy text with its ``[protection]`` table replaced by ``table``."""
+    head, _, rest = text.partition("[protection]")
+    after = rest.index("\n[")  # the next table
+    return f"{head}[protection]\n{table}\n{rest[after:]}"
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        pytest.param('disclose_to_owner = "secret"', "protection.disclose_to_owner", id="level"),
+        pytest.param("disclose_to_owner = true", "protection.disclose_to_owner", id="level-bool"),
+        pytest.param('altitude = "sometimes"', "protection.altitude", id="altitude"),
+        pytest.param('altitude = "Ignored"', "protection.altitude", id="altitude-case"),
+        pytest.param("altitude = 0", "protection.altitude", id="altitude-number"),
+        pytest.param('kinds = ["site", "operation"]', "protection.kinds.1", id="kind-operation"),
+        pytest.param('kinds = ["hospital"]', "protection.kinds.0", id="kind-unknown"),
+        pytest.param("kinds = [1]", "protection.kinds.0", id="kind-number"),
+        pytest.param('kinds = "site"', "protection.kinds", id="kinds-not-a-list"),
+        pytest.param('colour = "red"', "protection.colour", id="unknown-key"),
+    ],
+)
+def test_a_bad_protection_table_is_refused_naming_the_field(
+    cast: dict[str, Actor], table: str, field: str
+) -> None:
+    before = cast["north"].get("/v1/policy").json()
+    answer = put_policy(cast["coordinator"], with_protection(before["toml"], table))
+    assert answer.status_code == 400, answer.text  # type: ignore[attr-defined]
+    assert [e["field"] for e in problem_of(answer)["errors"]] == [field]
+    assert cast["north"].get("/v1/policy").json() == before  # nothing changed
+
+
+def test_protection_is_not_a_table(cast: dict[str, Actor]) -> None:
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    head, _, _ = text.partition("[protection]")
+    answer = put_policy(cast["coordinator"], 'protection = "ignored"\n' + head)
+    assert answer.status_code == 400, answer.text  # type: ignore[attr-defined]
+    assert "protection" in [e["field"] for e in problem_of(answer)["errors"]]
+
+
+def test_a_protection_table_applies_and_shows(cast: dict[str, Actor]) -> None:
+    text = cast["north"].get("/v1/policy").json()["toml"]
+    table = (
+        'kinds = ["site", "site", "restriction"]\naltitude = "separated"\n'
+        'disclose_to_owner = "full"'
+    )
+    answer = put_policy(cast["coordinator"], with_protection(text, table))
+    assert answer.status_code == 200, answer.text  # type: ignore[attr-defined]
+    assert cast["relief"].get("/v1/policy").json()["policy"]["protection"] == {
+        "kinds": ["site", "restriction"],  # once each
+        "altitude": "separated",
+        "disclose_to_owner": "full",
+    }

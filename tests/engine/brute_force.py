@@ -9,6 +9,7 @@ with these, on the seeded random workloads of ``RandomVolumes``.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from deconflict.engine.rule import Found, Subject, conflict_between
 from deconflict.geo.distance import within_m
 from deconflict.geo.geojson import parse_geometry
 from deconflict.geo.shape import Shape
-from deconflict.policy import Policy
+from deconflict.policy import Policy, default_policy_text, parse_policy
 from support import Doc, Position, volume
 
 
@@ -31,11 +32,14 @@ class RandomVolumes:
 
     widest_buffer_m = 300_000.0  # the rare wide buffer reaches across a whole region
 
-    def __init__(self, seed: int, center: Position, t0: datetime) -> None:
+    def __init__(self, seed: int, center: Position, t0: datetime, *, banded: bool = False) -> None:
         self.rng = random.Random(seed)
         self.center = center
         self.t0 = t0
         self.serial = itertools.count()
+        # Banded: each kind in its own altitude band (``BANDS``), so that a pair of an
+        # operation and a site or movement conflicts only if altitude is ignored.
+        self.banded = banded
 
     def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
         raise NotImplementedError
@@ -49,10 +53,28 @@ class RandomVolumes:
             return rng.uniform(50_000, self.widest_buffer_m)
         return 0.0 if rng.random() < 0.4 else rng.uniform(0, 5_000)
 
-    def volume(self, near: Position) -> Doc:
+    def altitudes(self, kind: str | None) -> tuple[float | None, float | None]:
         rng = self.rng
+        if self.banded and kind in BANDS:
+            bottom, top = BANDS[kind]
+            lower = None if rng.random() < 0.2 else float(rng.randrange(bottom, top, 10))
+            upper = (
+                None
+                if rng.random() < 0.2
+                else float(rng.randrange(int(lower or bottom), top + 1, 10))
+            )
+            if kind != "operation" and upper is None:
+                upper = float(top)  # protected kinds stay on the ground, unbounded below
+            if kind == "operation" and lower is None:
+                lower = float(bottom)  # operations stay high, unbounded above
+            return lower, upper
         lower = None if rng.random() < 0.15 else float(rng.randrange(0, 6_000, 50))
         upper = None if rng.random() < 0.15 else (lower or 0.0) + rng.randrange(0, 3_000, 50)
+        return lower, upper
+
+    def volume(self, near: Position, kind: str | None = None) -> Doc:
+        rng = self.rng
+        lower, upper = self.altitudes(kind)
         return volume(
             self.geometry(near),
             buffer_m=self.buffer_m(),
@@ -63,13 +85,52 @@ class RandomVolumes:
             hours=None if rng.random() < 0.15 else rng.randrange(1, 12 * 4) / 4,
         )
 
-    def volumes(self) -> list[Doc]:
+    def volumes(self, kind: str | None = None) -> list[Doc]:
         """One to three volumes of one declaration, the others near the first."""
         first = self.position()
         count = 1 if self.rng.random() < 0.7 else self.rng.randint(2, 3)
         return [
-            self.volume(first if n == 0 else self.position(first, 30_000)) for n in range(count)
+            self.volume(first if n == 0 else self.position(first, 30_000), kind)
+            for n in range(count)
         ]
+
+
+# Disjoint altitude bands per kind for banded workloads (metres): a hospital or a convoy on
+# the ground, operations from 6 km up (an operation's lower bound is at least 6,000 m and a
+# protected volume's upper bound at most 50 m; either may be unbounded the other way).
+BANDS: dict[str, tuple[int, int]] = {
+    "site": (0, 50),
+    "movement": (0, 50),
+    "operation": (6_000, 12_000),
+}
+
+
+def protection_policy(
+    kinds: Sequence[str] = ("site", "movement"), altitude: str = "ignored", base: str | None = None
+) -> Policy:
+    """The default policy (or the policy text ``base``) with this ``[protection]`` table."""
+    text = default_policy_text() if base is None else base
+    table = f"[protection]\nkinds = {json.dumps(list(kinds))}\naltitude = {json.dumps(altitude)}\n"
+    if "[protection]" in text:
+        head, _, rest = text.partition("[protection]")
+        after = rest.find("\n[")
+        text = head + table + (rest[after:] if after >= 0 else "")
+    else:
+        text = text + "\n" + table
+    policy = parse_policy(text)
+    assert policy.protection.kinds == tuple(kinds) and policy.protection.altitude == altitude
+    return policy
+
+
+# The protection variants every agreement test runs under: the default (altitude ignored for
+# sites and movements), altitude separated, sites alone protected (movements separated by
+# altitude again), and restrictions protected as well.
+PROTECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "ignored": (("site", "movement"), "ignored"),
+    "separated": (("site", "movement"), "separated"),
+    "sites-only": (("site",), "ignored"),
+    "sites-restrictions": (("site", "restriction"), "ignored"),
+}
 
 
 def brute_force(policy: Policy, query: Subject, stored: Sequence[Subject]) -> dict[str, Found]:

@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from brute_force import RandomVolumes, assert_index_agrees, assert_intersecting_agrees
+from brute_force import (
+    PROTECTIONS,
+    RandomVolumes,
+    assert_index_agrees,
+    assert_intersecting_agrees,
+    protection_policy,
+)
 
 from deconflict.engine.index import CHUNK_VOLUMES, ConflictIndex
 from deconflict.engine.rule import Declared, Restricts, Subject, conflict_between
@@ -95,8 +101,10 @@ class Workload(RandomVolumes):
 
     widest_buffer_m = 250_000.0
 
-    def __init__(self, seed: int, center: Position, radius_m: float = 120_000.0) -> None:
-        super().__init__(seed, center, T0)
+    def __init__(
+        self, seed: int, center: Position, radius_m: float = 120_000.0, *, banded: bool = False
+    ) -> None:
+        super().__init__(seed, center, T0, banded=banded)
         self.radius_m = radius_m
 
     def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
@@ -145,7 +153,7 @@ class Workload(RandomVolumes):
                 roles=("humanitarian",) if who == "roles" else (),
                 allowed_categories=tuple(rng.sample(CATEGORIES, rng.randint(0, 1))),
             )
-        docs = self.volumes()
+        docs = self.volumes(kind)
         declared = Declared(
             id=declaration_id or f"d-{next(self.serial)}",
             kind=kind,
@@ -201,6 +209,58 @@ def test_engine_agrees_with_brute_force(region: str, policy_name: str) -> None:
     queries = stored[:100] + [subject_of(*workload.item()) for _ in range(30)]
     conflicts = sum(assert_agrees(policy, index, q, stored) for q in queries)
     assert conflicts >= 100, "the workload must be dense enough to test something"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("protection", list(PROTECTIONS))
+def test_engine_agrees_with_brute_force_on_banded_altitudes(protection: str, threads: int) -> None:
+    """Sites and movements at 0-50 m, operations from 6,000 m up (``brute_force.BANDS``),
+    loaded as stored documents; with two threads every query is shared out."""
+    policy = protection_policy(*PROTECTIONS[protection])
+    workload = Workload(seed=len(protection) + 101, center=REGIONS["mid-latitude"], banded=True)
+    items = [workload.item() for _ in range(400)]
+    index = load_documents(items, threads=threads, share_above=0 if threads > 1 else 16_384)
+    stored = [subject_of(*item) for item in items]
+    queries = stored[:100] + [subject_of(*workload.item()) for _ in range(30)]
+    conflicts = sum(assert_agrees(policy, index, q, stored) for q in queries)
+    assert conflicts >= 50, "the workload must be dense enough to test something"
+    protected = sum(
+        policy.protects(q.kind, f.other.kind)
+        for q in queries
+        for f in index.conflicts_of(policy, q)
+    )
+    assert (protected == 0) if protection == "separated" else (protected >= 20)
+
+
+def test_the_entries_filter_still_prunes_operations_by_altitude() -> None:
+    """An operation 6 km above a site is in conflict with it (altitude ignored), but the
+    operation beside the site, far below, is still rejected by the grid entries' copies of
+    its band, before its slot is read: the pass reads one slot, the site's (it read both
+    when every entry copied its band and a protected kind's infinite vertical separation
+    widened the entries filter for every kind)."""
+    here = (36.2, 36.2)
+    low = {"lower_m": 0.0, "upper_m": 50.0}
+    items: list[Item] = []
+    for kind, owner in (("site", "aid"), ("operation", "other-operator")):
+        declared = Declared(kind, kind, owner, DECLARED_BY[kind], "1", "", None)  # type: ignore[index]
+        items.append((declared, [{**volume(point(*here), buffer_m=500), "altitude": low}]))
+    index = load_documents(items, threads=1)
+    query = subject_of(
+        Declared(None, "operation", "striker", "operator", "1", "", None),
+        [
+            {
+                **volume(point(*here), buffer_m=2_000),
+                "altitude": {"lower_m": 6_000.0, "upper_m": 12_000.0},
+            }
+        ],
+    )
+    separated = protection_policy(*PROTECTIONS["separated"])
+    for policy, expected in ((POLICY, ["site"]), (separated, [])):
+        distinct = 1
+        before = index.stats[distinct]
+        assert index.conflicting_ids(policy, query.declared(), list(query.volumes)) == expected
+        assert [f.other.id for f in index.conflicts_of(policy, query)] == expected
+        assert index.stats[distinct] - before == 2  # the site's slot, once per search
 
 
 def test_bulk_load_equals_incremental_load() -> None:
@@ -568,10 +628,10 @@ class ManyVolumes(Workload):
     declaration's pairs then differ in distance and in time overlap, which is what the
     pass's pruning by the best pair found so far must get right."""
 
-    def volumes(self) -> list[Doc]:
+    def volumes(self, kind: str | None = None) -> list[Doc]:
         first = self.position()
         return [
-            self.volume(first if n == 0 else self.position(first, 15_000))
+            self.volume(first if n == 0 else self.position(first, 15_000), kind)
             for n in range(self.rng.randint(6, 12))
         ]
 

@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 from brute_force import (
+    PROTECTIONS,
     RandomVolumes,
     assert_index_agrees,
     assert_intersecting_agrees,
     intersecting_by_brute_force,
+    protection_policy,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -429,12 +431,58 @@ DEFAULT_CASES = [
         ),
         id="operation-site-altitudes-touching",
     ),
+    # ---- protection: altitude never hides an operation over a site or a movement
     pytest.param(
-        no_conflict(
+        conflict(
             op("n", vol(point(*HERE), lower_m=100.5, upper_m=500)),
             site("r", vol(point(*HERE), lower_m=0, upper_m=100)),
+            "separation",
+            0.0,
         ),
-        id="operation-site-altitudes-0.5m-apart",
+        id="operation-site-altitudes-0.5m-apart-altitude-ignored",
+    ),
+    pytest.param(
+        conflict(
+            op("n", vol(point(*AT_1_KM), buffer_m=2_000, lower_m=6_000, upper_m=12_000)),
+            site("r", vol(point(*HERE), lower_m=0, upper_m=50)),
+            "separation",
+            D_1_KM,
+        ),
+        id="strike-at-6-12km-over-a-hospital-at-0-50m",
+    ),
+    pytest.param(
+        conflict(
+            movement("r", vol(CORRIDOR, lower_m=None, upper_m=10)),
+            op(
+                "n",
+                vol(
+                    point(*CORRIDOR_MIDDLE_NORTH_2_KM), buffer_m=2_100, lower_m=8_000, upper_m=None
+                ),
+            ),
+            "separation",
+        ),
+        id="operation-unbounded-above-over-a-convoy-unbounded-below",
+    ),
+    pytest.param(
+        no_conflict(
+            op("n", vol(point(*HERE), buffer_m=(D_1_KM - 1) / 2, lower_m=6_000, upper_m=None)),
+            site("r", vol(point(*AT_1_KM), buffer_m=(D_1_KM - 1) / 2, lower_m=0, upper_m=50)),
+        ),
+        id="protection-still-separates-by-distance",
+    ),
+    pytest.param(
+        no_conflict(
+            op("n", vol(point(*HERE), lower_m=6_000, upper_m=12_000, start_h=0, hours=4)),
+            site("r", vol(point(*HERE), lower_m=0, upper_m=50, start_h=4, hours=None)),
+        ),
+        id="protection-still-separates-by-time",
+    ),
+    pytest.param(
+        no_conflict(
+            op("n", vol(point(*HERE), lower_m=6_000, upper_m=12_000)),
+            site("n", vol(point(*HERE), lower_m=0, upper_m=50), role="operator"),
+        ),
+        id="protection-never-of-the-same-owner",
     ),
     # ---- time windows are half-open; end None is open-ended
     pytest.param(
@@ -685,10 +733,11 @@ def test_index_finds_the_same_as_the_rule(case: Case) -> None:
 
 PAIR_RULES = [
     pytest.param("operation", "operation", ("separation", 9260.0, 300.0), id="op-op"),
-    pytest.param("operation", "site", ("separation", 0.0, 0.0), id="op-site"),
-    pytest.param("site", "operation", ("separation", 0.0, 0.0), id="site-op"),
-    pytest.param("operation", "movement", ("separation", 0.0, 0.0), id="op-movement"),
-    pytest.param("movement", "operation", ("separation", 0.0, 0.0), id="movement-op"),
+    # Protected kinds: no vertical separation from an operation (altitude = "ignored").
+    pytest.param("operation", "site", ("separation", 0.0, math.inf), id="op-site"),
+    pytest.param("site", "operation", ("separation", 0.0, math.inf), id="site-op"),
+    pytest.param("operation", "movement", ("separation", 0.0, math.inf), id="op-movement"),
+    pytest.param("movement", "operation", ("separation", 0.0, math.inf), id="movement-op"),
     pytest.param("operation", "restriction", ("restriction", 0.0, 0.0), id="op-restriction"),
     pytest.param("restriction", "operation", ("restriction", 0.0, 0.0), id="restriction-op"),
     pytest.param("site", "site", None, id="site-site"),
@@ -709,6 +758,36 @@ def test_pair_rule_of_every_pair_of_kinds(
         return subject(kind, owner, vol(point(*HERE)), restricts=restricts)
 
     assert pair_rule(POLICY, make(kind_a, "a"), make(kind_b, "b")) == expected
+
+
+INF = math.inf
+PROTECTED_PAIR_RULES = [
+    pytest.param("separated", "operation", "site", ("separation", 0, 0), id="sep-op-site"),
+    pytest.param("separated", "movement", "operation", ("separation", 0, 0), id="sep-mv-op"),
+    pytest.param("separated", "operation", "operation", ("separation", 9260, 300), id="sep-op-op"),
+    pytest.param("sites-only", "site", "operation", ("separation", 0, INF), id="sites-site-op"),
+    pytest.param("sites-only", "operation", "movement", ("separation", 0, 0), id="sites-op-mv"),
+    pytest.param(
+        "sites-restrictions", "operation", "restriction", ("restriction", 0, INF), id="r-op-r"
+    ),
+    pytest.param("sites-restrictions", "operation", "movement", ("separation", 0, 0), id="r-op-mv"),
+    pytest.param("ignored", "operation", "operation", ("separation", 9260, 300), id="ign-op-op"),
+    pytest.param("ignored", "operation", "restriction", ("restriction", 0, 0), id="ign-op-r"),
+    pytest.param("ignored", "site", "movement", None, id="ign-site-mv"),
+]
+
+
+@pytest.mark.parametrize(("protection", "kind_a", "kind_b", "expected"), PROTECTED_PAIR_RULES)
+def test_pair_rule_under_each_protection(
+    protection: str, kind_a: str, kind_b: str, expected: tuple[str, float, float] | None
+) -> None:
+    policy = protection_policy(*PROTECTIONS[protection])
+
+    def make(kind: str, owner: str) -> Subject:
+        restricts = EVERYONE if kind == "restriction" else None
+        return subject(kind, owner, vol(point(*HERE)), restricts=restricts)
+
+    assert pair_rule(policy, make(kind_a, "a"), make(kind_b, "b")) == expected
 
 
 def test_volumes_conflict_decides_one_pair_of_volumes() -> None:
@@ -869,6 +948,116 @@ def test_rule_under_a_custom_policy(case: Case) -> None:
     assert [f.other.id for f in found] == ([] if case.reason is None else [case.b.id])
 
 
+# --------------------------------------------------------------------------- protection
+
+HOSPITAL = vol(point(*HERE), lower_m=0, upper_m=50)
+STRIKE_OVER_IT = vol(point(*AT_1_KM), buffer_m=2_000, lower_m=6_000, upper_m=12_000)
+CONVOY = vol(CORRIDOR, lower_m=None, upper_m=10)
+OVER_THE_CONVOY = vol(
+    point(*CORRIDOR_MIDDLE_NORTH_2_KM), buffer_m=2_100, lower_m=8_000, upper_m=None
+)
+
+# The cases of (protection variant, case): under "separated", the altitude bands and
+# vertical_m apply to an operation and a site or movement as to any other pair; with only
+# sites protected, movements are separated by altitude again; with restrictions protected,
+# an operation above a restriction's ceiling is in it.
+PROTECTION_CASES = [
+    pytest.param(
+        "separated",
+        no_conflict(
+            op("n", vol(point(*HERE), lower_m=100.5, upper_m=500)),
+            site("r", vol(point(*HERE), lower_m=0, upper_m=100)),
+        ),
+        id="separated-operation-site-altitudes-0.5m-apart",
+    ),
+    pytest.param(
+        "separated",
+        conflict(
+            op("n", vol(point(*HERE), lower_m=100, upper_m=500)),
+            site("r", vol(point(*HERE), lower_m=0, upper_m=100)),
+            "separation",
+        ),
+        id="separated-operation-site-altitudes-touching",
+    ),
+    pytest.param(
+        "separated",
+        no_conflict(op("n", STRIKE_OVER_IT), site("r", HOSPITAL)),
+        id="separated-strike-over-a-hospital-hidden",
+    ),
+    pytest.param(
+        "separated",
+        no_conflict(movement("r", CONVOY), op("n", OVER_THE_CONVOY)),
+        id="separated-operation-over-a-convoy-hidden",
+    ),
+    pytest.param(
+        "separated",
+        conflict(
+            movement("r", vol(CORRIDOR, lower_m=None, upper_m=8_000)),
+            op("n", OVER_THE_CONVOY),
+            "separation",
+        ),
+        id="separated-convoy-reaching-the-operation",
+    ),
+    pytest.param(
+        "ignored",
+        conflict(op("n", STRIKE_OVER_IT), site("r", HOSPITAL), "separation", D_1_KM),
+        id="ignored-strike-over-a-hospital",
+    ),
+    pytest.param(
+        "ignored",
+        no_conflict(
+            op("n", vol(point(*HERE), lower_m=0, upper_m=1000)),
+            op("s", vol(point(*HERE), lower_m=1300.5, upper_m=2000)),
+        ),
+        id="ignored-operations-still-separated-by-300m",
+    ),
+    pytest.param(
+        "sites-only",
+        conflict(op("n", STRIKE_OVER_IT), site("r", HOSPITAL), "separation", D_1_KM),
+        id="sites-only-strike-over-a-hospital",
+    ),
+    pytest.param(
+        "sites-only",
+        no_conflict(movement("r", CONVOY), op("n", OVER_THE_CONVOY)),
+        id="sites-only-operation-over-a-convoy-separated",
+    ),
+    pytest.param(
+        "sites-restrictions",
+        conflict(
+            restriction("c", vol(HERE_SQUARE, lower_m=None, upper_m=1000)),
+            op("n", vol(point(*HERE), lower_m=1000.5, upper_m=2000)),
+            "restriction",
+            0.0,
+        ),
+        id="sites-restrictions-operation-above-the-ceiling",
+    ),
+    pytest.param(
+        "sites-restrictions",
+        no_conflict(
+            restriction("c", vol(HERE_SQUARE, lower_m=None, upper_m=1000), restricts=None),
+            op("n", vol(point(*HERE), lower_m=1000.5, upper_m=2000)),
+        ),
+        id="sites-restrictions-still-only-whom-it-restricts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("protection", "case"), PROTECTION_CASES)
+def test_rule_under_each_protection(protection: str, case: Case) -> None:
+    policy = protection_policy(*PROTECTIONS[protection])
+    assert_found(conflict_between(policy, case.a, case.b), case)
+    assert_found(conflict_between(policy, case.b, case.a), case)
+    for query, stored in ((case.a, case.b), (case.b, case.a)):
+        index = ConflictIndex()
+        index.put(stored)
+        found = index.conflicts_of(policy, query)
+        assert [f.other.id for f in found] == ([] if case.reason is None else [stored.id])
+        if found:
+            assert_found(found[0], case)
+        ids = index.conflicting_ids(policy, query.declared(), list(query.volumes))
+        assert ids == [f.other.id for f in found]
+
+
 def test_custom_policy_changes_what_the_default_decides() -> None:
     a = op("n", vol(point(*HERE)))
     b = op("s", vol(point(*offset(HERE, 200.0, 15_000.0))))
@@ -897,8 +1086,8 @@ CATEGORIES = ["combat", "non-combat", "transport", "surveillance"]
 class Workload(RandomVolumes):
     """Seeded random declarations of mixed kinds and owners around one centre."""
 
-    def __init__(self, seed: int, center: Position) -> None:
-        super().__init__(seed, center, T0)
+    def __init__(self, seed: int, center: Position, *, banded: bool = False) -> None:
+        super().__init__(seed, center, T0, banded=banded)
 
     def position(self, near: Position | None = None, radius_m: float | None = None) -> Position:
         rng = self.rng
@@ -950,13 +1139,15 @@ class Workload(RandomVolumes):
             version=f"v-{rng.getrandbits(32)}",
             category=rng.choice(CATEGORIES),
             restricts=self.restricts() if kind == "restriction" else None,
-            volumes=build(self.volumes()),
+            volumes=build(self.volumes(kind)),
         )
 
     def updated(self, old: Subject) -> Subject:
         """The same declaration (id, kind, owner) with a new version and new volumes."""
         new = self.subject(old.id)
         restricts = self.restricts() if old.kind == "restriction" else None
+        if self.banded:  # volumes in the band of its own kind
+            new = dataclasses.replace(new, volumes=build(self.volumes(old.kind)))
         return dataclasses.replace(
             new, kind=old.kind, owner=old.owner, owner_role=old.owner_role, restricts=restricts
         )
@@ -1013,6 +1204,49 @@ def test_index_agrees_with_brute_force_on_a_random_workload(region: str, policy_
         index.put(s)
         stored[s.id or ""] = s
     index.remove("never-stored")  # a no-op
+    assert_index_agrees_for_all(policy, index, stored, fresh)
+
+
+def protected_pairs(policy: Policy, index: ConflictIndex, stored: Sequence[Subject]) -> int:
+    """How many (operation, protected declaration) conflicts the index finds among these."""
+    return sum(
+        policy.protects(query.kind, found.other.kind)
+        for query in stored
+        if query.kind == "operation"
+        for found in index.conflicts_of(policy, query)
+    )
+
+
+@pytest.mark.parametrize("protection", list(PROTECTIONS))
+@pytest.mark.parametrize("region", ["mid-latitude", "antimeridian", "north-pole"])
+def test_index_agrees_with_brute_force_on_banded_altitudes(region: str, protection: str) -> None:
+    # Sites and movements at 0-50 m, operations at 6,000-12,000 m (either maybe unbounded the
+    # other way): an operation meets a protected declaration only where altitude is ignored.
+    policy = protection_policy(*PROTECTIONS[protection])
+    workload = Workload(seed=sum(map(ord, region)) + 13, center=REGIONS[region], banded=True)
+    index = ConflictIndex()
+    stored: dict[str, Subject] = {}
+    for _ in range(300):
+        s = workload.subject()
+        index.put(s)
+        stored[s.id or ""] = s
+    fresh = [workload.subject() for _ in range(20)]
+    fresh.append(dataclasses.replace(workload.subject(), id=None))
+    conflicts = assert_index_agrees_for_all(policy, index, stored, fresh)
+    assert conflicts >= 50, "the workload must be dense enough to test something"
+    protected = protected_pairs(policy, index, list(stored.values()))
+    if protection == "separated":
+        assert protected == 0  # the bands are disjoint: altitude separates every such pair
+    else:
+        assert protected >= 20
+    rng = random.Random(11)
+    for declaration_id in rng.sample(sorted(stored), 60):  # updates, then withdrawals
+        new = workload.updated(stored[declaration_id])
+        index.put(new)
+        stored[declaration_id] = new
+    for declaration_id in rng.sample(sorted(stored), 60):
+        index.remove(declaration_id)
+        del stored[declaration_id]
     assert_index_agrees_for_all(policy, index, stored, fresh)
 
 
@@ -1079,10 +1313,34 @@ altitudes = st.one_of(st.none(), st.integers(0, 40).map(lambda n: n * 100.0))
 
 
 @st.composite
-def volume_docs(draw: st.DrawFn, centre: Position, open_ended: bool = True) -> Doc:
+def banded_altitudes(draw: st.DrawFn, kind: str) -> tuple[float | None, float | None]:
+    """An altitude band in the kind's own band of ``brute_force.BANDS`` (restrictions: any):
+    an operation from 6,000 m up, maybe unbounded above; a site or movement up to 50 m, maybe
+    unbounded below. They never overlap: only an ignored altitude makes them conflict."""
+    if kind == "operation":
+        lower = float(draw(st.integers(6_000, 12_000)))
+        upper = draw(st.one_of(st.none(), st.floats(lower, 12_000)))
+        return lower, upper
+    if kind in ("site", "movement"):
+        upper = float(draw(st.integers(0, 50)))
+        return draw(st.one_of(st.none(), st.floats(0, upper))), upper
+    return draw(plain_altitudes())
+
+
+@st.composite
+def plain_altitudes(draw: st.DrawFn) -> tuple[float | None, float | None]:
     lower, upper = draw(altitudes), draw(altitudes)
     if lower is not None and upper is not None and lower > upper:
         lower, upper = upper, lower
+    return lower, upper
+
+
+@st.composite
+def volume_docs(
+    draw: st.DrawFn, centre: Position, open_ended: bool = True, band: str | None = None
+) -> Doc:
+    """``band``: the kind whose band of ``banded_altitudes`` the volume is in (None: any)."""
+    lower, upper = draw(plain_altitudes() if band is None else banded_altitudes(band))
     durations = st.integers(1, 12) if not open_ended else st.one_of(st.none(), st.integers(1, 12))
     return vol(
         draw(geometries(centre)),
@@ -1096,12 +1354,14 @@ def volume_docs(draw: st.DrawFn, centre: Position, open_ended: bool = True) -> D
 
 @st.composite
 def subjects(
-    draw: st.DrawFn, centre: Position | None = None, open_ended: bool = True
+    draw: st.DrawFn, centre: Position | None = None, open_ended: bool = True, banded: bool = False
 ) -> tuple[Subject, list[Doc]]:
-    """A Subject and the volume documents it was built from."""
+    """A Subject and the volume documents it was built from; ``banded``: its altitudes in
+    its kind's band (``banded_altitudes``)."""
     centre = centre or draw(st.sampled_from(CENTRES))
     kind = draw(st.sampled_from(["operation", "operation", "site", "movement", "restriction"]))
-    docs = draw(st.lists(volume_docs(centre, open_ended), min_size=1, max_size=3))
+    band = kind if banded else None
+    docs = draw(st.lists(volume_docs(centre, open_ended, band), min_size=1, max_size=3))
     restricts = None
     if kind == "restriction":
         restricts = Restricts(
@@ -1121,9 +1381,11 @@ def subjects(
 
 @st.composite
 def pairs(draw: st.DrawFn, open_ended: bool = True) -> tuple[Subject, list[Doc], Subject]:
+    """Two declarations near one centre; in half the draws, each in its kind's band."""
     centre = draw(st.sampled_from(CENTRES))
-    a, a_docs = draw(subjects(centre, open_ended))
-    b, _ = draw(subjects(centre))
+    banded = draw(st.booleans())
+    a, a_docs = draw(subjects(centre, open_ended, banded))
+    b, _ = draw(subjects(centre, banded=banded))
     return a, a_docs, b
 
 
@@ -1149,6 +1411,13 @@ def by_definition(policy: Policy, a: Subject, b: Subject) -> str | None:
     separation = policy.separation.get("-".join(sorted((a.kind, b.kind))))
     if separation is None:
         return None
+    # Protection: an operation and a protected kind are never apart in altitude, unless the
+    # policy says altitude separates them (PRODUCT.md, "Protection").
+    protected = policy.protection.kinds
+    altitude_ignored = policy.protection.altitude == "ignored" and (
+        (a.kind == "operation" and b.kind in protected)
+        or (b.kind == "operation" and a.kind in protected)
+    )
     reason = "separation"
     if "restriction" in (a.kind, b.kind):
         restriction, other = (a, b) if a.kind == "restriction" else (b, a)
@@ -1167,7 +1436,7 @@ def by_definition(policy: Policy, a: Subject, b: Subject) -> str | None:
         gaps = [v.lower_m - w.upper_m] if v.lower_m is not None and w.upper_m is not None else []
         if w.lower_m is not None and v.upper_m is not None:
             gaps.append(w.lower_m - v.upper_m)
-        vertical = all(gap <= separation.vertical_m for gap in gaps)
+        vertical = altitude_ignored or all(gap <= separation.vertical_m for gap in gaps)
         limit = v.buffer_m + w.buffer_m + separation.horizontal_m
         if overlap and vertical and min_distance_m(v.shape, w.shape) <= limit:
             return reason
@@ -1178,7 +1447,7 @@ def by_definition(policy: Policy, a: Subject, b: Subject) -> str | None:
 @given(pairs())
 def test_property_rule_matches_its_definition(pair: tuple[Subject, list[Doc], Subject]) -> None:
     a, _, b = pair
-    for policy in (POLICY, custom_policy()):
+    for policy in every_policy():
         found = conflict_between(policy, a, b)
         assert (found and found.reason) == by_definition(policy, a, b)
         if found is not None:  # the distance reported is that of a conflicting pair
@@ -1260,12 +1529,26 @@ def test_property_raising_a_separation_never_removes_a_conflict(
         assert after.reason == before.reason
 
 
+def every_policy() -> list[Policy]:
+    """The default and custom policies, and each protection variant of both."""
+    variants = [protection_policy(*PROTECTIONS[name]) for name in PROTECTIONS]
+    separated = protection_policy(*PROTECTIONS["separated"], base=CUSTOM_POLICY_TEXT)
+    return [POLICY, custom_policy(), *variants, separated]
+
+
+def declaration_lists(centre: Position) -> st.SearchStrategy[list[tuple[Subject, list[Doc]]]]:
+    """2 to 14 declarations near ``centre``: all in their kind's band, or none."""
+    return st.booleans().flatmap(
+        lambda banded: st.lists(subjects(centre, banded=banded), min_size=2, max_size=14)
+    )
+
+
 @settings(PROPERTY, max_examples=40)
-@given(st.sampled_from(CENTRES).flatmap(lambda c: st.lists(subjects(c), min_size=2, max_size=14)))
+@given(st.sampled_from(CENTRES).flatmap(declaration_lists))
 def test_property_index_agrees_with_brute_force(drawn: list[tuple[Subject, list[Doc]]]) -> None:
     index = ConflictIndex()
     stored = {s.id or "": s for s, _ in drawn}
     for s in stored.values():
         index.put(s)
-    for policy in (POLICY, custom_policy()):
+    for policy in every_policy():
         assert_index_agrees_for_all(policy, index, stored, [])

@@ -1,7 +1,8 @@
 """``deconflict bench``: its table, its ``--out`` document, its answers and its errors.
 
 The answers are checked against the rule itself (``conflict_between``, no index) over every
-query-volume pair. The workload is generated here, in the shape ``../shared/bench/export.py``
+query-volume pair, the protected declarations' too (altitude ignored, and counted with
+altitude separated). The workload is generated here, in the shape ``../shared/bench/export.py``
 writes; when that generator is present beside the repository, one more test runs on its
 exact output.
 """
@@ -19,11 +20,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from deconflict.bench import BenchFileError, validated_ids
+from deconflict.bench import (
+    BenchFileError,
+    altitude_separated,
+    protected_declarations,
+    validated_ids,
+)
 from deconflict.cli import main
 from deconflict.engine.index import ConflictIndex
 from deconflict.engine.rule import Subject, conflict_between
-from deconflict.policy import default_policy
+from deconflict.policy import Policy, default_policy
 from deconflict.requests import VolumeIn
 from deconflict.volumes import build_volumes
 
@@ -104,30 +110,47 @@ def run_bench(volumes: Path, queries: Path, *extra: str) -> Result:
     )
 
 
-def brute_force(volumes: Path, queries: Path) -> dict[str, list[str]]:
+def _subjects(path: Path, role: str) -> list[Subject]:
+    limits = default_policy().limits
+    out = []
+    for line in path.read_text("utf-8").splitlines():
+        document = json.loads(line)
+        identifier = document.pop("id")
+        built = build_volumes([VolumeIn.model_validate(document)], limits)
+        owner = f"{role}-{identifier}"
+        out.append(Subject(identifier, "operation", owner, "operator", "1", "", None, (*built,)))
+    return out
+
+
+def brute_force(volumes: Path, queries: Path, policy: Policy | None = None) -> dict[str, list[str]]:
     """Every query's conflicts by the rule alone, over every stored volume."""
-    policy = default_policy()
-
-    def subjects(path: Path, role: str) -> list[Subject]:
-        out = []
-        for line in path.read_text("utf-8").splitlines():
-            document = json.loads(line)
-            identifier = document.pop("id")
-            item = VolumeIn.model_validate(document)
-            built = build_volumes([item], policy.limits)
-            owner = f"{role}-{identifier}"
-            out.append(
-                Subject(identifier, "operation", owner, "operator", "1", "", None, (*built,))
-            )
-        return out
-
-    stored = subjects(volumes, "stored")
+    policy = policy or default_policy()
+    stored = _subjects(volumes, "stored")
     return {
         str(query.id): [
             str(other.id) for other in stored if conflict_between(policy, query, other) is not None
         ]
-        for query in subjects(queries, "query")
+        for query in _subjects(queries, "query")
     }
+
+
+def protected_by_brute_force(volumes: Path, queries: Path, policy: Policy) -> dict[str, list[str]]:
+    """Every query's conflicts with the bench's protected declarations, by the rule alone
+    (only the queries that have some, as the bench writes them)."""
+    limits = policy.limits
+    stored = [
+        declared.with_volumes(
+            tuple(build_volumes([VolumeIn.model_validate(d) for d in docs], limits))
+        )
+        for declared, docs in protected_declarations(volumes)
+    ]
+    found = {
+        str(query.id): [
+            str(other.id) for other in stored if conflict_between(policy, query, other) is not None
+        ]
+        for query in _subjects(queries, "query")
+    }
+    return {query: ids for query, ids in found.items() if ids}
 
 
 def test_bench_prints_the_table_and_writes_answers_equal_to_the_rule(tmp_path: Path) -> None:
@@ -138,7 +161,17 @@ def test_bench_prints_the_table_and_writes_answers_equal_to_the_rule(tmp_path: P
     result = run_bench(volumes, queries, "--out", str(out))
 
     assert result.exit_code == 0, result.output
-    for measure in ("load s", "p50 ms", "p99 ms", "checks/s", "bytes/volume", "mean conflicts"):
+    for measure in (
+        "load s",
+        "p50 ms",
+        "p99 ms",
+        "checks/s",
+        "bytes/volume",
+        "mean conflicts",
+        "protected declarations",
+        "protected conflicts",
+        "if altitude separated",
+    ):
         assert measure in result.stdout
     assert "check threads" in result.stdout
     written = json.loads(out.read_text("utf-8"))
@@ -151,6 +184,22 @@ def test_bench_prints_the_table_and_writes_answers_equal_to_the_rule(tmp_path: P
     # The workload must exercise the rule, not only its empty answer.
     assert sum(map(len, expected.values())) > 40
     assert written["mean_conflicts"] == pytest.approx(sum(map(len, expected.values())) / 40)
+    assert_protected_answers(written, volumes, queries)
+
+
+def assert_protected_answers(written: dict[str, Any], volumes: Path, queries: Path) -> None:
+    """The protected declarations' answers are the rule's, under the default policy (altitude
+    ignored) and, counted, under ``altitude = "separated"``; the workload must exercise the
+    pairs that only an ignored altitude makes conflict."""
+    policy = default_policy()
+    expected = protected_by_brute_force(volumes, queries, policy)
+    assert written["protected"] == expected
+    assert written["protected_count"] == len(protected_declarations(volumes))
+    assert written["protected_conflicts"] == sum(map(len, expected.values()))
+    separated = protected_by_brute_force(volumes, queries, altitude_separated(policy))
+    assert written["protected_conflicts_separated"] == sum(map(len, separated.values()))
+    assert written["protected_conflicts"] >= 5
+    assert written["protected_conflicts"] > written["protected_conflicts_separated"]
 
 
 @pytest.mark.skipif(not SHARED_EXPORT.exists(), reason="../shared/bench is not beside the repo")
@@ -179,8 +228,10 @@ def test_bench_reads_the_anchor_workload_and_agrees_with_the_rule(tmp_path: Path
 
     assert result.exit_code == 0, result.output
     expected = brute_force(volumes, queries)
-    assert json.loads(out.read_text("utf-8"))["queries"] == expected
+    written = json.loads(out.read_text("utf-8"))
+    assert written["queries"] == expected
     assert sum(map(len, expected.values())) > 30
+    assert_protected_answers(written, volumes, queries)
 
 
 GOOD = workload(1, "v", seed=3)[0]

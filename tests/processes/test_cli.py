@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from deconflict.cli import main
@@ -124,3 +125,38 @@ def test_every_command_works_on_both_backends(db_url: str, tmp_path: Path) -> No
     assert loaded.exit_code == 0, loaded.output
     verified = runner.invoke(main, ["verify", "--db", db_url])
     assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        pytest.param(
+            'disclose_to_owner = "redacted"',
+            'disclose_to_owner = "everything"',
+            "protection.disclose_to_owner",
+            id="disclosure-level",
+        ),
+        pytest.param(
+            'altitude = "ignored"', 'altitude = "mostly"', "protection.altitude", id="altitude"
+        ),
+        pytest.param(
+            'kinds = ["site", "movement"]',
+            'kinds = ["site", "operation"]',
+            "protection.kinds.1",
+            id="kind",
+        ),
+    ],
+)
+def test_policy_set_refuses_a_bad_protection_naming_the_field(
+    tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    db_url, _ = init(tmp_path)
+    shown = CliRunner().invoke(main, ["policy", "show", "--db", db_url]).stdout
+    assert old in shown
+    bad = tmp_path / "bad.toml"
+    bad.write_text(shown.replace(old, new))
+    result = CliRunner().invoke(main, ["policy", "set", "--db", db_url, str(bad)])
+    assert result.exit_code == 1
+    assert f"{field}: " in result.stderr
+    assert "Traceback" not in result.output
+    assert CliRunner().invoke(main, ["policy", "show", "--db", db_url]).stdout == shown

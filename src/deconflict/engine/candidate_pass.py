@@ -42,6 +42,7 @@ from deconflict.engine.angles import near_elements
 from deconflict.engine.blocks import decode, edges
 from deconflict.engine.cells import FOREVER, group_key, level_cells
 from deconflict.engine.grid import (
+    BANDED_KIND,
     Float32s,
     Int32s,
     end_above,
@@ -508,11 +509,13 @@ def _run_query(
     sep_h, sep_v, eligible, mode = rule.sep_h, rule.sep_v, rule.eligible, rule.mode
     qvol, high_water, part, parts = query.table, store.high_water, share.part, share.parts
     widest = 0.0
-    widest_v = 0.0
     for kind in range(len(sep_h)):
         if eligible[kind] != 0:
             widest = max(widest, sep_h[kind])
-            widest_v = max(widest_v, sep_v[kind])
+    # The entries filter compares altitudes only for the entries that copy their band,
+    # operations' (``grid.BANDED_KIND``): the others' copies are unbounded and pass it, so
+    # an infinite separation from a protected kind leaves the pruning of operations intact.
+    widest_v = sep_v[BANDED_KIND] if eligible[BANDED_KIND] != 0 else 0.0
     if mode == AREA:
         widest_v = np.inf  # altitudes do not matter
     cells = np.empty(256, np.int64)

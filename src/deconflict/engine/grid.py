@@ -4,7 +4,8 @@ A group (a space level, a time level and a cell of ``engine.cells``) holds one e
 volume that reaches into the cell, sorted by start: the volume's slot, and its window and
 altitude band as float32 rounded outwards (start and lower bound down, end and upper bound
 up), so that a query rejects most entries by time and altitude without reading the volume's
-row. In each group a query reads only the entries whose start lies in ``(start - span_k,
+row. Only operations' entries copy their band (``BANDED_KIND``); the other kinds' copies
+are unbounded. In each group a query reads only the entries whose start lies in ``(start - span_k,
 end)``: a window no longer than ``span_k`` that starts earlier ends before the query starts.
 ``engine.cells`` says why the groups a query visits hold every volume it can conflict with.
 
@@ -25,7 +26,9 @@ import numpy as np
 import numpy.typing as npt
 
 from deconflict.engine.cells import JK_COUNT, Levels, key_level, volume_keys
+from deconflict.engine.store import KO
 from deconflict.geo.compiled import Codes, Floats, Ints, compiled, kernel
+from deconflict.policy import KINDS
 
 Int32s = npt.NDArray[np.int32]
 Float32s = npt.NDArray[np.float32]
@@ -39,6 +42,16 @@ _M_FREE_RUNS: Final = 8  # free-list heads of pool runs of 2^c entries, c < 40
 _META: Final = 48
 _MIN_CLASS: Final = 2
 BULK: Final = 256  # volumes from which Grid.add merges sorted runs instead of inserting
+
+BANDED_KIND: Final = KINDS.index("operation")
+"""The one kind whose entries copy its altitude band; the others' copies are unbounded.
+Under the default policy (``protection.altitude = "ignored"``) an operation's altitude never
+separates it from a site or a movement, so an operation's query has an infinite vertical
+separation from those kinds: were every entry banded, the entries filter could prune nothing
+by altitude for it, and it would read (at 100k stored) 2.4 times as many slots. The copies
+cannot follow the policy, which changes at run time: so only operations, the kind that is
+separated by altitude from operations, keep theirs, and the other kinds' bands are tested
+only at their slot (``candidate_pass.scan``), exactly, whatever the policy."""
 
 
 @kernel
@@ -281,6 +294,20 @@ def remove_entries(
             meta[_M_FREE_GROUP] = group
 
 
+@kernel
+def _entry(vol: Floats, slot: int, entry: Float32s) -> None:
+    """A volume's copies of its window and altitude band, rounded outwards. Only an
+    operation's band is copied; every other kind's copy is unbounded (see ``BANDED_KIND``)."""
+    entry[0] = start_below(vol[slot, 0])
+    entry[1] = end_above(vol[slot, 1])
+    if int(vol[slot, KO]) & 7 == BANDED_KIND:
+        entry[2] = start_below(vol[slot, 2])
+        entry[3] = end_above(vol[slot, 3])
+    else:
+        entry[2] = np.float32(-np.inf)
+        entry[3] = np.float32(np.inf)
+
+
 @compiled
 def add_volumes(
     table: Ints, groups: Ints, bounds: Float32s, slots: Int32s, meta: Ints, counts: Ints,
@@ -297,10 +324,7 @@ def add_volumes(
             vol[slot, 0], vol[slot, 1],
             theta, band_h, bands, band_cells, band_first, span_s, keys,
         )  # fmt: skip
-        entry[0] = start_below(vol[slot, 0])
-        entry[1] = end_above(vol[slot, 1])
-        entry[2] = start_below(vol[slot, 2])
-        entry[3] = end_above(vol[slot, 3])
+        _entry(vol, slot, entry)
         table, groups, bounds, slots = add_entries(
             table, groups, bounds, slots, meta, counts, keys, n, entry, slot
         )
@@ -340,10 +364,7 @@ def add_volumes_bulk(
             all_keys, all_entries, all_slots = grown_keys, grown_entries, grown_slots
         for i in range(n):
             all_keys[m] = keys[i]
-            all_entries[m, 0] = start_below(vol[slot, 0])
-            all_entries[m, 1] = end_above(vol[slot, 1])
-            all_entries[m, 2] = start_below(vol[slot, 2])
-            all_entries[m, 3] = end_above(vol[slot, 3])
+            _entry(vol, slot, all_entries[m])
             all_slots[m] = slot
             m += 1
     # Volumes came in order of start, so a stable sort by key keeps each run sorted.
