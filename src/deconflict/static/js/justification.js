@@ -20,12 +20,13 @@ export function protectedRefs(...lists) {
   return [...seen.values()];
 }
 
-/** Why a justification is refused before sending it, or null when it may be sent. */
+/**
+ * Why a justification is not sent, or null when it may be. Only an empty one is stopped
+ * here (a click with nothing written, answered without a round trip); its length is the
+ * service's to judge (the box's `maxlength` keeps typing within it).
+ */
 export function justificationProblem(text) {
   if (!text.trim()) return "Write why this operation must go ahead; it cannot be empty.";
-  if (text.length > MAX_JUSTIFICATION) {
-    return `At most ${MAX_JUSTIFICATION.toLocaleString("en-GB")} characters (this has ${text.length.toLocaleString("en-GB")}).`;
-  }
   return null;
 }
 
@@ -50,7 +51,9 @@ export function protectedBox(refs, decls, { text, onInput, onSelect }) {
   const count = h("div", { class: "hint counter", id: "declare-justification-count", "aria-live": "polite" });
   const error = h("div", { class: "field-error", id: "declare-justification-error", role: "alert", hidden: true });
   const updateCount = () => {
-    count.textContent = `${input.value.length.toLocaleString("en-GB")} / ${MAX_JUSTIFICATION.toLocaleString("en-GB")} characters`;
+    const n = input.value.length;
+    count.textContent = `${n.toLocaleString("en-GB")} / ${MAX_JUSTIFICATION.toLocaleString("en-GB")} characters`;
+    count.classList.toggle("is-over", n > MAX_JUSTIFICATION);
   };
   updateCount();
   input.addEventListener("input", () => {
