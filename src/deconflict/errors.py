@@ -117,6 +117,14 @@ class MissingAwareness(Conflict):
     title = "Missing awareness"
 
 
+class JustificationRequired(Conflict):
+    """An operation that conflicts with a protected declaration it can see, without a
+    written ``justification`` (API.md v1.1); the body lists the ``protected`` ones."""
+
+    code = "justification_required"
+    title = "Justification required"
+
+
 class StaleVersion(Conflict):
     code = "stale_version"
     title = "Stale version"

@@ -278,6 +278,24 @@ class RestrictsIn(BaseModel):
     allowed_categories: list[str] = Field(default_factory=list, max_length=1000)
 
 
+MAX_JUSTIFICATION = 2000
+
+
+def _check_justification(text: str) -> str:
+    if not text.strip():
+        raise ValueError("a justification must say something: it is only whitespace")
+    return text
+
+
+# An operation's written reason for conflicting with a protected declaration (API.md v1.1):
+# 1-2,000 characters, kept as sent (no trimming), not only whitespace.
+Justification = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_JUSTIFICATION),
+    AfterValidator(_check_justification),
+]
+
+
 class DeclarationIn(BaseModel):
     """``POST /v1/declarations``. Unknown top-level fields are ignored, so a client may send
     back a declaration it read."""
@@ -288,6 +306,7 @@ class DeclarationIn(BaseModel):
     category: str = Field(default="", max_length=200)
     metadata: Metadata = Field(default_factory=dict)
     restricts: RestrictsIn | None = None
+    justification: Justification | None = None
 
 
 class DeclarationUpdate(BaseModel):
@@ -300,6 +319,8 @@ class DeclarationUpdate(BaseModel):
     category: str | None = Field(default=None, max_length=200)
     metadata: Metadata | None = None
     restricts: RestrictsIn | None = None
+    # Not kept from the version it replaces: each version says its own (or none).
+    justification: Justification | None = None
 
 
 class CheckIn(BaseModel):
@@ -508,6 +529,7 @@ class DeclareStep(_Step):
     volumes: list[VolumeIn]
     restricts: RestrictsIn | None = None
     acknowledge_conflicts: bool = False
+    justification: Justification | None = None
 
 
 class UpdateStep(_Step):
@@ -517,6 +539,7 @@ class UpdateStep(_Step):
     metadata: dict[str, Any] | None = None
     restricts: RestrictsIn | None = None
     acknowledge_conflicts: bool = False
+    justification: Justification | None = None
 
 
 class WithdrawStep(_Step):

@@ -25,6 +25,7 @@ def stored(kind: str, restricts: dict[str, list[str]] | None) -> StoredDeclarati
         restricts=restricts,
         created_at="2026-01-01T00:00:00.000000Z",
         updated_at="2026-01-02T00:00:00.000000Z",
+        justification="j",
     )
 
 
@@ -56,6 +57,7 @@ def test_api_md_order() -> None:
         "category",
         "metadata",
         "late_notice",
+        "justification",
         "restricts",
         "created_at",
         "updated_at",

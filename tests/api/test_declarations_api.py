@@ -31,8 +31,17 @@ def test_operation_over_a_site_needs_the_sites_version_in_the_key(cast: dict[str
         }
     ]
 
-    accepted = cast["north"].declare(
+    # The key complete, the site is protected: a justification is asked for next (API.md v1.1).
+    unjustified = cast["north"].declare(
         "operation", [volume(square(36.30, 33.51))], category="strike", key=[site_ref["version"]]
+    )
+    assert problem_of(unjustified)["code"] == "justification_required"
+    accepted = cast["north"].declare(
+        "operation",
+        [volume(square(36.30, 33.51))],
+        category="strike",
+        key=[site_ref["version"]],
+        justification="the only bridge; the clinic is told",
     )
     assert accepted.status_code == 201, accepted.text
     conflict = accepted.json()["conflicts"][0]

@@ -210,7 +210,9 @@ def test_a_declaration_withdrawn_between_the_search_and_the_lock_is_not_required
 
     # North knows only Water's site: Relief's, which the search found, is gone by the lock.
     with between_search_and_lock(relief_withdraws):
-        answer = cast["north"].declare("operation", operation, key=[other["version"]])
+        answer = cast["north"].declare(
+            "operation", operation, key=[other["version"]], justification="both sites told"
+        )
     assert answer.status_code == 201, answer.text
     assert [c["declaration"]["id"] for c in answer.json()["conflicts"]] == [other["id"]]
 

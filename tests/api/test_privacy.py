@@ -11,6 +11,9 @@ overdue lists and receipts.
 
 Every test runs on SQLite and on PostgreSQL, under the default policy and under one that
 broadcasts sites and movements to nobody (so that who is told at all depends on conflicts).
+Both tell a protected site's owner nothing of the operations over it
+(``disclose_to_owner = "none"``): a redacted protection alert tells it when and how close, by
+design, and ``test_protection_leaks.py`` walks every path of those alerts.
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ from support import (
     volume,
 )
 
-QUIET_POLICY = default_policy_text().replace(
+SILENT_POLICY = default_policy_text().replace(
+    'disclose_to_owner = "redacted"', 'disclose_to_owner = "none"'
+)
+QUIET_POLICY = SILENT_POLICY.replace(
     'site = ["operator"]\nmovement = ["operator"]', "site = []\nmovement = []"
 )
-assert default_policy_text() != QUIET_POLICY
+assert default_policy_text() != SILENT_POLICY != QUIET_POLICY
 
 # The operations' coordinates, times, categories and metadata: never to be seen.
 HAWK = [(36.301234, 33.509876), (36.302345, 33.508765)]  # created, then moved
@@ -57,7 +63,7 @@ def policy_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def world(tmp_path: Path, clock: FakeClock, db_url: str, policy_name: str) -> Iterator[World]:
-    text = default_policy_text() if policy_name == "default" else QUIET_POLICY
+    text = SILENT_POLICY if policy_name == "default" else QUIET_POLICY
     for service in make_service(tmp_path, clock, text, db_url):
         yield build_world(service, quiet=policy_name == "quiet")
 
@@ -118,6 +124,7 @@ def build_world(service: Service, *, quiet: bool) -> World:
             "version": hawk["version"],
             "volumes": [op_volume(*HAWK[1])],
             "key": [owl["version"], site["declaration"]["version"]],
+            "justification": "HAWK-SEVEN over the hospital",
         },
     )
     assert moved.status_code == 200, moved.text

@@ -268,6 +268,7 @@ SMALL: dict[str, Any] = {
             "category": "strike",
             "volumes": [point_volume(36.3, 33.5, "+2d", "+2d3h")],
             "acknowledge_conflicts": True,
+            "justification": "the hospital is told; the coordinator confirms it is clear",
         },
         {
             "as": "east",

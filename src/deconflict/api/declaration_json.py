@@ -28,6 +28,8 @@ def declaration_json(declaration: StoredDeclaration) -> dict[str, Any]:
         "category": declaration.category,
         "metadata": declaration.metadata,
         "late_notice": declaration.late_notice,
+        # null unless the caller is the owner or the coordinator (the service decides).
+        "justification": declaration.justification,
     }
     if declaration.restricts is not None:
         document["restricts"] = declaration.restricts

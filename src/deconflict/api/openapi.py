@@ -69,7 +69,8 @@ _DESCRIPTIONS = {
     403: "The caller's role or party may not do this (`forbidden`)",
     404: "Does not exist, or is not visible to the caller (`not_found`)",
     409: "The write contradicts the current state: `missing_awareness` (with `missing` and "
-    "`conflicts`), `stale_version` (with `current_version`)",
+    "`conflicts`), `justification_required` (with `protected` and `conflicts`), "
+    "`stale_version` (with `current_version`)",
     413: "Body, vertex count, volume count, extent or cost over the policy's limits "
     "(`too_large`): `errors` names what is over",
     429: "Too many requests, or too many failed authentications (`rate_limited`): "
@@ -124,9 +125,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "`missing_awareness`: current versions the key lacks",
             "items": _REF,
         },
+        "protected": {
+            "type": "array",
+            "description": "`justification_required`: the protected declarations (visible to "
+            "the caller) that the operation conflicts with",
+            "items": _REF,
+        },
         "conflicts": {
             "type": "array",
-            "description": "`missing_awareness`: every conflict the caller can see",
+            "description": "`missing_awareness`, `justification_required`: every conflict the "
+            "caller can see",
             "items": {"type": "object"},
         },
         "current_version": {

@@ -143,6 +143,11 @@ def declaration_entry(row: Row, previous_version: str | None) -> dict[str, Any]:
         name: None if values[name] is None else commit(values[name], salts[name])
         for name in DECLARATION_FIELDS
     }
+    # An operation's justification (API.md v1.1), only when it has one: every entry logged
+    # before justifications existed, and every other one, rebuilds byte for byte.
+    justification = row.get("justification")
+    if justification is not None:
+        commitments["justification"] = commit(justification, salts["justification"])
     return {
         "type": f"declaration.{row['change']}",
         "at": row["at"],
@@ -355,10 +360,14 @@ def opening_for_declaration_version(row: Row) -> dict[str, Any]:
     behind the commitments of that version's leaf, and nothing else.
     """
     salts = json.loads(row["salts"])
-    return {
+    opened = {
         "salts": {name: salts.get(name) for name in DECLARATION_FIELDS},
         "values": _declaration_values(row),
     }
+    if row.get("justification") is not None:
+        opened["salts"]["justification"] = salts["justification"]
+        opened["values"]["justification"] = row["justification"]
+    return opened
 
 
 def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, Any]) -> list[str]:
@@ -384,9 +393,10 @@ def check_declaration_opening(leaf: dict[str, Any] | str, opening: Mapping[str, 
         or not isinstance(salts, dict)
     ):
         return list(DECLARATION_FIELDS)
+    # The justification is in an entry only when the version had one (declaration_entry).
     return [
         name
-        for name in DECLARATION_FIELDS
+        for name in (*DECLARATION_FIELDS, "justification")
         if not _opens(declaration.get(name), values.get(name), salts.get(name))
     ]
 

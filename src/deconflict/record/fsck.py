@@ -250,7 +250,15 @@ class _DatabaseAudit:
     # The current state of every declaration is its latest logged version.
 
     def _check_current_declarations(self) -> None:
-        compared = ("kind", "owner", "version", "state", "late_notice", *DECLARATION_FIELDS)
+        compared = (
+            "kind",
+            "owner",
+            "version",
+            "state",
+            "late_notice",
+            *DECLARATION_FIELDS,
+            "justification",
+        )
         for row in audit.current_beside_latest(self.conn, compared):
             if row["latest_version"] is None:
                 raise ProblemFound(

@@ -168,6 +168,7 @@ class _Loader:
             "category": step.category,
             "metadata": step.metadata,
             "restricts": self._restricts(step.restricts),
+            "justification": step.justification,
         }
 
     def _write(

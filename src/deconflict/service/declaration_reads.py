@@ -5,6 +5,7 @@ opening, the conflicts of one, and the what-if check; and what the writes share 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -92,13 +93,25 @@ def stored_subject(deployment: Deployment, row: Mapping[str, Any]) -> Subject:
     return subject_from_row(row) if recent is None else recent
 
 
+def shown_to(party: Party, declaration: StoredDeclaration) -> StoredDeclaration:
+    """The declaration as ``party`` is shown it: an operation's justification goes to its
+    owner and the coordinator only (API.md v1.1); other operators who see the operation
+    see that it was declared, not what its owner wrote about the protected site."""
+    if declaration.justification is None or (
+        party.role == "coordinator" or party.id == declaration.owner
+    ):
+        return declaration
+    return dataclasses.replace(declaration, justification=None)
+
+
 # -- the reads ----------------------------------------------------------------------------------
 
 
 def get_declaration(deployment: Deployment, party: Party, declaration_id: str) -> StoredDeclaration:
     with deployment.db.read() as conn:
         policy = deployment.policy(conn)
-        return StoredDeclaration.of_row(visible_row(conn, policy, party, declaration_id))
+        row = visible_row(conn, policy, party, declaration_id)
+        return shown_to(party, StoredDeclaration.of_row(row))
 
 
 def declaration_opening(
@@ -238,4 +251,4 @@ def list_declarations(
         ]
         found = storage.active_rows(conn, ids)
         found.sort(key=lambda row: (row["created_at"], row["id"]))
-        return [StoredDeclaration.of_row(row) for row in found]
+        return [shown_to(party, StoredDeclaration.of_row(row)) for row in found]

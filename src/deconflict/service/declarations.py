@@ -31,7 +31,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from deconflict.engine.rule import Found, Subject
-from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
+from deconflict.errors import (
+    Forbidden,
+    InvalidRequest,
+    JustificationRequired,
+    MissingAwareness,
+    StaleVersion,
+)
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.record import entries
 from deconflict.record.commitments import new_salt
@@ -111,6 +117,35 @@ def _require_awareness(
             },
         )
     return seen
+
+
+def _require_justification(
+    policy: Policy, subject: Subject, seen: list[Found], justification: str | None
+) -> None:
+    """409 when an operation conflicts with a protected declaration it can see (``seen``:
+    the visible conflicts, the key already checked) and says nothing of why."""
+    if justification is not None or subject.kind != "operation":
+        return
+    protected = [f for f in seen if policy.protects(subject.kind, f.other.kind)]
+    if protected:
+        names = ", ".join(f"{f.other.kind} {f.other.id}" for f in protected)
+        raise JustificationRequired(
+            f"this operation conflicts with {len(protected)} protected declaration(s): "
+            f"{names}. Say in `justification` why it must go ahead (1-2,000 characters); "
+            "the owners and the coordinator are alerted.",
+            field="justification",
+            extra={
+                "protected": [f.to_json()["declaration"] for f in protected],
+                "conflicts": [f.to_json() for f in seen],
+            },
+        )
+
+
+def _check_justification_kind(kind: str, justification: str | None) -> None:
+    if justification is not None and kind != "operation":
+        raise InvalidRequest(
+            f"only operations carry a justification, not a {kind}", field="justification"
+        )
 
 
 def _new_version() -> str:
@@ -213,6 +248,8 @@ def _store_version(
     entry is built from the version row as the database gives it back (its commitments
     are to what is stored), and takes its type from it."""
     salts = {name: new_salt() for name in ("volumes", "metadata", "category", "restricts")}
+    if row.get("justification") is not None:
+        salts["justification"] = new_salt()
     version_row = storage.insert_version(
         write.conn,
         {
@@ -228,6 +265,7 @@ def _store_version(
             "metadata": row["metadata"],
             "restricts": row["restricts"],
             "late_notice": row["late_notice"],
+            "justification": row.get("justification"),
             "salts": json.dumps(salts),
             "at": write.at,
         },
@@ -265,6 +303,7 @@ class _Draft:
     change: str
     party: Party
     key: list[str]
+    justification: str | None
     replaces: str | None
     subject: Subject
     before: Subject | None
@@ -297,6 +336,7 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
         if prepared is not None:
             found = _settle(deployment, write, policy, draft.subject, prepared)
             seen = _require_awareness(policy, draft.party, found, draft.key)
+            _require_justification(policy, draft.subject, seen, draft.justification)
         content = draft.content(write, policy, current)
         row = {**content.row, "change_seq": next_change_seq(write.conn)}
         if current is None:
@@ -332,6 +372,7 @@ def _active_content(
     metadata: Any,
     metadata_json: str,
     late_notice: bool,
+    justification: str | None,
     created_at: str,
     updated_at: str,
 ) -> _Content:
@@ -352,6 +393,7 @@ def _active_content(
         "metadata": metadata_json,
         "restricts": None if restricts is None else json.dumps(restricts),
         "late_notice": late_notice,
+        "justification": justification,
         "created_at": created_at,
         "updated_at": updated_at,
     }
@@ -368,6 +410,7 @@ def _active_content(
         restricts=(restricts or {}) if subject.kind == "restriction" else None,
         created_at=created_at,
         updated_at=updated_at,
+        justification=justification,
     )
     return _Content(row, answer, removed=False)
 
@@ -381,6 +424,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             f"a {party.role} may not declare a {body.kind}; "
             f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
         )
+    _check_justification_kind(body.kind, body.justification)
     # Geometry is validated and the conflicts searched before taking the write lock, so the
     # lock is held only to catch up with what changed meanwhile and to write; should the
     # limits change meanwhile, the volumes are validated again.
@@ -408,6 +452,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             metadata=body.metadata,
             metadata_json=json.dumps(body.metadata),
             late_notice=is_late_notice(policy, body.kind, volumes, documents, write.now),
+            justification=body.justification,
             created_at=write.at,
             updated_at=write.at,
         )
@@ -420,6 +465,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
             change="created",
             party=party,
             key=body.key,
+            justification=body.justification,
             replaces=None,
             subject=subject,
             before=None,
@@ -440,6 +486,7 @@ def update_declaration(
         policy = deployment.policy(conn)
         current = _owned_row(conn, policy, party, declaration_id)
         _check_version(current, body.version)
+        _check_justification_kind(current["kind"], body.justification)
         before = stored_subject(deployment, current)
         restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
     volumes = build_volumes(body.volumes, policy.limits)
@@ -469,6 +516,7 @@ def update_declaration(
             late_notice=is_late_notice(
                 policy, current["kind"], volumes, documents, write.now, previous_volumes
             ),
+            justification=body.justification,
             created_at=current["created_at"],
             updated_at=write.at,
         )
@@ -482,6 +530,7 @@ def update_declaration(
             change="updated",
             party=party,
             key=body.key,
+            justification=body.justification,
             replaces=body.version,
             subject=subject,
             before=before,
@@ -530,6 +579,7 @@ def withdraw_declaration(
             change="withdrawn",
             party=party,
             key=[],
+            justification=None,
             replaces=version,
             subject=withdrawn,
             before=before,

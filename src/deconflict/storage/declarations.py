@@ -45,6 +45,9 @@ class StoredDeclaration:
     restricts: dict[str, Any] | None
     created_at: str
     updated_at: str
+    # An operation's justification (API.md v1.1); the service answers it only to the owner
+    # and the coordinator (``declaration_reads.shown_to``), None for everyone else.
+    justification: str | None = None
 
     @classmethod
     def of_row(
@@ -68,6 +71,7 @@ class StoredDeclaration:
             restricts=restricts,
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            justification=row.get("justification"),
         )
 
 
