@@ -712,7 +712,7 @@ export function mountDeclare(panel, map, layers) {
     const decl = data.declaration;
     const conflicts = data.conflicts || [];
     const guardedIds = new Set(
-      decl.kind === "operation" ? protectedRefs(conflicts).map((r) => r.id) : [],
+      decl.kind === "operation" ? protectedRefs([], conflicts).map((r) => r.id) : [],
     );
     const guarded = conflicts.filter((c) => guardedIds.has(c.declaration.id));
     const rest = conflicts.filter((c) => !guardedIds.has(c.declaration.id));
@@ -787,7 +787,7 @@ export function mountDeclare(panel, map, layers) {
       const data = await post("/v1/conflicts/check", { kind: body.kind, volumes: body.volumes });
       const conflicts = data.conflicts || [];
       const guardedIds = new Set(
-        body.kind === "operation" ? protectedRefs(conflicts).map((r) => r.id) : [],
+        body.kind === "operation" ? protectedRefs([], conflicts).map((r) => r.id) : [],
       );
       const guarded = conflicts.filter((c) => guardedIds.has(c.declaration.id));
       const rest = conflicts.filter((c) => !guardedIds.has(c.declaration.id));

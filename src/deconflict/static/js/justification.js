@@ -8,15 +8,21 @@ import { declTitle, isProtectedKind, partyName } from "./state.js";
 
 export const MAX_JUSTIFICATION = 2000;
 
-/** Declaration references ({id, kind, owner, version}) that the policy protects, once each. */
-export function protectedRefs(...lists) {
+/**
+ * Declaration references ({id, kind, owner, version}), once each: all of `named` (the
+ * service's `protected` list, which it knows best), then those of `lists` (conflicts or
+ * references) whose kind the policy protects.
+ */
+export function protectedRefs(named, ...lists) {
   const seen = new Map();
-  for (const list of lists) {
-    for (const item of list || []) {
-      const ref = item && item.declaration ? item.declaration : item;
-      if (ref && ref.id && isProtectedKind(ref.kind) && !seen.has(ref.id)) seen.set(ref.id, ref);
+  const add = (item, check) => {
+    const ref = item && item.declaration ? item.declaration : item;
+    if (ref && ref.id && (!check || isProtectedKind(ref.kind)) && !seen.has(ref.id)) {
+      seen.set(ref.id, ref);
     }
-  }
+  };
+  for (const item of named || []) add(item, false);
+  for (const list of lists) for (const item of list || []) add(item, true);
   return [...seen.values()];
 }
 
