@@ -351,8 +351,21 @@ class WebhookIn(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
 
 
+Response = Literal["acknowledged", "assured", "cannot_assure", "denied"]
+"""A recipient's answer to a notification (PRODUCT.md, "Response"): received and understood;
+it will keep clear; it cannot assure that; it refuses."""
+RESPONSES: tuple[Response, ...] = ("acknowledged", "assured", "cannot_assure", "denied")
+
+
 class AckIn(BaseModel):
+    response: Response = "acknowledged"
     comment: str = Field(default="", max_length=10_000)
+
+    @property
+    def response_sent(self) -> Response | None:
+        """The response, None when it was left out: then a later acknowledgment keeps the
+        answer given before instead of taking it back (``service.responses``)."""
+        return self.response if "response" in self.model_fields_set else None
 
 
 # -- the policy (a TOML document; ``policy.parse_policy``) -------------------------------------
@@ -556,7 +569,13 @@ class ReadInboxStep(_Step):
 
 class AcknowledgeStep(_Step):
     acknowledge: Literal["all"] | list[str]
+    response: Response = "acknowledged"
     comment: str = Field(default="", max_length=10_000)
+
+    @property
+    def response_sent(self) -> Response | None:
+        """As ``AckIn.response_sent``."""
+        return self.response if "response" in self.model_fields_set else None
 
 
 class AdvanceStep(BaseModel):

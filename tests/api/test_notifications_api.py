@@ -135,11 +135,15 @@ def test_acknowledgment_is_idempotent_and_for_the_recipient_only(
     assert acknowledged_at is not None
     receipt = first.json()["receipt"]
     service.clock.advance(minutes=3)
-    second = cast["north"].post(f"/v1/notifications/{note['id']}/ack", {"comment": "again"})
-    assert second.status_code == 200
-    assert second.json()["notification"]["acknowledged_at"] == acknowledged_at
-    assert second.json()["notification"]["comment"] == "noted"
-    assert second.json()["receipt"]["index"] == receipt["index"]
+    # The same acknowledgment again, or a bare one, changes nothing (a new comment would be a
+    # new response: tests/api/test_responses_api.py).
+    for body in ({"comment": "noted"}, {}, {"response": "acknowledged"}):
+        second = cast["north"].post(f"/v1/notifications/{note['id']}/ack", body)
+        assert second.status_code == 200
+        assert second.json()["notification"]["acknowledged_at"] == acknowledged_at
+        assert second.json()["notification"]["comment"] == "noted"
+        assert second.json()["notification"]["response"] == "acknowledged"
+        assert second.json()["receipt"]["index"] == receipt["index"]
 
     deliveries = cast["relief"].get(f"/v1/declarations/{site['id']}/deliveries")
     assert deliveries.status_code == 200, deliveries.text

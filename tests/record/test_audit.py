@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from deconflict.record import client, entries, fsck, log_store, merkle, signing
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import new_salt
-from deconflict.storage import schema
+from deconflict.storage import notifications, schema
 from deconflict.storage.meta import set_meta
 
 VOLUMES = [
@@ -255,6 +255,28 @@ class Service:
             row = _row(conn, schema.notifications, notification_id)
             self.log(conn, entries.notification_acknowledged_entry(row), notification_id)
 
+    def respond(self, notification_id: str, number: int, response: str, comment: str) -> None:
+        """A later response (number 2 on) that becomes the notification's current one."""
+        with self.change() as (conn, at):
+            conn.execute(
+                schema.notification_responses.insert().values(
+                    notification_id=notification_id,
+                    number=number,
+                    response=response,
+                    comment=comment,
+                    salt=new_salt(),
+                    at=at,
+                )
+            )
+            conn.execute(
+                update(schema.notifications)
+                .where(schema.notifications.c.id == notification_id)
+                .values(response=response, response_comment=comment, responded_at=at)
+            )
+            subject = f"{notification_id}/{number}"
+            row = notifications.response_row(conn, subject)
+            self.log(conn, entries.notification_responded_entry(row), subject)
+
     def subscribe(self, subscription_id: str, party: str) -> None:
         with self.change() as (conn, at):
             conn.execute(
@@ -282,7 +304,7 @@ def _version_row(conn: Connection, declaration_id: str, version: str) -> Any:
 def build_scenario(
     engine: Engine, key: Ed25519PrivateKey, *, humanitarian: str = "Aid Org"
 ) -> Service:
-    """Every entry type at least once: 21 entries, a signed head after each of 20 changes."""
+    """Every entry type at least once: 22 entries, a signed head after each of 21 changes."""
     schema.metadata.create_all(engine)
     service = Service(engine, key)
     service.clear = True
@@ -338,6 +360,8 @@ def build_scenario(
     service.declare("dcl_site", "s2", "withdrawn", pad=1, state="withdrawn")
     service.revoke("pty_obs", by="pty_coord")
     service.register("pty_late", "Late Joiner", "operator", by="pty_coord")
+    # ntf_1 was acknowledged as before responses (no response row): the next is number 2.
+    service.respond("ntf_1", 2, "cannot_assure", "Convoy window moved; cannot assure it.")
     return service
 
 
@@ -368,7 +392,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     engine.dispose()
     shutil.copy(folder / "forged.db", folder / "forged_longer.db")
     engine = create_engine(f"sqlite:///{folder / 'forged_longer.db'}")
-    longer = Service(engine, key, start_minute=20)
+    longer = Service(engine, key, start_minute=21)
     for n in range(3):
         longer.register(f"pty_x{n}", "More", "observer", by="pty_coord")
     engine.dispose()
@@ -390,7 +414,7 @@ def engine(template: Template, tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def service(engine: Engine, template: Template) -> Service:
     """The service that wrote the scenario, ready to write more."""
-    return Service(engine, template.key, start_minute=20, receipts=template.receipts)
+    return Service(engine, template.key, start_minute=21, receipts=template.receipts)
 
 
 def public(key: Ed25519PrivateKey) -> str:
@@ -408,9 +432,9 @@ def test_an_untouched_database_verifies(
         engine, public(key), progress=lambda done, total: seen.append((done, total))
     )
     assert result.ok, result.describe()
-    assert result.size == result.entries_checked == 21
-    assert result.heads_checked == 20
-    assert seen[-1] == (21, 21) and len(seen) == 21
+    assert result.size == result.entries_checked == 22
+    assert result.heads_checked == 21
+    assert seen[-1] == (22, 22) and len(seen) == 22
     assert result.describe().startswith("OK")
 
 
@@ -440,7 +464,7 @@ def test_small_batches_stream_the_same_result(
 ) -> None:
     for batch_size in (1, 2, 3, 7):
         result = fsck.verify_database(engine, public(key), batch_size=batch_size)
-        assert result.ok and result.entries_checked == 21, (batch_size, result.describe())
+        assert result.ok and result.entries_checked == 22, (batch_size, result.describe())
 
 
 def test_another_key_fails_on_the_first_head(
@@ -986,7 +1010,7 @@ def test_a_party_follows_a_growing_log(
     save_receipts(receipts, service.receipts[:5])
     first = client.verify_remote(URL, heads, receipts, client=client_for(engine, key))
     assert first.ok, first.describe()
-    assert first.receipts_checked == 5 and first.size == 21
+    assert first.receipts_checked == 5 and first.size == 22
     service.notify("ntf_9", "pty_hum", 2, ("dcl_op", "v2"))
     service.deliver("ntf_9", "stream")
     save_receipts(receipts, service.receipts)
@@ -994,9 +1018,9 @@ def test_a_party_follows_a_growing_log(
         URL, heads, receipts, client=client_for(engine, key), public_key_b64=public(key)
     )
     assert second.ok, second.describe()
-    assert second.heads_checked == 1 and second.receipts_checked == 22
+    assert second.heads_checked == 1 and second.receipts_checked == 23
     saved = [json.loads(line) for line in heads.read_text().splitlines()]
-    assert [h["size"] for h in saved] == [21, 23]
+    assert [h["size"] for h in saved] == [22, 24]
     # Nothing new: the head is not saved twice.
     assert client.verify_remote(URL, heads, client=client_for(engine, key)).ok
     assert len(heads.read_text().splitlines()) == 2
@@ -1075,7 +1099,7 @@ def test_a_shrunk_log_is_detected(
     big = json.dumps(signing.sign_head(key, 500, "ab" * 32, "2016-12-15T00:00:00Z"))
     heads.write_text(big + "\n")
     result = client.verify_remote(URL, heads, client=client_for(engine, key))
-    assert result.problem is not None and "shrank from 500 to 21" in result.problem.detail
+    assert result.problem is not None and "shrank from 500 to 22" in result.problem.detail
 
 
 def test_a_changed_server_key_is_detected(
@@ -1113,7 +1137,7 @@ def test_a_head_with_a_bad_signature_is_refused(
 ) -> None:
     heads, _ = files
     with engine.begin() as conn:
-        set_head(21, signature=FORGED_SIGNATURE)(conn)
+        set_head(22, signature=FORGED_SIGNATURE)(conn)
     result = client.verify_remote(URL, heads, client=client_for(engine, key))
     assert result.problem is not None and "current head is not signed" in result.problem.detail
     assert not heads.exists()

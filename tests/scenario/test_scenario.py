@@ -341,6 +341,7 @@ BAD: list[Any] = [
     pytest.param(step_with(1, advance="3h"), "steps[1].advance", id="clock-passes-the-load-time"),
     pytest.param(step_with(1, advance="soon"), "steps[1].advance", id="bad-duration"),
     pytest.param(step_with(5, acknowledge=["op-9"]), "steps[5].acknowledge[0]", id="unknown-ref"),
+    pytest.param(step_with(5, response="maybe"), "steps[5].response", id="unknown-response"),
     pytest.param(step_with(2, colour="red"), "steps[2].colour", id="unknown-field"),
     pytest.param(
         lambda d: d["steps"].append({"as": "east", "update": "op-1", "volumes": []}),

@@ -26,6 +26,7 @@ from deconflict.api.app import create_app
 from deconflict.cli import main
 from deconflict.errors import InvalidRequest
 from deconflict.record import entries, merkle, signing
+from deconflict.record.canonical import canonical_json
 from deconflict.service.bootstrap import initialise, is_initialised
 from deconflict.service.deployment import Deployment
 from deconflict.storage import migrations
@@ -111,7 +112,7 @@ def age(db_url: str, tmp_path: Path, revision: str) -> None:
         conn.execute(delete(tree_heads))
         frontier = merkle.FrontierStore()
         for row in rows:
-            leaf = row.sealed or row.leaf
+            leaf = _as_logged_before_responses(row.sealed or row.leaf)
             digest = merkle.leaf_hash(leaf.encode("utf-8"))
             nodes = merkle.append(frontier, digest)
             conn.execute(
@@ -129,6 +130,16 @@ def age(db_url: str, tmp_path: Path, revision: str) -> None:
                     tree_heads.insert().values(**signing.sign_head(key, size, root, stamps[size]))
                 )
         command.downgrade(migrations._config(conn), revision)
+
+
+def _as_logged_before_responses(leaf: str) -> str:
+    """An acknowledgment's leaf as deconflict logged it before responses (revision 0004):
+    without ``response``."""
+    entry = json.loads(leaf)
+    if entry.get("type") != "notification.acknowledged" or "response" not in entry:
+        return leaf
+    del entry["response"]
+    return canonical_json(entry)
 
 
 def make_pre_migrations(db_url: str) -> None:

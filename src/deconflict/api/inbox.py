@@ -20,8 +20,15 @@ from deconflict.clock import format_time
 from deconflict.errors import InvalidRequest
 from deconflict.record.entries import notified_declaration
 from deconflict.requests import MAX_QUERY_INT, AckIn, parse_body
-from deconflict.service import notifications
-from deconflict.service.notifications import Delivery, NotificationOpening, notification_json
+from deconflict.service import notifications, responses
+from deconflict.service.notifications import (
+    Delivery,
+    NotificationOpening,
+    current_comment,
+    current_responded_at,
+    current_response_name,
+    notification_json,
+)
 from deconflict.service.parties import Party
 
 router = APIRouter(prefix="/v1", tags=["notifications"], route_class=StrictRoute)
@@ -42,6 +49,9 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "created_at": row["created_at"],
         "delivered_at": row["delivered_at"],
         "acknowledged_at": row["acknowledged_at"],
+        "response": current_response_name(row),
+        "comment": current_comment(row),
+        "responded_at": current_responded_at(row),
         "overdue": delivery.overdue,
         "due_at": format_time(delivery.due_at),
     }
@@ -63,6 +73,17 @@ def opening_json(opening: NotificationOpening) -> dict[str, Any]:
         ],
         "conflicts": {"value": json.loads(row["conflicts"]), "salt": row["conflicts_salt"]},
         "comment": None if comment is None else {"value": comment, "salt": row["ack_salt"]},
+        "responses": [
+            {
+                "number": response["number"],
+                "response": response["response"],
+                "at": response["at"],
+                "comment": None
+                if response["comment"] is None
+                else {"value": response["comment"], "salt": response["salt"]},
+            }
+            for response in opening.responses
+        ],
     }
 
 
@@ -152,7 +173,12 @@ async def acknowledge(
     # The body is optional: an empty one acknowledges without a comment.
     body = parse_body(raw, AckIn) if raw.strip() else AckIn()
     done = await blocking(
-        notifications.acknowledge, deployment_of(request), party, notification_id, body.comment
+        responses.acknowledge,
+        deployment_of(request),
+        party,
+        notification_id,
+        body.comment,
+        body.response_sent,
     )
     return {"notification": notification_json(done.notification), "receipt": done.receipt}
 

@@ -318,7 +318,9 @@ def _policy_body(operation: dict[str, Any]) -> None:
 def _ack_body(operation: dict[str, Any]) -> None:
     operation["requestBody"] = {
         "required": False,
-        "description": "Optional: an empty body acknowledges without a comment",
+        "description": "Optional: an empty body acknowledges (response `acknowledged`) "
+        "without a comment; a later one with another response or a new comment changes the "
+        "answer",
         "content": {"application/json": {"schema": AckIn.model_json_schema()}},
     }
 

@@ -48,6 +48,7 @@ ENTRY_TYPES = (
     "notification.created",
     "notification.delivered",
     "notification.acknowledged",
+    "notification.responded",
     "notification.padding",
     "party.registered",
     "party.revoked",
@@ -223,14 +224,43 @@ def notification_delivered_entry(row: Row) -> dict[str, Any]:
 
 
 def notification_acknowledged_entry(row: Row) -> dict[str, Any]:
-    """``notification.acknowledged``; the comment, if any, only as a commitment."""
+    """``notification.acknowledged``; the comment, if any, only as a commitment. From a row of
+    ``notifications.acknowledged_row``: ``response`` is the first response, given with the
+    acknowledgment, and is left out for acknowledgments made before responses existed, so
+    that their leaves rebuild as they were logged."""
     comment = row["ack_comment"]
-    return {
+    entry = {
         "type": "notification.acknowledged",
         "at": _required(row, "acknowledged_at", "notification"),
         "actor": row["recipient"],
         "notification": row["id"],
         "comment": None if comment is None else commit(comment, row["ack_salt"]),
+    }
+    # A notifications row alone (no first response beside it) is one acknowledged before.
+    if row.get("first_response") is not None:
+        # Response 1 is the acknowledgment's: it must say what the acknowledgment says.
+        if (row.get("first_comment"), row.get("first_salt")) != (comment, row["ack_salt"]):
+            raise ValueError(
+                f"notification {row['id']}: response 1 holds another comment than its "
+                "acknowledgment"
+            )
+        entry["response"] = row["first_response"]
+    return entry
+
+
+def notification_responded_entry(row: Row) -> dict[str, Any]:
+    """``notification.responded``: a later response of the recipient (number 2, 3, ...), from
+    its ``notification_responses`` row (with the notification's ``recipient``); the comment
+    only as a commitment."""
+    comment = row["comment"]
+    return {
+        "type": "notification.responded",
+        "at": row["at"],
+        "actor": row["recipient"],
+        "notification": row["notification_id"],
+        "number": int(row["number"]),
+        "response": row["response"],
+        "comment": None if comment is None else commit(comment, row["salt"]),
     }
 
 
@@ -297,7 +327,8 @@ def _required(row: Row, column: str, what: str) -> Any:
 def leaf_for(conn: Connection, entry_type: str, subject: str) -> dict[str, Any]:
     """The leaf of the entry ``(entry_type, subject)``, rebuilt from the stored rows.
 
-    ``subject`` is ``"<declaration id>/<version>"`` for declarations and the row id otherwise.
+    ``subject`` is ``"<declaration id>/<version>"`` for declarations, ``"<notification
+    id>/<number>"`` for responses and the row id otherwise.
     Raises ``LookupError`` when the row is gone, ``ValueError`` when it cannot hold the entry
     (e.g. a delivery entry for a notification without ``delivered_at``).
     """
@@ -342,7 +373,8 @@ def previous_declaration_version(conn: Connection, row: Row) -> str | None:
 _ROW_BUILDERS: dict[str, tuple[Callable[[Connection, str], Row], Builder]] = {
     "notification.created": (notifications.get, notification_created_entry),
     "notification.delivered": (notifications.get, notification_delivered_entry),
-    "notification.acknowledged": (notifications.get, notification_acknowledged_entry),
+    "notification.acknowledged": (notifications.acknowledged_row, notification_acknowledged_entry),
+    "notification.responded": (notifications.response_row, notification_responded_entry),
     "party.registered": (parties.get, party_registered_entry),
     "party.revoked": (parties.get, party_revoked_entry),
     "subscription.created": (subscriptions.get, subscription_created_entry),
@@ -424,7 +456,8 @@ def _declaration_values(row: Row) -> dict[str, Any]:
 def check_notification_opening(opening: Mapping[str, Any]) -> list[str]:
     """What a notification's opening (``GET /v1/notifications/{id}/opening``) fails to prove;
     empty means proven: each leaf opens to an entry about this notification, and the
-    conflicts and comment open the commitments of those entries.
+    conflicts and comments (the acknowledgment's, and each later response's in
+    ``responses``) open the commitments of those entries.
 
     The leaves are taken from the opening; to rest on the log rather than on the file, compare
     each with the log's entry at its index (``client.fetch_included_leaf``).
@@ -463,12 +496,25 @@ def _notification_mismatches(entry: Mapping[str, Any], opening: Mapping[str, Any
         committed = about.get("conflicts") if isinstance(about, dict) else None
         return [] if _opens_value(committed, opening.get("conflicts")) else ["conflicts"]
     if entry.get("type") == "notification.acknowledged":
-        committed = entry.get("comment")
-        value = opening.get("comment")
-        if committed is None:
-            return [] if value is None else ["comment"]
-        return [] if _opens_value(committed, value) else ["comment"]
+        return _comment_mismatch(entry.get("comment"), opening.get("comment"))
+    if entry.get("type") == "notification.responded":
+        listed = opening.get("responses")
+        given = [
+            item
+            for item in (listed if isinstance(listed, list) else [])
+            if isinstance(item, Mapping) and item.get("number") == entry.get("number")
+        ]
+        if len(given) != 1 or given[0].get("response") != entry.get("response"):
+            return ["response"]
+        return _comment_mismatch(entry.get("comment"), given[0].get("comment"))
     return []
+
+
+def _comment_mismatch(committed: Any, value: Any) -> list[str]:
+    """``["comment"]`` unless ``value`` opens the committed comment (null opens only null)."""
+    if committed is None:
+        return [] if value is None else ["comment"]
+    return [] if _opens_value(committed, value) else ["comment"]
 
 
 def _opens_value(commitment: Any, opened: Any) -> bool:

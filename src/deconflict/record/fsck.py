@@ -233,6 +233,24 @@ class _DatabaseAudit:
                         subject=missing,
                     )
                 )
+        response = audit.response_not_logged(self.conn)
+        if response is not None:
+            raise ProblemFound(
+                Problem(
+                    "this notification_responses row has no record entry",
+                    entry_type="notification.responded",
+                    subject=response,
+                )
+            )
+        stale = audit.response_not_current(self.conn)
+        if stale is not None:
+            raise ProblemFound(
+                Problem(
+                    "the notification's current response is not its latest response",
+                    entry_type="notification",
+                    subject=stale,
+                )
+            )
         duplicate = audit.logged_twice(self.conn)
         if duplicate is not None:
             entry_type, subject = duplicate

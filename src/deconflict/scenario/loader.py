@@ -52,13 +52,13 @@ from deconflict.service.declarations import (
 from deconflict.service.deployment import Deployment
 from deconflict.service.notifications import (
     MAX_INBOX_PAGE,
-    acknowledge,
     deliveries,
     overdue,
     read_inbox,
     unacknowledged,
 )
 from deconflict.service.parties import Party, register_party
+from deconflict.service.responses import acknowledge
 from deconflict.service.subscriptions import create_subscription
 from deconflict.storage.declarations import StoredDeclaration
 
@@ -265,7 +265,7 @@ class _Loader:
                     )
                 chosen.extend(about)
         for notification_id in chosen:
-            acknowledge(self.deployment, party, notification_id, step.comment)
+            acknowledge(self.deployment, party, notification_id, step.comment, step.response_sent)
 
 
 def load_scenario(

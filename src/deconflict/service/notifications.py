@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from deconflict.clock import format_timestamp, parse_time
 from deconflict.engine.rule import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
 from deconflict.policy import Policy
-from deconflict.record import entries, log_store
+from deconflict.record import entries
 from deconflict.record.commitments import new_salt
 from deconflict.service.deployment import Deployment, Write
 from deconflict.service.parties import Party, new_id
@@ -51,12 +51,6 @@ class InboxPage:
 
     notifications: list[RowMapping]
     last_seq: int
-
-
-@dataclass(frozen=True)
-class Acknowledged:
-    notification: RowMapping
-    receipt: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,6 +78,9 @@ class LoggedEntry:
 class NotificationOpening:
     notification: RowMapping
     entries: list[LoggedEntry]
+    # Every response by number (``notification_responses`` rows), whose comments the
+    # acknowledged and responded entries commit to.
+    responses: list[RowMapping] = field(default_factory=list)
 
 
 def notification_json(row: Any) -> dict[str, Any]:
@@ -101,8 +98,33 @@ def notification_json(row: Any) -> dict[str, Any]:
         "late_notice": bool(row["late_notice"]),
         "delivered_at": row["delivered_at"],
         "acknowledged_at": row["acknowledged_at"],
-        "comment": row["ack_comment"],
+        "response": current_response_name(row),
+        "comment": current_comment(row),
+        "responded_at": current_responded_at(row),
+        "overdue": None if row["overdue"] is None else json.loads(row["overdue"]),
     }
+
+
+def current_response_name(row: Any) -> str | None:
+    """The current response; ``acknowledged`` for a notification acknowledged before responses
+    existed, None before any acknowledgment."""
+    if row["response"] is None and row["acknowledged_at"] is not None:
+        return "acknowledged"
+    return None if row["response"] is None else str(row["response"])
+
+
+def current_responded_at(row: Any) -> str | None:
+    """When the current response was given; the acknowledgment's time for a notification
+    acknowledged before responses existed."""
+    at = row["acknowledged_at"] if row["response"] is None else row["responded_at"]
+    return None if at is None else str(at)
+
+
+def current_comment(row: Any) -> str | None:
+    """The comment of the current response; for a notification acknowledged before responses
+    existed, the acknowledgment's."""
+    comment = row["ack_comment"] if row["response"] is None else row["response_comment"]
+    return None if comment is None else str(comment)
 
 
 def notify_change(
@@ -274,30 +296,6 @@ def of_declarations(deployment: Deployment, declaration_ids: Sequence[str]) -> l
         return notifications.of_declarations(conn, declaration_ids)
 
 
-def acknowledge(
-    deployment: Deployment, party: Party, notification_id: str, comment: str
-) -> Acknowledged:
-    """The recipient's "received and understood"; a second acknowledgment changes nothing."""
-    with deployment.writing() as write:
-        row = notifications.find(write.conn, notification_id)
-        # Someone else's notification does not exist for the caller.
-        if row is None or row["recipient"] != party.id:
-            raise NotFound(f"no notification {notification_id}")
-        if row["acknowledged_at"] is None:
-            # Acknowledging proves receipt, whether or not the inbox was read.
-            mark_delivered(write, notification_id, "ack")
-            stored = notifications.acknowledge(
-                write.conn, notification_id, write.at, comment, new_salt()
-            )
-            index = write.journal.record(entries.notification_acknowledged_entry, stored)
-            receipt = write.journal.receipt(index)
-        else:
-            receipt = log_store.existing_receipt(
-                write.conn, "notification.acknowledged", notification_id
-            )
-        return Acknowledged(notifications.get(write.conn, notification_id), receipt)
-
-
 def _delivery(row: RowMapping, deadline: timedelta, now: datetime, reason: str) -> Delivery:
     due_at = parse_time(row["created_at"]) + deadline
     # Overdue: not acknowledged within the policy's deadline after it was created.
@@ -355,6 +353,7 @@ NOTIFICATION_ENTRY_TYPES = (
     "notification.created",
     "notification.delivered",
     "notification.acknowledged",
+    "notification.responded",
 )
 
 
@@ -374,6 +373,12 @@ def notification_opening(
         if row is None or (party.role != "coordinator" and row["recipient"] != party.id):
             raise NotFound(f"no notification {notification_id}")
         logged = log.entries_about(conn, notification_id, NOTIFICATION_ENTRY_TYPES)
+        responses = notifications.responses_of(conn, notification_id)
+        # Later responses are logged under "<notification id>/<number>".
+        for response in responses:
+            subject = notifications.response_subject(notification_id, int(response["number"]))
+            logged += log.entries_about(conn, subject, ["notification.responded"])
+        logged.sort(key=lambda entry: int(entry.idx))
         return NotificationOpening(
             row,
             [
@@ -385,4 +390,5 @@ def notification_opening(
                 )
                 for entry in logged
             ],
+            responses,
         )

@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, literal, select
+from sqlalchemy import ColumnElement, Table, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.types import String
 
-from deconflict.storage.schema import declaration_versions, declarations, log_entries, parties
+from deconflict.storage.schema import (
+    declaration_versions,
+    declarations,
+    log_entries,
+    notification_responses,
+    notifications,
+    parties,
+)
 
 
 @contextmanager
@@ -56,6 +64,42 @@ def row_not_logged(
         query = query.where(condition)
     missing = conn.execute(query.limit(1)).scalar()
     return None if missing is None else str(missing)
+
+
+def response_not_logged(conn: Connection) -> str | None:
+    """A later response ("<notification id>/<number>", number 2 on) with no
+    ``notification.responded`` entry; number 1 is the acknowledgment's, whose entry holds it."""
+    r = notification_responses
+    subject = r.c.notification_id + literal("/") + cast(r.c.number, String)
+    logged = exists().where(
+        log_entries.c.subject == subject, log_entries.c.entry_type == "notification.responded"
+    )
+    missing = conn.execute(
+        select(subject.label("subject")).where(r.c.number >= 2, ~logged).limit(1)
+    ).scalar()
+    return None if missing is None else str(missing)
+
+
+def response_not_current(conn: Connection) -> str | None:
+    """The id of a notification whose current response (``response``, ``response_comment``,
+    ``responded_at``) is not its latest response row, or that has one without any."""
+    r, n = notification_responses, notifications
+    latest = (
+        select(r.c.notification_id, func.max(r.c.number).label("number"))
+        .group_by(r.c.notification_id)
+        .subquery()
+    )
+    last = r.alias("last")
+    joined = n.outerjoin(latest, latest.c.notification_id == n.c.id).outerjoin(
+        last, and_(last.c.notification_id == n.c.id, last.c.number == latest.c.number)
+    )
+    differs = or_(
+        n.c.response.is_distinct_from(last.c.response),
+        n.c.response_comment.is_distinct_from(last.c.comment),
+        n.c.responded_at.is_distinct_from(last.c.at),
+    )
+    found = conn.execute(select(n.c.id).select_from(joined).where(differs).limit(1)).scalar()
+    return None if found is None else str(found)
 
 
 def logged_twice(conn: Connection) -> tuple[str, str] | None:

@@ -1,4 +1,5 @@
-"""The SQL of notifications: inserting them, inboxes, deliveries and acknowledgments.
+"""The SQL of notifications: inserting them, inboxes, deliveries, acknowledgments and
+responses, and the claims of the overdue escalation.
 
 Rows come back as SQLAlchemy ``RowMapping``s of the whole ``notifications`` row; every write
 that the record logs returns the row as stored, which is what its entry is built from.
@@ -9,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.storage import keyed
-from deconflict.storage.schema import notifications
+from deconflict.storage.schema import notification_responses, notifications
 
 
 def next_seq(conn: Connection, recipient: str) -> int:
@@ -53,15 +54,132 @@ def mark_delivered(conn: Connection, notification_id: str, at: str, via: str) ->
 
 
 def acknowledge(
-    conn: Connection, notification_id: str, at: str, comment: str, salt: str
+    conn: Connection,
+    notification_id: str,
+    at: str,
+    comment: str,
+    salt: str,
+    *,
+    response: str | None = None,
 ) -> RowMapping:
-    """Set the acknowledgment; returns the row as stored."""
+    """Set the acknowledgment and, with ``response``, make it response number 1 (the current
+    one; its comment and salt are the acknowledgment's); returns the row as its record entry
+    reads it (``acknowledged_row``)."""
+    values: dict[str, Any] = {"acknowledged_at": at, "ack_comment": comment, "ack_salt": salt}
+    if response is not None:
+        values |= {"response": response, "response_comment": comment, "responded_at": at}
+        conn.execute(
+            notification_responses.insert().values(
+                notification_id=notification_id,
+                number=1,
+                response=response,
+                comment=comment,
+                salt=salt,
+                at=at,
+            )
+        )
+    conn.execute(
+        update(notifications).where(notifications.c.id == notification_id).values(**values)
+    )
+    return acknowledged_row(conn, notification_id)
+
+
+def acknowledged_row(conn: Connection, notification_id: str) -> RowMapping:
+    """The notification with its first response beside it (``first_response``,
+    ``first_comment``, ``first_salt``; null when it was acknowledged before responses
+    existed): what the ``notification.acknowledged`` entry is built from, which must not
+    change when a later response becomes the current one."""
+    first = notification_responses.alias("first")
+    query = (
+        select(
+            notifications,
+            first.c.response.label("first_response"),
+            first.c.comment.label("first_comment"),
+            first.c.salt.label("first_salt"),
+        )
+        .select_from(
+            notifications.outerjoin(
+                first, and_(first.c.notification_id == notifications.c.id, first.c.number == 1)
+            )
+        )
+        .where(notifications.c.id == notification_id)
+    )
+    found = conn.execute(query).mappings().one_or_none()
+    if found is None:
+        raise LookupError(f"no notifications row {notification_id!r}")
+    return found
+
+
+def last_response_number(conn: Connection, notification_id: str) -> int:
+    """The number of the notification's latest response; 0 when it has none."""
+    last = conn.execute(
+        select(func.coalesce(func.max(notification_responses.c.number), 0)).where(
+            notification_responses.c.notification_id == notification_id
+        )
+    ).scalar_one()
+    return int(last)
+
+
+def add_response(
+    conn: Connection,
+    notification_id: str,
+    number: int,
+    response: str,
+    comment: str,
+    salt: str,
+    at: str,
+) -> RowMapping:
+    """Store a later response and make it the notification's current one; returns it as its
+    record entry reads it (``response_row``)."""
+    conn.execute(
+        notification_responses.insert().values(
+            notification_id=notification_id,
+            number=number,
+            response=response,
+            comment=comment,
+            salt=salt,
+            at=at,
+        )
+    )
     conn.execute(
         update(notifications)
         .where(notifications.c.id == notification_id)
-        .values(acknowledged_at=at, ack_comment=comment, ack_salt=salt)
+        .values(response=response, response_comment=comment, responded_at=at)
     )
-    return get(conn, notification_id)
+    return response_row(conn, response_subject(notification_id, number))
+
+
+def response_subject(notification_id: str, number: int) -> str:
+    """How the record names a response: ``"<notification id>/<number>"``."""
+    return f"{notification_id}/{number}"
+
+
+def response_row(conn: Connection, subject: str) -> RowMapping:
+    """The response named ``"<notification id>/<number>"``, with its notification's
+    ``recipient``; ``LookupError`` when there is none, ``ValueError`` for a malformed name."""
+    notification_id, _, number = subject.rpartition("/")
+    if not (number.isascii() and number.isdigit()):
+        raise ValueError(f"a response subject ends in /<number>, not {subject!r}")
+    r = notification_responses
+    found = (
+        conn.execute(
+            select(r, notifications.c.recipient)
+            .join(notifications, notifications.c.id == r.c.notification_id)
+            .where(r.c.notification_id == notification_id, r.c.number == int(number))
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if found is None:
+        raise LookupError(f"no notification_responses row {subject!r}")
+    return found
+
+
+def responses_of(conn: Connection, notification_id: str) -> list[RowMapping]:
+    """Every response of the notification, by number."""
+    r = notification_responses
+    query = select(r).where(r.c.notification_id == notification_id).order_by(r.c.number)
+    return list(conn.execute(query).mappings())
 
 
 def inbox_page(conn: Connection, recipient: str, after: int, limit: int) -> list[RowMapping]:
