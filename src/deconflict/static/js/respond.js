@@ -39,8 +39,8 @@ export function responseBadge(value) {
 }
 
 /** The answer area of a notification: the form while unacknowledged, the answer after. */
-export function drawAnswer(n, area) {
-  if (n.acknowledged_at) {
+export function drawAnswer(n, area, { changing = false } = {}) {
+  if (n.acknowledged_at && !changing) {
     replace(
       area,
       h(
@@ -50,9 +50,20 @@ export function drawAnswer(n, area) {
         n.response && n.response !== "acknowledged" ? [" · ", responseBadge(n.response)] : null,
       ),
       n.comment ? h("div", { class: "answer-comment" }, `Comment: ${n.comment}`) : null,
+      // A later answer is recorded as a new one and becomes the current one (API.md v1.1).
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-small answer-change",
+          onclick: () => drawAnswer(n, area, { changing: true }),
+        },
+        "Change answer",
+      ),
     );
     return;
   }
+  const current = n.response || "acknowledged";
   const group = `answer-${n.id}`;
   const comment = h("textarea", {
     class: "input answer-text",
@@ -61,6 +72,7 @@ export function drawAnswer(n, area) {
     maxlength: "10000",
     placeholder: "For example: which hours you will keep clear, or why you cannot",
   });
+  if (changing && n.comment) comment.value = n.comment;
   const choices = RESPONSES.map((r, i) =>
     h(
       "label",
@@ -69,7 +81,7 @@ export function drawAnswer(n, area) {
         type: "radio",
         name: group,
         value: r.value,
-        checked: i === 0,
+        checked: changing ? r.value === current : i === 0,
       }),
       h("span", {}, h("strong", {}, r.label), ` — ${r.hint}`),
     ),
@@ -88,7 +100,18 @@ export function drawAnswer(n, area) {
     h("label", { for: `${group}-comment`, class: "answer-label" }, "Comment (optional)"),
     comment,
     error,
-    send,
+    h(
+      "div",
+      { class: "btn-row" },
+      send,
+      changing
+        ? h(
+            "button",
+            { type: "button", class: "btn btn-small", onclick: () => drawAnswer(n, area) },
+            "Cancel",
+          )
+        : null,
+    ),
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
