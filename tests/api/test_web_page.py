@@ -30,3 +30,19 @@ def test_tile_server_is_allowed_for_images_only() -> None:
 
 def test_api_answers_carry_no_page_headers(service: Service) -> None:
     assert "content-security-policy" not in service.client.get("/healthz").headers
+
+
+def test_every_module_the_page_imports_is_served(service: Service) -> None:
+    """The page's ES modules, followed from main.js through their imports: a module added
+    to the page (alerts.js, respond.js, justification.js) must ship with it."""
+    pending, seen = ["/static/js/main.js"], set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        answer = service.client.get(path)
+        assert answer.status_code == 200, path
+        for name in re.findall(r'^import [^;]*? from "\./([\w-]+\.js)";', answer.text, re.M | re.S):
+            pending.append(f"/static/js/{name}")
+    assert {"/static/js/alerts.js", "/static/js/respond.js", "/static/js/justification.js"} <= seen

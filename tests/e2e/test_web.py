@@ -91,10 +91,13 @@ def test_operator_declares_over_a_hospital_through_the_awareness_flow(
     assert page.locator(".dc-site-icon.is-called").count() == 1
     assert not _operations_of(server, operator["token"])  # nothing was written yet
 
+    # The hospital is protected: it is shown apart, and declaring needs a justification.
+    assert "Al-Amal General Hospital" in page.text_content("#protected-list")
+    page.fill("#declare-justification", "Artillery position inside the compound, confirmed.")
     page.click("#awareness-confirm")
     success = page.wait_for_selector("#declare-success")
     assert "It conflicts with 1 declaration" in (success.text_content() or "")
-    assert "Al-Amal General Hospital" in page.text_content("#declare-conflicts")
+    assert "Al-Amal General Hospital" in page.text_content("#declare-protected")
 
     # The conflict stands out on the map and in the detail panel of the new operation.
     page.wait_for_selector(".dc-badge")

@@ -5,6 +5,7 @@ user who confirms."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,19 +87,27 @@ def declaration(
     return body
 
 
-def declare(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+def declare(
+    client: httpx.Client, body: dict[str, Any], *, justification: str | None = None
+) -> dict[str, Any]:
     """POST a declaration; on 409 ``missing_awareness`` add the missed versions to the key
-    and send again, as a user does who confirms having seen them. Returns the 201 body."""
+    and send again, as a user does who confirms having seen them; on 409
+    ``justification_required`` send ``justification`` with it. Returns the 201 body."""
     key = list(body.get("key", []))
+    extra: dict[str, Any] = {}
     for _ in range(5):
-        response = client.post("/v1/declarations", json={**body, "key": key})
+        response = client.post("/v1/declarations", json={**body, **extra, "key": key})
         if response.status_code == 201:
             created: dict[str, Any] = response.json()
             return created
         problem = response.json()
-        if response.status_code != 409 or problem.get("code") != "missing_awareness":
+        code = problem.get("code") if response.status_code == 409 else None
+        if code == "missing_awareness":
+            key += [m["version"] for m in problem["missing"]]
+        elif code == "justification_required" and justification is not None and not extra:
+            extra = {"justification": justification}
+        else:
             raise AssertionError(f"declaring failed: {response.status_code} {response.text}")
-        key += [m["version"] for m in problem["missing"]]
     raise AssertionError("the awareness key never converged")
 
 
@@ -111,4 +120,15 @@ def read_inbox(client: httpx.Client) -> list[dict[str, Any]]:
 
 def acknowledge(client: httpx.Client, notification_id: str) -> None:
     response = client.post(f"/v1/notifications/{notification_id}/ack", json={"comment": ""})
+    assert response.status_code == 200, response.text
+
+
+def set_acknowledgment_deadline(client: httpx.Client, *, minutes: float) -> None:
+    """Set the policy's acknowledgment deadline, as the coordinator (``client``)."""
+    toml = client.get("/v1/policy").json()["toml"]
+    changed = re.sub(r"(?m)^deadline_minutes\s*=.*$", f"deadline_minutes = {minutes}", toml)
+    assert changed != toml
+    response = client.put(
+        "/v1/policy", content=changed.encode(), headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 200, response.text

@@ -26,12 +26,12 @@ from deconflict.record.fsck import verify_database
 from deconflict.record.signing import public_key_b64
 from deconflict.scenario.format import builtin_scenario, parse_duration, parse_offset
 from deconflict.scenario.loader import load_scenario
-from deconflict.scenario.report import LoadReport
+from deconflict.scenario.report import LoadReport, summary_lines
 from deconflict.service.bootstrap import default_policy_file, first_coordinator, initialise
 from deconflict.service.declaration_reads import declaration_conflicts, list_declarations
 from deconflict.service.deployment import Deployment
-from deconflict.service.notifications import overdue
-from deconflict.service.parties import list_parties
+from deconflict.service.notifications import deliveries, overdue
+from deconflict.service.parties import Party, list_parties
 from deconflict.storage.database import Database
 from server import free_port, stop, wait_until_up
 from support import T0, FakeClock
@@ -174,6 +174,29 @@ def test_demo_has_acknowledged_overdue_and_pending_notifications(demo: Loaded) -
     # Alliance (which never reads its inbox), never the owner itself.
     names = {p.id: p.ref for p in report.parties}
     assert {names[item.notification["recipient"]] for item in late} >= {"east", "water"}
+
+
+def _party(loaded: Loaded, ref: str) -> Party:
+    (found,) = [p for p in loaded.report.parties if p.ref == ref]
+    return Party(id=found.id, name=found.name, role=found.role)
+
+
+def test_demo_has_an_operator_that_cannot_assure_the_convoy(demo: Loaded) -> None:
+    """Issue 13: one operator answers the convoy's notifications with ``cannot_assure`` and
+    says why, and the convoy's owner sees that answer in its deliveries."""
+    convoy = demo.report.declarations["mov-convoy"]
+    shown = deliveries(demo.deployment, _party(demo, "aid"), convoy)
+    east = _party(demo, "east").id
+    answers = {
+        (item.notification["response"], item.notification["response_comment"])
+        for item in shown
+        if item.notification["recipient"] == east
+    }
+    [(response, comment)] = answers  # both versions of the convoy, answered alike
+    assert response == "cannot_assure"
+    assert comment and "cannot assure" in comment
+    assert demo.report.responses.get("cannot_assure", 0) >= 1
+    assert "Answers other than acknowledged: 2 cannot assure" in summary_lines(demo.report)
 
 
 def test_demo_record_verifies(demo: Loaded) -> None:

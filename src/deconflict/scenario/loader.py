@@ -62,6 +62,9 @@ from deconflict.service.responses import acknowledge
 from deconflict.service.subscriptions import create_subscription
 from deconflict.storage.declarations import StoredDeclaration
 
+# The reason of a protection alert's notification (API.md v1.1 "Protection alerts").
+PROTECTION_REASON = "protection"
+
 # How often a declaration is re-sent with newly missed versions before giving up: only writes
 # made by others between two attempts can make a second attempt miss something.
 AWARENESS_ATTEMPTS = 3
@@ -304,6 +307,16 @@ def _summarise(deployment: Deployment, report: LoadReport, coordinator: Party) -
         active = {s.id: s.kind for s in map(deployment.index.get, made) if s and s.id}
     # The coordinator is shown every notification of every declaration.
     sent = [item for ref in made for item in deliveries(deployment, coordinator, ref)]
+    refs = {declaration_id: ref for ref, declaration_id in report.declarations.items()}
+    alerts = [item for item in sent if item.reason == PROTECTION_REASON]
+    report.protection_alerts = len(alerts)
+    report.protected_operations = sorted(
+        {refs[str(item.notification["declaration_id"])] for item in alerts}
+    )
+    for item in sent:
+        response = item.notification["response"]
+        if item.notification["acknowledged_at"] is not None and response is not None:
+            report.responses[str(response)] = report.responses.get(str(response), 0) + 1
     pairs: dict[frozenset[str], str] = {}
     for declaration_id, kind in active.items():
         for conflict in declaration_conflicts(deployment, coordinator, declaration_id):

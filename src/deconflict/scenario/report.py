@@ -48,6 +48,9 @@ class LoadReport:
     delivered: int = 0
     acknowledged: int = 0
     overdue: int = 0
+    protection_alerts: int = 0  # to protected declarations' owners and the coordinator
+    protected_operations: list[str] = field(default_factory=list)  # refs that raised them
+    responses: dict[str, int] = field(default_factory=dict)  # response → acknowledgments
 
 
 def print_report(
@@ -87,4 +90,14 @@ def summary_lines(report: LoadReport) -> list[str]:
         f"Notifications: {report.notifications}, {report.delivered} delivered, "
         f"{report.acknowledged} acknowledged, {report.overdue} overdue"
     )
+    if report.protection_alerts:
+        lines.append(
+            f"Protection alerts: {report.protection_alerts}, to the protected sites' and "
+            f"movements' owners and the coordinator, about "
+            f"{', '.join(report.protected_operations)}"
+        )
+    answers = {r: n for r, n in report.responses.items() if r != "acknowledged"}
+    if answers:
+        named = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in sorted(answers.items()))
+        lines.append(f"Answers other than acknowledged: {named}")
     return lines

@@ -1,5 +1,6 @@
 // The Declarations tab (a filterable list) and the detail panel over the map.
 
+import { protectionLine } from "./alerts.js";
 import { del, get } from "./api.js";
 import {
   fmtAltitude,
@@ -11,6 +12,7 @@ import {
   replace,
   toast,
 } from "./dom.js";
+import { isWarningResponse, responseBadge } from "./respond.js";
 import {
   activeAt,
   currentConflicts,
@@ -26,6 +28,7 @@ import {
   loadDeclarations,
   on,
   partyName,
+  protectionAlertsFor,
   select,
   state,
 } from "./state.js";
@@ -196,6 +199,13 @@ export function mountDeclarations(panel, layers) {
         conflicts
           ? h("span", { class: "badge badge-conflict", title: "Conflicts" }, `⚠ ${conflicts}`)
           : null,
+        protectionAlertsFor(d.id).length
+          ? h(
+              "span",
+              { class: "badge badge-protection", title: "Protection alerts about it" },
+              `⚠ ${protectionAlertsFor(d.id).length} protection alert${protectionAlertsFor(d.id).length > 1 ? "s" : ""}`,
+            )
+          : null,
         d.late_notice ? h("span", { class: "badge badge-late" }, "late notice") : null,
         isMine(d) ? h("span", { class: "badge badge-mine" }, "yours") : null,
       ),
@@ -218,6 +228,7 @@ export function mountDeclarations(panel, layers) {
   on("parties", draw);
   on("time", draw);
   on("select", draw);
+  on("inbox", draw);
   draw();
 }
 
@@ -273,6 +284,9 @@ export function mountDetail(panel, layers) {
 
   function render(decl) {
     const conflicts = state.conflicts.get(decl.id) || [];
+    // An operation this party may not see can still endanger its site: the alerts say so,
+    // and the panel must never call such a site free of conflicts.
+    const alerts = protectionAlertsFor(decl.id);
     const owner = isMine(decl);
     const canSeeDeliveries = owner || (state.me && state.me.role === "coordinator");
     const deliveries = h("div", { class: "deliveries", id: "detail-deliveries" });
@@ -302,19 +316,29 @@ export function mountDetail(panel, layers) {
                 "late notice",
               )
             : null,
+          alerts.length
+            ? h(
+                "span",
+                { class: "badge badge-protection", id: "detail-alert-badge" },
+                `⚠ ${alerts.length} protection alert${alerts.length > 1 ? "s" : ""}`,
+              )
+            : null,
           conflicts.length
             ? h(
                 "span",
                 { class: "badge badge-conflict" },
                 `⚠ ${conflicts.length} conflict${conflicts.length > 1 ? "s" : ""}`,
               )
-            : h("span", { class: "badge badge-ok" }, "no conflicts"),
+            : alerts.length
+              ? null
+              : h("span", { class: "badge badge-ok" }, "no conflicts"),
           owner ? h("span", { class: "badge badge-mine" }, "yours") : null,
         ),
       ),
       h(
         "div",
         { class: "detail-body" },
+        alerts.length ? alertsSection(alerts) : null,
         h(
           "dl",
           { class: "facts" },
@@ -326,6 +350,9 @@ export function mountDetail(panel, layers) {
           fact("Declared", fmtTime(decl.created_at)),
           fact("Updated", fmtTime(decl.updated_at)),
           fact("Identifier", h("code", { class: "mono" }, decl.id)),
+          decl.justification
+            ? fact("Justification", h("span", { id: "detail-justification" }, decl.justification))
+            : null,
         ),
         section(
           `Volumes (${(decl.volumes || []).length})`,
@@ -354,7 +381,13 @@ export function mountDetail(panel, layers) {
           "Conflicts",
           conflicts.length
             ? h("ul", { class: "conflicts", id: "detail-conflicts" }, conflicts.map(conflictItem))
-            : h("p", { class: "muted" }, "None with declarations you can see."),
+            : h(
+                "p",
+                { class: "muted" },
+                alerts.length
+                  ? "None with declarations you can see; the protection alerts above are about operations you cannot see."
+                  : "None with declarations you can see.",
+              ),
         ),
         canSeeDeliveries ? section("Notifications and acknowledgments", deliveries) : null,
         owner && decl.state === "active" ? withdrawBox(decl) : null,
@@ -427,6 +460,47 @@ export function mountDetail(panel, layers) {
   on("parties", () => {
     if (state.selectedId) show(state.selectedId);
   });
+  on("inbox", () => {
+    if (state.selectedId) show(state.selectedId);
+  });
+}
+
+/** The protection alerts about the shown declaration, newest first, at the top. */
+function alertsSection(alerts) {
+  return h(
+    "section",
+    { class: "detail-section detail-alerts", id: "detail-alerts", role: "alert" },
+    h("h3", {}, "⚠ Protection alerts"),
+    h(
+      "ul",
+      { class: "alert-lines" },
+      alerts.map((n) =>
+        h(
+          "li",
+          { class: `alert-line${n.acknowledged_at ? " is-acked" : ""}`, dataset: { notificationId: n.id } },
+          h("strong", {}, protectionLine(n)),
+          n.protection.operation
+            ? h(
+                "div",
+                { class: "muted small" },
+                `${n.protection.category || "operation"} of ${partyName(n.protection.operation.owner)}`,
+                n.protection.justification ? ` · justification: ${n.protection.justification}` : "",
+              )
+            : h(
+                "div",
+                { class: "muted small" },
+                "Its details are withheld by policy; the coordinator has them.",
+              ),
+          h(
+            "div",
+            { class: "muted small" },
+            `Alert sent ${fmtTime(n.created_at)} · `,
+            n.acknowledged_at ? `acknowledged ${fmtTime(n.acknowledged_at)}` : "not acknowledged yet (see your inbox)",
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 function fact(label, value) {
@@ -532,9 +606,12 @@ export function deliveriesTable(deliveries) {
   const isLate = (d) => Boolean(d.overdue) && !d.acknowledged_at;
   const acked = deliveries.filter((d) => d.acknowledged_at).length;
   const overdue = deliveries.filter(isLate).length;
+  const refusals = deliveries.filter((d) => isWarningResponse(d.response)).length;
   // Several versions: say which change each notification was about.
   const versions = new Set(deliveries.map((d) => d.version).filter(Boolean));
-  const rank = (d) => (isLate(d) ? 0 : d.acknowledged_at ? 2 : 1);
+  // What needs someone's attention first: late, then refused, then waiting, then done.
+  const rank = (d) =>
+    isLate(d) ? 0 : isWarningResponse(d.response) ? 1 : d.acknowledged_at ? 3 : 2;
   const sorted = [...deliveries].sort(
     (a, b) => rank(a) - rank(b) || partyName(a.party).localeCompare(partyName(b.party)),
   );
@@ -546,6 +623,13 @@ export function deliveriesTable(deliveries) {
       { class: "deliv-summary" },
       `${deliveries.length} notified · ${acked} acknowledged`,
       overdue ? h("span", { class: "badge badge-overdue" }, `${overdue} overdue`) : null,
+      refusals
+        ? h(
+            "span",
+            { class: "badge badge-refusal" },
+            `⚠ ${refusals} cannot assure or denied`,
+          )
+        : null,
     ),
     h(
       "table",
@@ -553,17 +637,27 @@ export function deliveriesTable(deliveries) {
       h(
         "thead",
         {},
-        h("tr", {}, h("th", {}, "Party"), h("th", {}, "Delivered"), h("th", {}, "Acknowledged")),
+        h(
+          "tr",
+          {},
+          h("th", {}, "Party"),
+          h("th", {}, "Delivered"),
+          h("th", {}, "Acknowledged"),
+          h("th", {}, "Answer"),
+        ),
       ),
       h(
         "tbody",
         {},
         sorted.map((d) => {
           const late = isLate(d);
+          const warn = isWarningResponse(d.response);
           return h(
             "tr",
             {
-              class: late ? "is-overdue" : d.acknowledged_at ? "is-acked" : "",
+              class: [late ? "is-overdue" : d.acknowledged_at ? "is-acked" : "", warn ? "is-warning" : ""]
+                .filter(Boolean)
+                .join(" "),
               dataset: { party: d.party, notificationId: d.notification_id },
             },
             h(
@@ -593,6 +687,15 @@ export function deliveriesTable(deliveries) {
                         ? h("div", { class: "muted small" }, `due ${fmtTime(d.due_at)}`)
                         : null,
                     ],
+            ),
+            h(
+              "td",
+              { class: "deliv-answer" },
+              d.response ? responseBadge(d.response) : h("span", { class: "muted" }, "—"),
+              d.comment ? h("div", { class: "deliv-comment" }, `“${d.comment}”`) : null,
+              d.responded_at && d.response !== "acknowledged"
+                ? h("div", { class: "muted small" }, fmtTime(d.responded_at))
+                : null,
             ),
           );
         }),

@@ -7,6 +7,7 @@
 import { ApiError, post } from "./api.js";
 import { conflictItem, kindChip } from "./declarations.js";
 import { debounce, h, replace, toast } from "./dom.js";
+import { justificationProblem, protectedBox, protectedRefs } from "./justification.js";
 import {
   DECLARABLE,
   declPhrase,
@@ -105,6 +106,8 @@ export function mountDeclare(panel, map, layers) {
   let kind = kinds[0];
   let pendingKey = [];
   let lastBody = null;
+  let justification = null; // the justification box, while one is asked for
+  let justificationText = ""; // what was written in it, kept while the request is the same
 
   const draftPane = map.createPane("draft");
   draftPane.style.zIndex = 450;
@@ -464,6 +467,7 @@ export function mountDeclare(panel, map, layers) {
 
   function resetOutcome() {
     pendingKey = [];
+    justification = null;
     replace(result);
     showProblem(null);
     showFieldErrors([]);
@@ -534,24 +538,54 @@ export function mountDeclare(panel, map, layers) {
     box.hidden = false;
   }
 
+  /**
+   * Send the declaration. `key` is given when the party confirms what it was shown: the
+   * last body goes again with that key, and with the justification if one was asked for.
+   * The service checks the key first (409 missing_awareness), then the justification of an
+   * operation over a protected declaration (409 justification_required).
+   */
   async function declare(key) {
     const body = lastBody && key ? { ...lastBody, key } : buildBody();
     if (!body) return;
-    if (!key) pendingKey = [];
+    if (!key) {
+      pendingKey = [];
+      justification = null;
+    }
+    delete body.justification;
+    if (justification) {
+      const problem = justificationProblem(justification.input.value);
+      if (problem) {
+        justification.showError(problem);
+        return;
+      }
+      body.justification = justification.input.value;
+    }
     lastBody = body;
     submitBtn.disabled = true;
     checkBtn.disabled = true;
     showProblem(null);
     showFieldErrors([]);
-    replace(result, h("p", { class: "muted" }, "Declaring…"));
+    const outcome = result.firstChild;
+    const sending = h("p", { class: "muted", id: "declare-sending" }, "Declaring…");
+    if (justification) result.append(sending);
+    else replace(result, sending);
     try {
       const data = await post("/v1/declarations", body);
       await succeeded(data);
       result.scrollIntoView({ block: "nearest" });
     } catch (err) {
+      sending.remove();
+      const problem = (err instanceof ApiError && err.problem) || {};
       if (err instanceof ApiError && err.code === "missing_awareness") {
-        await explainMissing(body, err.problem.missing || []);
+        await explainConflicts(body, problem.missing || [], problem.conflicts || []);
         result.scrollIntoView({ block: "nearest" });
+      } else if (err instanceof ApiError && err.code === "justification_required") {
+        await explainConflicts(body, [], problem.conflicts || [], problem.protected || []);
+        if (justification) justification.input.focus();
+      } else if (justification && named(problem, "justification")) {
+        // Refused for the justification itself: say so next to the box, keep the rest.
+        if (outcome && !outcome.isConnected) replace(result, outcome);
+        justification.showError(named(problem, "justification"));
       } else {
         replace(result);
         showProblem(err);
@@ -563,80 +597,112 @@ export function mountDeclare(panel, map, layers) {
     }
   }
 
-  async function explainMissing(body, missing) {
-    const decls = await Promise.all(missing.map((m) => fetchDecl(m.id).catch(() => null)));
+  /** The message of the problem's error about `field`, if any. */
+  function named(problem, field) {
+    const found = (problem.errors || []).find((e) => (e.field || "") === field);
+    return found ? found.message || "Not accepted." : null;
+  }
+
+  /**
+   * Explain a refusal: the declarations missed from the key (to confirm), and apart from
+   * them the protected ones in the way, with the justification box.
+   */
+  async function explainConflicts(body, missing, conflicts, required = []) {
+    const guarded =
+      body.kind === "operation" ? protectedRefs(required, conflicts, missing) : [];
+    const guardedIds = new Set(guarded.map((r) => r.id));
+    const ids = [...new Set([...missing.map((m) => m.id), ...guarded.map((r) => r.id)])];
+    const fetched = new Map(
+      await Promise.all(ids.map(async (id) => [id, await fetchDecl(id).catch(() => null)])),
+    );
     pendingKey = [...new Set([...(body.key || []), ...missing.map((m) => m.version)])];
     const n = missing.length;
     const what = KIND_LABEL[body.kind].toLowerCase();
+    const others = missing.filter((m) => !guardedIds.has(m.id));
+    const text = justification ? justification.input.value : justificationText;
+    justification = guarded.length
+      ? protectedBox(
+          guarded,
+          guarded.map((r) => fetched.get(r.id)),
+          {
+            text,
+            onInput: (value) => {
+              justificationText = value;
+            },
+            onSelect: (id) => {
+              select(id);
+              layers.focus([id], { maxZoom: 14 });
+            },
+          },
+        )
+      : null;
     const confirm = h(
       "button",
-      { type: "button", class: "btn btn-primary", id: "awareness-confirm" },
-      "I have seen these; declare",
+      { type: "button", class: "btn btn-primary", id: n ? "awareness-confirm" : "justification-confirm" },
+      n
+        ? guarded.length
+          ? "I have seen these; declare with this justification"
+          : "I have seen these; declare"
+        : "Declare with this justification",
     );
     confirm.addEventListener("click", () => declare(pendingKey));
-    setHighlight(missing.map((m) => m.id));
-    const ids = missing.map((m) => m.id);
-    layers.focus(ids, { maxZoom: 13 });
+    setHighlight(ids);
+    if (ids.length) layers.focus(ids, { maxZoom: 13 });
+    const item = (m) =>
+      h(
+        "li",
+        { class: "conflict-item", dataset: { declId: m.id } },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            onclick: () => {
+              select(m.id);
+              layers.focus([m.id], { maxZoom: 14 });
+            },
+          },
+          kindChip(m.kind),
+          " ",
+          fetched.get(m.id) ? declTitle(fetched.get(m.id)) : m.id,
+        ),
+        h("div", { class: "muted" }, "version ", h("code", {}, m.version)),
+      );
     replace(
       result,
       h(
         "div",
-        { class: "awareness", id: "awareness", role: "alert" },
-        h("h3", {}, "Please confirm what you are aware of"),
-        h(
-          "p",
-          { id: "awareness-text" },
-          `Your ${what} conflicts with ${n} declaration${n > 1 ? "s" : ""} you have not acknowledged seeing: `,
-          missing.map((m, i) => [
-            h("strong", {}, declPhrase(decls[i], m)),
-            i < n - 2 ? ", " : i === n - 2 ? " and " : ".",
-          ]),
-        ),
-        h(
-          "ul",
-          { class: "conflicts" },
-          missing.map((m, i) =>
-            h(
-              "li",
-              { class: "conflict-item", dataset: { declId: m.id } },
+        { class: "declare-outcome", id: "declare-outcome" },
+        n
+          ? h(
+              "div",
+              { class: "awareness", id: "awareness", role: "alert" },
+              h("h3", {}, "Please confirm what you are aware of"),
               h(
-                "button",
-                {
-                  type: "button",
-                  class: "link",
-                  onclick: () => {
-                    select(m.id);
-                    layers.focus([m.id], { maxZoom: 14 });
-                  },
-                },
-                kindChip(m.kind),
-                " ",
-                decls[i] ? declTitle(decls[i]) : m.id,
+                "p",
+                { id: "awareness-text" },
+                `Your ${what} conflicts with ${n} declaration${n > 1 ? "s" : ""} you have not acknowledged seeing: `,
+                missing.map((m, i) => [
+                  h("strong", {}, declPhrase(fetched.get(m.id), m)),
+                  i < n - 2 ? ", " : i === n - 2 ? " and " : ".",
+                ]),
               ),
-              h("div", { class: "muted" }, "version ", h("code", {}, m.version)),
-            ),
-          ),
-        ),
-        h(
-          "p",
-          { class: "muted" },
-          "They are outlined in amber on the map. Declaring now records that you have seen their current versions.",
-        ),
+              others.length ? h("ul", { class: "conflicts", id: "awareness-list" }, others.map(item)) : null,
+              h(
+                "p",
+                { class: "muted" },
+                guarded.length
+                  ? "They are outlined in amber on the map; the protected ones are listed below. Declaring now records that you have seen their current versions."
+                  : "They are outlined in amber on the map. Declaring now records that you have seen their current versions.",
+              ),
+            )
+          : null,
+        justification ? justification.box : null,
         h(
           "div",
           { class: "btn-row" },
           confirm,
-          h(
-            "button",
-            {
-              type: "button",
-              class: "btn",
-              onclick: () => {
-                resetOutcome();
-              },
-            },
-            "Cancel",
-          ),
+          h("button", { type: "button", class: "btn", onclick: () => resetOutcome() }, "Cancel"),
         ),
       ),
     );
@@ -645,9 +711,16 @@ export function mountDeclare(panel, map, layers) {
   async function succeeded(data) {
     const decl = data.declaration;
     const conflicts = data.conflicts || [];
+    const guardedIds = new Set(
+      decl.kind === "operation" ? protectedRefs([], conflicts).map((r) => r.id) : [],
+    );
+    const guarded = conflicts.filter((c) => guardedIds.has(c.declaration.id));
+    const rest = conflicts.filter((c) => !guardedIds.has(c.declaration.id));
     setHighlight([]);
     pendingKey = [];
     lastBody = null;
+    justification = null;
+    justificationText = "";
     emit("receipt", { what: `declared ${declTitle(decl)}`, receipt: data.receipt });
     clearGeometry();
     try {
@@ -684,7 +757,22 @@ export function mountDeclare(panel, map, layers) {
                 { class: "conflict-lead" },
                 `It conflicts with ${conflicts.length} declaration${conflicts.length > 1 ? "s" : ""}:`,
               ),
-              h("ul", { class: "conflicts", id: "declare-conflicts" }, conflicts.map(conflictItem)),
+              guarded.length
+                ? h(
+                    "div",
+                    { class: "protected-box protected-done", id: "declare-protected" },
+                    h("h3", {}, `⚠ Protected (${guarded.length})`),
+                    h(
+                      "p",
+                      {},
+                      "Their owners and the coordinator have been alerted. Your justification is in the record.",
+                    ),
+                    h("ul", { class: "conflicts" }, guarded.map(conflictItem)),
+                  )
+                : null,
+              rest.length
+                ? h("ul", { class: "conflicts", id: "declare-conflicts" }, rest.map(conflictItem))
+                : null,
             ]
           : h("p", {}, "No conflicts with declarations you can see."),
       ),
@@ -698,6 +786,11 @@ export function mountDeclare(panel, map, layers) {
     try {
       const data = await post("/v1/conflicts/check", { kind: body.kind, volumes: body.volumes });
       const conflicts = data.conflicts || [];
+      const guardedIds = new Set(
+        body.kind === "operation" ? protectedRefs([], conflicts).map((r) => r.id) : [],
+      );
+      const guarded = conflicts.filter((c) => guardedIds.has(c.declaration.id));
+      const rest = conflicts.filter((c) => !guardedIds.has(c.declaration.id));
       setHighlight(conflicts.map((c) => c.declaration.id));
       if (conflicts.length)
         layers.focus(
@@ -716,7 +809,20 @@ export function mountDeclare(panel, map, layers) {
               ? `This would conflict with ${conflicts.length} declaration${conflicts.length > 1 ? "s" : ""} (outlined in amber):`
               : "No conflicts with declarations you can see.",
           ),
-          conflicts.length ? h("ul", { class: "conflicts" }, conflicts.map(conflictItem)) : null,
+          guarded.length
+            ? h(
+                "div",
+                { class: "protected-box protected-done", id: "check-protected" },
+                h("h3", {}, `⚠ Protected (${guarded.length})`),
+                h(
+                  "p",
+                  {},
+                  "Declaring this operation will need a written justification, and will alert their owners and the coordinator.",
+                ),
+                h("ul", { class: "conflicts" }, guarded.map(conflictItem)),
+              )
+            : null,
+          rest.length ? h("ul", { class: "conflicts" }, rest.map(conflictItem)) : null,
         ),
       );
     } catch (err) {
@@ -735,6 +841,7 @@ export function mountDeclare(panel, map, layers) {
         // The request changed: what was confirmed no longer applies to it.
         lastBody = null;
         pendingKey = [];
+        justification = null;
         replace(result);
         setHighlight([]);
       }

@@ -4,9 +4,11 @@
 // The inbox is polled (GET /v1/inbox?after=SEQ) rather than streamed: EventSource cannot
 // send an Authorization header, and the token must not travel in a URL.
 
-import { get, mapLimit, post } from "./api.js";
+import { alertCard, isAlert } from "./alerts.js";
+import { get, mapLimit } from "./api.js";
 import { conflictItem, deliveriesTable, kindChip } from "./declarations.js";
 import { fmtTime, h, replace, toast } from "./dom.js";
+import { drawAnswer } from "./respond.js";
 import {
   declTitle,
   emit,
@@ -146,6 +148,7 @@ export function mountInbox(panel) {
   }
 
   function card(n) {
+    if (isAlert(n)) return alertCard(n);
     const ref = n.declaration || {};
     const decl = findDecl(ref.id);
     const title = h("span", {}, decl ? declTitle(decl) : `${KIND_LABEL[ref.kind] || ref.kind}`);
@@ -209,37 +212,7 @@ export function mountInbox(panel) {
   }
 
   function drawAck(n, area) {
-    if (n.acknowledged_at) {
-      replace(
-        area,
-        h("span", { class: "ack-yes" }, `✓ Acknowledged ${fmtTime(n.acknowledged_at)}`),
-      );
-      return;
-    }
-    const btn = h(
-      "button",
-      { type: "button", class: "btn btn-primary btn-small ack" },
-      "Acknowledge",
-    );
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      btn.textContent = "Acknowledging…";
-      try {
-        const data = await post(`/v1/notifications/${encodeURIComponent(n.id)}/ack`, {
-          comment: "",
-        });
-        const updated = { ...n, ...(data.notification || {}) };
-        if (!updated.acknowledged_at) updated.acknowledged_at = new Date().toISOString();
-        state.notifications.set(n.id, updated);
-        emit("receipt", { what: "acknowledged a notification", receipt: data.receipt });
-        emit("inbox", { fresh: 0 });
-      } catch (err) {
-        btn.disabled = false;
-        btn.textContent = "Acknowledge";
-        area.append(h("p", { class: "form-error" }, err.message));
-      }
-    });
-    replace(area, btn);
+    drawAnswer(n, area);
   }
 
   async function drawSent() {

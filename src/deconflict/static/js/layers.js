@@ -14,6 +14,7 @@ import {
   KINDS,
   on,
   partyName,
+  protectionAlertsFor,
   select,
   state,
 } from "./state.js";
@@ -97,6 +98,7 @@ export class DeclarationLayers {
     on("time", () => this.restyle());
     on("select", () => this.restyle());
     on("highlight", () => this.restyle());
+    on("inbox", () => this.restyle());
   }
 
   render() {
@@ -281,6 +283,7 @@ export class DeclarationLayers {
       const inConflict = conflicts.length > 0;
       const selected = state.selectedId === id;
       const called = state.highlight.has(id);
+      const alerted = protectionAlertsFor(id).some((n) => n.change !== "withdrawn");
       for (const p of entry.parts) {
         const el = p.layer.getElement && p.layer.getElement();
         if (!el) continue;
@@ -288,6 +291,8 @@ export class DeclarationLayers {
         el.classList.toggle("is-conflict", inConflict);
         el.classList.toggle("is-selected", selected);
         el.classList.toggle("is-called", called);
+        // A protected declaration with an alert about an operation this party may not see.
+        el.classList.toggle("is-alerted", alerted);
       }
       // A site in conflict turns red itself; a badge on each would bury the city in badges.
       const badged = inConflict && entry.decl.kind !== "site";

@@ -2,6 +2,7 @@
 
 /* global L */
 
+import { mountAlerts, unansweredAlertCount } from "./alerts.js";
 import { ApiError, forgetToken, get, onUnauthorized, storedToken, storeToken } from "./api.js";
 import { addBasemap } from "./basemap.js";
 import { mountDeclarations, mountDetail } from "./declarations.js";
@@ -17,6 +18,7 @@ import {
   KINDS,
   loadDeclarations,
   loadParties,
+  loadPolicy,
   on,
   state,
 } from "./state.js";
@@ -135,6 +137,7 @@ async function startApp(me) {
   mountDeclarations($("panel-declarations"), layers);
   mountDetail($("detail"), layers);
   mountInbox($("panel-inbox"));
+  mountAlerts($("panel-alerts"));
   mountRecord($("panel-record"));
   if ((DECLARABLE[me.role] || []).length) mountDeclare($("panel-declare"), map, layers);
   else $("tab-declare").hidden = true;
@@ -142,6 +145,7 @@ async function startApp(me) {
 
   on("focus", (ids) => layers.focus(ids));
   on("inbox", updateInboxCount);
+  $("alerts-banner").addEventListener("click", () => openTab("alerts"));
   on("decls", ({ firstLoad }) => {
     legend.update();
     if (firstLoad) {
@@ -161,7 +165,7 @@ async function startApp(me) {
   });
 
   try {
-    await loadParties();
+    await Promise.all([loadParties(), loadPolicy()]);
     await Promise.all([loadDeclarations(), pollInbox()]);
   } catch (err) {
     toast(`Could not load everything: ${err.message}`, "error");
@@ -197,7 +201,18 @@ function updateInboxCount() {
   badge.hidden = n === 0;
   badge.textContent = String(n);
   badge.title = `${n} to acknowledge`;
+  // Alerts are counted apart and shown in the header too, so that none goes unseen.
+  const a = unansweredAlertCount();
+  const count = $("alerts-count");
+  count.hidden = a === 0;
+  count.textContent = String(a);
+  count.title = `${a} alert${a === 1 ? "" : "s"} to answer`;
+  const banner = $("alerts-banner");
+  banner.hidden = a === 0;
+  $("alerts-banner-text").textContent = `${a} alert${a === 1 ? "" : "s"} to answer`;
 }
+
+let openTab = () => {};
 
 function setupTabs() {
   const tabs = [...document.querySelectorAll(".tab")];
@@ -211,6 +226,7 @@ function setupTabs() {
     emit("tab", name);
   };
   for (const t of tabs) t.addEventListener("click", () => open(t.dataset.tab));
+  openTab = open;
   open("declarations");
 }
 

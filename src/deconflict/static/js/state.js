@@ -42,6 +42,8 @@ export const state = {
   lastSeq: 0,
   tileUrl: null,
   loadedAt: null,
+  // The policy's protected kinds (GET /v1/policy: protection.kinds); the default until read.
+  protectedKinds: new Set(["site", "movement"]),
 };
 
 const listeners = new Map();
@@ -256,4 +258,49 @@ export function setShowAll(value) {
 export function setHighlight(ids) {
   state.highlight = new Set(ids);
   emit("highlight");
+}
+
+// ---- protection and escalation ------------------------------------------------------
+
+/** Read which kinds the policy protects; the default stays when it cannot be read. */
+export async function loadPolicy() {
+  try {
+    const data = await get("/v1/policy");
+    const kinds = data && data.policy && data.policy.protection && data.policy.protection.kinds;
+    if (Array.isArray(kinds)) state.protectedKinds = new Set(kinds);
+  } catch {
+    // Keep the default: showing a site as protected is the safe mistake.
+  }
+  emit("policy");
+}
+
+export function isProtectedKind(kind) {
+  return state.protectedKinds.has(kind);
+}
+
+/** The declaration a notification alerts about: the protected one, for a protection alert. */
+export function isProtectionAlert(n) {
+  return n.reason === "protection" && Boolean(n.protection);
+}
+
+export function isOverdueAlert(n) {
+  return n.reason === "overdue" && Boolean(n.overdue);
+}
+
+/** The protection alerts (from this party's inbox) about declaration `id`, newest first. */
+export function protectionAlertsFor(id) {
+  return [...state.notifications.values()]
+    .filter((n) => isProtectionAlert(n) && n.protection.declaration && n.protection.declaration.id === id)
+    .sort(newestFirst);
+}
+
+/** Protection and overdue alerts in this party's inbox: unacknowledged first, then newest. */
+export function alerts() {
+  return [...state.notifications.values()]
+    .filter((n) => isProtectionAlert(n) || isOverdueAlert(n))
+    .sort((a, b) => Number(Boolean(a.acknowledged_at)) - Number(Boolean(b.acknowledged_at)) || newestFirst(a, b));
+}
+
+function newestFirst(a, b) {
+  return (b.seq || 0) - (a.seq || 0) || String(b.created_at).localeCompare(String(a.created_at));
 }
