@@ -277,7 +277,9 @@ def test_an_answer_of_cannot_assure_is_shown_to_the_owner(
             "convoy",
             [
                 volume(
-                    line((36.60, 34.70), (36.90, 34.80)), start, start + timedelta(hours=6),
+                    line((36.60, 34.70), (36.90, 34.80)),
+                    start,
+                    start + timedelta(hours=6),
                     buffer_m=1000,
                 )
             ],
