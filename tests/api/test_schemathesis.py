@@ -57,7 +57,12 @@ def _seed(base: str, tokens: dict[str, str]) -> None:
     key = [made.json()["declaration"]["version"]]
     made = httpx.post(
         f"{base}/v1/declarations",
-        json={"kind": "operation", "volumes": [site], "key": key},
+        json={
+            "kind": "operation",
+            "volumes": [site],
+            "key": key,
+            "justification": "Seeded for the schema run: an operation over a protected site.",
+        },
         headers=headers,
     )
     assert made.status_code == 201, made.text
