@@ -24,16 +24,14 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.engine import RowMapping
 
 from deconflict.clock import format_timestamp, parse_time
 from deconflict.policy import Policy
 from deconflict.record import entries
-from deconflict.record.commitments import new_salt
+from deconflict.service import notice
 from deconflict.service.deployment import Deployment, Write
-from deconflict.service.parties import new_id
 from deconflict.storage import notifications, parties
 
 logger = logging.getLogger("deconflict.service.escalation")
@@ -91,7 +89,17 @@ def _notify(
         ),
     }
     return [
-        _create(write, recipient, late, overdue)
+        notice.create(
+            write,
+            recipient,
+            entries.notified_declaration(late),
+            change=late["change"],
+            reason=OVERDUE,
+            # Never listed in the owner's deliveries: the owner is told by its own notification.
+            owner_reason=None,
+            late_notice=bool(late["late_notice"]),
+            overdue=json.dumps(overdue),
+        )
         for recipient in _recipients(write, late, coordinators)
         # Nobody is told of a declaration it may not see (the coordinator sees every one, the
         # owner its own: a guard should the recipients above ever change).
@@ -119,34 +127,6 @@ def _recipients(
         if found is not None and found["revoked_at"] is None:
             chosen.append(found)
     return chosen
-
-
-def _create(write: Write, recipient: RowMapping, late: RowMapping, overdue: dict[str, Any]) -> str:
-    """One overdue notification, about the late one's declaration version, and its record
-    entry (``notification.created``, with ``overdue``)."""
-    row = {
-        "id": new_id("ntf"),
-        "recipient": recipient["id"],
-        "seq": notifications.next_seq(write.conn, recipient["id"]),
-        "created_at": write.at,
-        "change": late["change"],
-        "reason": OVERDUE,
-        # Never listed in the owner's deliveries: the owner is told by its own notification.
-        "owner_reason": None,
-        "declaration_id": late["declaration_id"],
-        "declaration_kind": late["declaration_kind"],
-        "declaration_owner": late["declaration_owner"],
-        "declaration_version": late["declaration_version"],
-        "conflicts": "[]",
-        "conflicts_salt": new_salt(),
-        "late_notice": bool(late["late_notice"]),
-        "overdue": json.dumps(overdue),
-        "webhook_attempts": 0,
-        "webhook_next_at": write.at if recipient["webhook_url"] else None,
-    }
-    stored = notifications.insert(write.conn, row)
-    write.journal.record(entries.notification_created_entry, stored)
-    return str(row["id"])
 
 
 class EscalationWorker:

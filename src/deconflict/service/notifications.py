@@ -34,9 +34,9 @@ from deconflict.engine.rule import Found, Subject
 from deconflict.errors import Forbidden, InvalidRequest, NotFound
 from deconflict.policy import Policy
 from deconflict.record import entries
-from deconflict.record.commitments import new_salt
+from deconflict.service import notice
 from deconflict.service.deployment import Deployment, Write
-from deconflict.service.parties import Party, new_id
+from deconflict.service.parties import Party
 from deconflict.service.protection import alert_json, alert_protected, declaration_shown
 from deconflict.service.subscriptions import subscribers_touched
 from deconflict.storage import declarations as declaration_rows
@@ -177,15 +177,15 @@ def notify_change(
             if policy.visible_to(party_id, role, f.other.kind, f.other.owner)
         ]
         created.append(
-            _create(
+            notice.create(
                 write,
-                party_id,
-                recipient["webhook_url"],
-                subject,
-                change,
-                (reason, owner_reason(policy, role, subject.kind, party_id in seen_by_owner)),
-                shown,
-                late_notice,
+                recipient,
+                notice.about(subject),
+                change=change,
+                reason=reason,
+                owner_reason=owner_reason(policy, role, subject.kind, party_id in seen_by_owner),
+                late_notice=late_notice,
+                conflicts=shown,
             )
         )
         told.add(party_id)
@@ -240,42 +240,6 @@ def owner_reason(
     if policy.broadcast_to(recipient_role, kind):
         return "broadcast"
     return None
-
-
-def _create(
-    write: Write,
-    recipient: str,
-    webhook_url: str | None,
-    subject: Subject,
-    change: str,
-    reasons: tuple[str, str | None],
-    conflicts: list[dict[str, Any]],
-    late_notice: bool,
-) -> str:
-    """One notification and its record entry. ``reasons`` is the true reason and the one the
-    declaration's owner is shown (None: the owner is not shown this notification)."""
-    seq = notifications.next_seq(write.conn, recipient)
-    row = {
-        "id": new_id("ntf"),
-        "recipient": recipient,
-        "seq": seq,
-        "created_at": write.at,
-        "change": change,
-        "reason": reasons[0],
-        "owner_reason": reasons[1],
-        "declaration_id": subject.id,
-        "declaration_kind": subject.kind,
-        "declaration_owner": subject.owner,
-        "declaration_version": subject.version,
-        "conflicts": json.dumps(conflicts),
-        "conflicts_salt": new_salt(),
-        "late_notice": late_notice,
-        "webhook_attempts": 0,
-        "webhook_next_at": write.at if webhook_url else None,
-    }
-    stored = notifications.insert(write.conn, row)
-    write.journal.record(entries.notification_created_entry, stored)
-    return str(row["id"])
 
 
 def mark_delivered(write: Write, notification_id: str, via: str) -> bool:

@@ -42,9 +42,9 @@ from deconflict.errors import InvalidRequest, JustificationRequired
 from deconflict.policy import Policy
 from deconflict.record import entries
 from deconflict.record.commitments import new_salt
+from deconflict.service import notice
 from deconflict.service.deployment import Write
-from deconflict.service.parties import new_id
-from deconflict.storage import notifications, parties
+from deconflict.storage import parties
 
 REASON = "protection"
 FULL = "full"
@@ -148,15 +148,20 @@ def alert_protected(
         for recipient, disclosure in recipients:
             shown = alert_document(subject, conflict, justification, disclosure)
             alerted.ids.append(
-                _create(
+                notice.create(
                     write,
                     recipient,
-                    subject,
+                    notice.about(subject),
                     change=change,
+                    reason=REASON,
                     owner_reason=owner_reason,
-                    shown=shown,
-                    disclosure=disclosure,
                     late_notice=late_notice,
+                    protection=json.dumps(shown),
+                    protection_salt=new_salt(),
+                    disclosure=disclosure,
+                    # The salt of the commitments to the operation in a redacted alert's
+                    # record entry.
+                    declaration_salt=new_salt() if disclosure == REDACTED else None,
                 )
             )
             alerted.recipients.add(str(recipient["id"]))
@@ -186,47 +191,6 @@ def alert_document(
         "category": subject.category if full else None,
         "justification": justification if full else None,
     }
-
-
-def _create(
-    write: Write,
-    recipient: Mapping[Any, Any],
-    subject: Subject,
-    *,
-    change: str,
-    owner_reason: str | None,
-    shown: dict[str, Any],
-    disclosure: str,
-    late_notice: bool,
-) -> str:
-    """One alert and its record entry (``entries.notification_created_entry``)."""
-    recipient_id = str(recipient["id"])
-    row = {
-        "id": new_id("ntf"),
-        "recipient": recipient_id,
-        "seq": notifications.next_seq(write.conn, recipient_id),
-        "created_at": write.at,
-        "change": change,
-        "reason": REASON,
-        "owner_reason": owner_reason,
-        "declaration_id": subject.id,
-        "declaration_kind": subject.kind,
-        "declaration_owner": subject.owner,
-        "declaration_version": subject.version,
-        "conflicts": "[]",
-        "conflicts_salt": new_salt(),
-        "late_notice": late_notice,
-        "protection": json.dumps(shown),
-        "protection_salt": new_salt(),
-        "disclosure": disclosure,
-        # The salt of the commitments to the operation in a redacted alert's record entry.
-        "declaration_salt": new_salt() if disclosure == REDACTED else None,
-        "webhook_attempts": 0,
-        "webhook_next_at": write.at if recipient["webhook_url"] else None,
-    }
-    stored = notifications.insert(write.conn, row)
-    write.journal.record(entries.notification_created_entry, stored)
-    return str(row["id"])
 
 
 # -- what every reader of a notification shows (``notifications.notification_json``) --------
