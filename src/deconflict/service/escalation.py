@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Sequence
 
 from sqlalchemy.engine import RowMapping
@@ -31,6 +30,7 @@ from deconflict.clock import format_timestamp, parse_time
 from deconflict.policy import Policy
 from deconflict.record import entries
 from deconflict.service import notice
+from deconflict.service.background import BackgroundLoop
 from deconflict.service.deployment import Deployment, Write
 from deconflict.storage import notifications, parties
 
@@ -129,31 +129,19 @@ def _recipients(
     return chosen
 
 
-class EscalationWorker:
+class EscalationWorker(BackgroundLoop):
     """A background thread of ``deconflict serve`` that sweeps for overdue acknowledgments
-    every ``interval_s`` seconds (the first sweep at once, catching up after a restart)."""
+    every ``interval_s`` seconds (the first sweep at once, catching up after a restart), and
+    again at once after a full batch."""
 
     def __init__(self, deployment: Deployment, *, interval_s: float) -> None:
+        super().__init__("escalation", interval_s=interval_s)
         self.deployment = deployment
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="escalation", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                full = escalate_overdue(self.deployment) >= BATCH
-            except Exception:
-                # The worker must outlive a failing sweep (a database hiccup, a bad row):
-                # nothing was claimed by it, and the next sweep tries again.
-                logger.exception("overdue escalation sweep failed")
-                full = False
-            if not full:
-                self._stop.wait(self.interval_s)
+        # A failed sweep claimed nothing (its transaction rolled back): the next one retries.
+        self.repeat(
+            lambda: escalate_overdue(self.deployment) >= BATCH,
+            logger,
+            "overdue escalation sweep failed",
+        )

@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import ssl
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from httpcore import SOCKET_OPTION
 
 from deconflict.clock import format_timestamp
 from deconflict.errors import InvalidRequest
+from deconflict.service.background import BackgroundLoop
 from deconflict.service.deployment import Deployment
 from deconflict.service.notifications import mark_delivered, notification_json
 from deconflict.service.webhook_targets import Address, Allowed, Refused, Target, parse, resolve
@@ -299,7 +299,7 @@ def _release(deployment: Deployment, rows: list[dict[str, Any]]) -> None:
         webhooks.release(write.conn, [row["id"] for row in rows])
 
 
-class WebhookWorker:
+class WebhookWorker(BackgroundLoop):
     """A background thread of ``deconflict serve`` that delivers webhooks."""
 
     def __init__(
@@ -311,30 +311,17 @@ class WebhookWorker:
         max_attempts: int,
         interval_s: float = 0.5,
     ) -> None:
+        super().__init__("webhooks", interval_s=interval_s)
         self.deployment = deployment
         self.allowed = allowed
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        # A failed pass settled nothing it had leased: it is retried once the lease expires.
         with WebhookSender(self.allowed, timeout_s=self.timeout_s) as sender:
-            while not self._stop.is_set():
-                try:
-                    busy = deliver_due(self.deployment, sender, self.max_attempts)
-                except Exception:
-                    # The worker must outlive a failing pass (a database hiccup, a bad row);
-                    # the next pass retries what was not settled once its lease expires.
-                    logger.exception("webhook delivery pass failed")
-                    busy = 0
-                if not busy:
-                    self._stop.wait(self.interval_s)
+            self.repeat(
+                lambda: bool(deliver_due(self.deployment, sender, self.max_attempts)),
+                logger,
+                "webhook delivery pass failed",
+            )
