@@ -2,7 +2,9 @@
 strike at 6-12 km over it. Expected, in order: 409 ``missing_awareness``, 409
 ``justification_required``, 201; a protection alert in the aid organisation's inbox naming
 its hospital and none of the operation's identifiers, one in the coordinator's naming them
-all; and ``verify`` still passing."""
+all; the operator's
+``cannot_assure`` on the hospital's notification shown to the aid organisation; and
+``verify`` still passing."""
 
 from __future__ import annotations
 
@@ -79,11 +81,24 @@ def test_the_outside_check(service: Service, cast: dict[str, Actor]) -> None:
         [(aid.id, "protection"), (coordinator.id, "protection")]
     )
 
-    # TODO(h13-responses, merge): the outside check's `cannot_assure`: the operator answers the
-    # hospital's broadcast notification with {"response": "cannot_assure", "comment": ...} and
-    # the aid organisation's GET /v1/declarations/{hospital}/deliveries shows
-    # "response": "cannot_assure" for the operator. Not on this branch yet (h13-responses
-    # adds `response`).
+    # The operator answers the hospital's notification "cannot assure", with a comment, and
+    # the aid organisation sees that answer, from that party, in its hospital's deliveries.
+    about_hospital = [
+        n
+        for n in operator.get("/v1/inbox").json()["notifications"]
+        if (n["declaration"] or {}).get("id") == hospital["id"]
+    ]
+    assert about_hospital, "the operator was never told of the hospital"
+    answered = operator.post(
+        f"/v1/notifications/{about_hospital[0]['id']}/ack",
+        {"response": "cannot_assure", "comment": "Fire mission already approved."},
+    )
+    assert answered.status_code == 200, answered.text
+    shown = aid.get(f"/v1/declarations/{hospital['id']}/deliveries").json()["deliveries"]
+    to_operator = [d for d in shown if d["party"] == operator.id]
+    assert [(d["response"], d["comment"]) for d in to_operator] == [
+        ("cannot_assure", "Fire mission already approved.")
+    ]
 
     verified = CliRunner().invoke(main, ["verify", "--db", service.db_url])
     assert verified.exit_code == 0, verified.output
