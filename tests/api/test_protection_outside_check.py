@@ -2,9 +2,8 @@
 strike at 6-12 km over it. Expected, in order: 409 ``missing_awareness``, 409
 ``justification_required``, 201; a protection alert in the aid organisation's inbox naming
 its hospital and none of the operation's identifiers, one in the coordinator's naming them
-all; the operator's
-``cannot_assure`` on the hospital's notification shown to the aid organisation; and
-``verify`` still passing."""
+all; the operator's ``cannot_assure`` on the hospital's notification shown to the aid
+organisation; and ``verify`` still passing."""
 
 from __future__ import annotations
 
