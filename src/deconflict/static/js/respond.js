@@ -38,6 +38,9 @@ export function responseBadge(value) {
   );
 }
 
+/** How many answer forms were drawn: a suffix that keeps their ids unique. */
+let drawn = 0;
+
 /** The answer area of a notification: the form while unacknowledged, the answer after. */
 export function drawAnswer(n, area, { changing = false } = {}) {
   if (n.acknowledged_at && !changing) {
@@ -64,7 +67,10 @@ export function drawAnswer(n, area, { changing = false } = {}) {
     return;
   }
   const current = n.response || "acknowledged";
-  const group = `answer-${n.id}`;
+  // The same notification's form can be on the page twice (the inbox and the alerts): each
+  // drawing gets its own ids and radio group, so a label or a choice never reaches the other.
+  drawn += 1;
+  const group = `answer-${n.id}-${drawn}`;
   const comment = h("textarea", {
     class: "input answer-text",
     id: `${group}-comment`,
