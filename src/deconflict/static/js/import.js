@@ -352,16 +352,25 @@ export function mountImport(panel, map) {
    * them as errors.
    */
   function showReview(data) {
-    if (!key.length) reviewed = unseenConflicts(data.results || []);
-    if (!reviewed || !reviewed.length) {
+    const fresh = unseenConflicts(data.results || []);
+    if (!key.length || !reviewed) reviewed = fresh;
+    else {
+      // Still refused with the key: declarations changed since, or new ones in the way.
+      for (const f of fresh) {
+        const known = reviewed.find((r) => r.conflict.declaration.version === f.conflict.declaration.version);
+        if (!known) reviewed.push(f);
+      }
+    }
+    if (!reviewed.length) {
       replace(review);
       return;
     }
     const rows = new Set(reviewed.flatMap((r) => r.rows));
+    const allIn = reviewed.every((r) => key.includes(r.conflict.declaration.version));
     const box = h("input", {
       type: "checkbox",
       id: "import-reviewed",
-      checked: key.length > 0,
+      checked: key.length > 0 && allIn,
     });
     box.addEventListener("change", () => {
       key = box.checked ? [...new Set(reviewed.map((r) => r.conflict.declaration.version))] : [];
@@ -401,7 +410,7 @@ export function mountImport(panel, map) {
         h(
           "p",
           { class: "muted small" },
-          key.length
+          key.length && allIn
             ? "Their current versions go into the import, which records that you have seen them."
             : "Until then those rows are left out.",
         ),
