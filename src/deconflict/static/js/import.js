@@ -57,7 +57,11 @@ export function formatOf(fileName) {
  * Send raw bytes or read a file from the API, with the bearer token, as api.js does for
  * JSON (api() always sends JSON and parses JSON). Throws ApiError on 4xx/5xx.
  */
-async function transfer(method, path, { body = undefined, type = null, accept = "application/json" } = {}) {
+async function transfer(
+  method,
+  path,
+  { body = undefined, type = null, accept = "application/json" } = {},
+) {
   const token = storedToken();
   const headers = { Accept: accept };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -126,7 +130,12 @@ export function mountImport(panel, map) {
     "aria-describedby": "import-format",
   });
   const formatLine = h("div", { class: "hint", id: "import-format" }, "");
-  const problem = h("div", { class: "form-problem", id: "import-problem", role: "alert", hidden: true });
+  const problem = h("div", {
+    class: "form-problem",
+    id: "import-problem",
+    role: "alert",
+    hidden: true,
+  });
   const status = h("p", { class: "muted", id: "import-status", hidden: true });
   const review = h("div", { id: "import-review" });
   const actions = h("div", { class: "btn-row", id: "import-actions" });
@@ -357,8 +366,8 @@ export function mountImport(panel, map) {
     else {
       // Still refused with the key: declarations changed since, or new ones in the way.
       for (const f of fresh) {
-        const known = reviewed.find((r) => r.conflict.declaration.version === f.conflict.declaration.version);
-        if (!known) reviewed.push(f);
+        const version = f.conflict.declaration.version;
+        if (!reviewed.some((r) => r.conflict.declaration.version === version)) reviewed.push(f);
       }
     }
     if (!reviewed.length) {
@@ -386,9 +395,9 @@ export function mountImport(panel, map) {
         h(
           "p",
           {},
-          `${rows.size} row${rows.size === 1 ? "" : "s"} (${[...rows].sort((a, b) => a - b).join(", ")}) conflict${
-            rows.size === 1 ? "s" : ""
-          } with ${n} declaration${n === 1 ? "" : "s"} you have not confirmed seeing:`,
+          `${plural(rows.size, "row")} (${[...rows].sort((a, b) => a - b).join(", ")}) ` +
+            `conflict${rows.size === 1 ? "s" : ""} with ${plural(n, "declaration")} ` +
+            "you have not confirmed seeing:",
         ),
         h(
           "ul",
@@ -396,7 +405,7 @@ export function mountImport(panel, map) {
           reviewed.map(({ conflict, rows: which }) => {
             const item = conflictItem(conflict);
             item.append(
-              h("div", { class: "muted" }, `row${which.length === 1 ? "" : "s"} ${which.join(", ")}`),
+              h("div", { class: "muted" }, `${which.length === 1 ? "row" : "rows"} ${which.join(", ")}`),
             );
             return item;
           }),
@@ -488,7 +497,11 @@ export function mountImport(panel, map) {
         tabindex: geometriesOf(r).length ? "0" : null,
       },
       h("td", { class: "num" }, String(r.row)),
-      h("td", {}, h("span", { class: `badge import-status status-${r.status}` }, labels[r.status] || r.status)),
+      h(
+        "td",
+        {},
+        h("span", { class: `badge import-status status-${r.status}` }, labels[r.status] || r.status),
+      ),
       h("td", { class: "import-name" }, nameOf(r)),
       h("td", {}, decl || r.kind ? kindChip((decl && decl.kind) || r.kind) : "—"),
       h(
@@ -520,7 +533,7 @@ export function mountImport(panel, map) {
               ),
             )
           : (r.conflicts || []).length
-            ? h("span", { class: "muted" }, `${r.conflicts.length} conflict${r.conflicts.length === 1 ? "" : "s"}, reviewed`)
+            ? h("span", { class: "muted" }, `${plural(r.conflicts.length, "conflict")}, reviewed`)
             : "",
       ),
     );
@@ -547,7 +560,8 @@ export function mountImport(panel, map) {
     const drawable = rows.filter((r) => geometriesOf(r).length);
     // Canvas for big files: SVG keeps one element per marker, which is what the tests
     // look at, but ten thousand of them make the map crawl.
-    const renderer = drawable.length > SVG_LIMIT ? L.canvas({ pane: "import" }) : L.svg({ pane: "import" });
+    const renderer =
+      drawable.length > SVG_LIMIT ? L.canvas({ pane: "import" }) : L.svg({ pane: "import" });
     for (const r of drawable) {
       const bad = r.status === "error";
       const color = bad ? "#dc2626" : "#0f2a44";
@@ -735,6 +749,10 @@ function unseenConflicts(results) {
     }
   }
   return [...byVersion.values()];
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function sizeText(bytes) {
