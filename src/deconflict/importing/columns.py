@@ -33,8 +33,8 @@ from typing import Any, Final
 
 from deconflict.clock import format_time
 from deconflict.errors import InvalidRequest, TooLarge
+from deconflict.geo.coords import Axis, CoordinateError, parse_angle, parse_mgrs
 from deconflict.geo.geojson import parse_geometry
-from deconflict.importing.positions import CoordinateError, parse_angle, parse_mgrs
 from deconflict.importing.rows import ImportRow, RowError
 from deconflict.policy import KINDS
 from deconflict.requests import DeclarationIn, parse_json, validate
@@ -334,15 +334,12 @@ def _geometry(
     return _point(longitude, latitude), "lat"
 
 
-def _angle(value: object, axis: str, errors: list[RowError]) -> float | None:
+def _angle(value: object, axis: Axis, errors: list[RowError]) -> float | None:
     if is_blank(value):
         errors.append(RowError(axis, f"{axis} is empty: give both lat and lon"))
         return None
-    text = _text(value)
-    if _DECIMAL_COMMA.fullmatch(text):
-        text = text.replace(",", ".")
     try:
-        return parse_angle(text, axis)
+        return parse_angle(_text(value), axis)
     except CoordinateError as exc:
         errors.append(RowError(axis, str(exc)))
         return None
