@@ -67,6 +67,11 @@ MAX_TEXT: Final = 200
 """The longest ``name`` or ``external_id`` (characters); ``category`` has the same limit in
 ``DeclarationIn``."""
 
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet cell that runs as a formula starts (OWASP, "CSV injection")."""
+FORMULA_GUARD: Final = "'"
+"""What an export writes before such a text cell, and an import reads off again."""
+
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
@@ -142,10 +147,10 @@ def row_from_values(
     placemark's own geometry (as a GeoJSON object); ``extra`` goes into ``metadata`` as it is
     (a feature's other properties); ``errors`` are those the reader already found."""
     found = list(errors or [])
-    external_id = _text(values.get("external_id")) or None
+    external_id = _plain_text(values.get("external_id")) or None
     if external_id is not None and len(external_id) > MAX_TEXT:
         found.append(RowError("external_id", f"must be at most {MAX_TEXT} characters"))
-    name = _text(values.get("name"))
+    name = _plain_text(values.get("name"))
     if not name:
         found.append(RowError("name", "a name is required"))
     elif len(name) > MAX_TEXT:
@@ -167,12 +172,12 @@ def row_from_values(
     metadata["name"] = name
     if external_id is not None:
         metadata["external_id"] = external_id
-    comment = _text(values.get("comment"))
+    comment = _plain_text(values.get("comment"))
     if comment:
         metadata["comment"] = comment
     document: dict[str, Any] = {
         "kind": kind,
-        "category": _text(values.get("category")),
+        "category": _plain_text(values.get("category")),
         "volumes": [
             {
                 "geometry": shape,
@@ -235,6 +240,14 @@ def _text(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value).strip()
+
+
+def _plain_text(value: object) -> str:
+    """A text cell, without the guard an export put before a formula-like text."""
+    text = _text(value)
+    if text.startswith(FORMULA_GUARD) and text[1:2] and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def _number(value: object, column: str, errors: list[RowError]) -> float | None:
