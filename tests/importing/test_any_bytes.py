@@ -8,10 +8,10 @@ import zipfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from import_files import START, workbook
 
 from deconflict.errors import DeconflictError
 from deconflict.importing import FORMATS, ImportRow, read_rows
-from import_files import START, workbook
 
 SEEDS = [
     f"name,lat,lon,start\nA,35,36,{START}\n".encode(),
