@@ -91,6 +91,10 @@ class Limits:
     # The most work one conflict search may take, in vertex-pair comparisons (see
     # policy_default.toml); over it, 413.
     work_per_request: int = 400_000_000
+    # One import (POST /v1/declarations/import): its rows (or features) and its body, which
+    # replaces ``body_bytes`` for that route only.
+    import_rows: int = 10_000
+    import_bytes: int = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -400,6 +400,8 @@ class Limits(BaseModel):
     # At least enough for a declaration at the vertex limit against one stored point, so no
     # legal request is refused with nothing near it.
     work_per_request: int = Field(default=_LIMITS.work_per_request, ge=100_000, le=10_000_000_000)
+    import_rows: int = Field(default=_LIMITS.import_rows, ge=1, le=1_000_000)
+    import_bytes: int = Field(default=_LIMITS.import_bytes, ge=1024, le=1024 * 1024 * 1024)
 
 
 class RateLimits(BaseModel):
