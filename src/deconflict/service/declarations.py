@@ -159,7 +159,10 @@ def _settle(
     budget = _budget(policy, stored)
     if policy != prepared.policy:  # the rule itself changed meanwhile: search it all again
         return deployment.index.conflicts_of(policy, subject, budget=budget)
-    changed = storage.ids_changed_since(write.conn, prepared.seq)
+    # Not the changes this write made before (an import's earlier rows): they are not in
+    # the index yet, and are the same party's, which never conflict with each other.
+    before = write.changes[0].seq if write.changes else None
+    changed = storage.ids_changed_since(write.conn, prepared.seq, before)
     if not changed:
         return prepared.found
     kept = [f for f in prepared.found if f.other.id not in changed]
@@ -301,8 +304,9 @@ def _commit(deployment: Deployment, draft: Draft) -> Written:
 
 def commit_in(deployment: Deployment, write: Write, policy: Policy, draft: Draft) -> Committed:
     """Settle, store, log and notify a drafted change inside ``write`` (``policy``: the one
-    in force in it), which may hold other changes too (an import commits many drafts in
-    one write).
+    in force in it), which may hold other changes of the same party too (an import commits
+    many drafts in one write; ``_settle`` leaves them out of the search, as they cannot
+    conflict with each other).
 
     Every refusal a client can cause (a stale or withdrawn version, the limits, the work
     budget, the awareness key, the justification) is raised before this writes anything
