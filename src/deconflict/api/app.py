@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from deconflict import __version__
 from deconflict.api import (
     declarations,
+    exports,
     imports,
     inbox,
     log,
@@ -88,7 +89,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(lambda: _rate_limits(deployment))
     problems.install(app)
     openapi.install(app)
-    for module in (web, parties, declarations, inbox, subscriptions, policy, log):
+    for module in (web, parties, declarations, inbox, subscriptions, policy, log, exports):
         app.include_router(module.router)
     app.include_router(imports.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")

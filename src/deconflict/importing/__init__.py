@@ -9,8 +9,9 @@ zip (XLSX, KMZ) that would inflate beyond ``max_bytes``, raises ``TooLarge`` (41
 
 Modules: ``rows`` (the row and its errors), ``reading`` (``read_rows``: the dispatch and the
 limits), ``columns`` (one row's cells to a document), ``csv_rows``, ``xlsx_rows``,
-``geojson_rows``, ``kml_rows`` (one per format), ``zips`` (the zip-bomb guard of XLSX and KMZ),
-``export_files`` (declarations to CSV and GeoJSON, which read back to the same rows).
+``geojson_rows``, ``kml_rows`` (one per format), ``zips`` (the zip-bomb guard of XLSX and
+KMZ), ``export_files`` (declarations to CSV and GeoJSON, which read back to the same rows).
+Positions typed as DMS or MGRS are read by ``geo.coords``.
 """
 
 from deconflict.importing.reading import FORMATS, read_rows
