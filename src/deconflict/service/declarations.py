@@ -279,6 +279,12 @@ class _Draft:
     content: Callable[[Write, Policy, Any], _Content]
 
 
+def _checks_changed(policy: Policy, prepared: Policy) -> bool:
+    return (
+        policy.limits != prepared.limits or policy.area_of_operations != prepared.area_of_operations
+    )
+
+
 def _commit(deployment: Deployment, draft: _Draft) -> Written:
     """Settle, store, log and notify a drafted change in one write transaction."""
     declaration_id = draft.subject.id
@@ -290,8 +296,9 @@ def _commit(deployment: Deployment, draft: _Draft) -> Written:
             current = _owned_row(write.conn, policy, draft.party, declaration_id)
             _check_version(current, draft.replaces)  # the version prepared from, still current
         prepared = draft.prepared
-        if draft.volumes_in is not None and prepared and policy.limits != prepared.policy.limits:
-            build_volumes(draft.volumes_in, policy.limits)  # the same shapes, under new limits
+        if draft.volumes_in is not None and prepared and _checks_changed(policy, prepared.policy):
+            # The same shapes, under the new limits and area of operations.
+            build_volumes(draft.volumes_in, policy.limits, area=policy.area_of_operations)
         before: list[Found] = []
         if draft.before is not None and draft.prepared_before is not None:
             before = _settle(
@@ -398,7 +405,7 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         restricts = restricts_of(conn, body.kind, body.restricts, None)
-    volumes = build_volumes(body.volumes, policy.limits)
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=new_id("dcl"),
@@ -456,7 +463,7 @@ def update_declaration(
         check_justification_kind(current["kind"], body.justification)
         before = stored_subject(deployment, current)
         restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
-    volumes = build_volumes(body.volumes, policy.limits)
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=declaration_id,
