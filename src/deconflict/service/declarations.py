@@ -284,6 +284,12 @@ class Draft:
     content: Callable[[datetime, Policy, Any], _Content]
 
 
+def _checks_changed(policy: Policy, prepared: Policy) -> bool:
+    return (
+        policy.limits != prepared.limits or policy.area_of_operations != prepared.area_of_operations
+    )
+
+
 @dataclass(frozen=True)
 class Committed:
     """A drafted change stored inside a write: the declaration as stored, the conflicts its
@@ -319,8 +325,9 @@ def commit_in(deployment: Deployment, write: Write, policy: Policy, draft: Draft
         current = _owned_row(write.conn, policy, draft.party, declaration_id)
         _check_version(current, draft.replaces)  # the version prepared from, still current
     prepared = draft.prepared
-    if draft.volumes_in is not None and prepared and policy.limits != prepared.policy.limits:
-        build_volumes(draft.volumes_in, policy.limits)  # the same shapes, under new limits
+    if draft.volumes_in is not None and prepared and _checks_changed(policy, prepared.policy):
+        # The same shapes, under the new limits and area of operations.
+        build_volumes(draft.volumes_in, policy.limits, area=policy.area_of_operations)
     before: list[Found] = []
     if draft.before is not None and draft.prepared_before is not None:
         before = _settle(
@@ -462,7 +469,7 @@ def draft_create(
 ) -> Draft:
     """A new declaration, authorised (``authorise_create``), validated and searched,
     outside any lock; ``restricts`` as ``restricts_of`` gives it."""
-    volumes = build_volumes(body.volumes, policy.limits)
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=new_id("dcl"),
@@ -554,7 +561,7 @@ def draft_update(
     """A change of ``replaced`` (``authorise_update``), validated and searched, outside any
     lock."""
     current = replaced.row
-    volumes = build_volumes(body.volumes, policy.limits)
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=current["id"],
