@@ -140,8 +140,9 @@ def column_of(field_name: str) -> str:
     return "row"
 
 
-def row_errors(exc: DeconflictError) -> list[RowError]:
-    """A refusal as the errors of a row, each naming its column."""
+def row_errors(exc: DeconflictError, position: str = "geometry") -> list[RowError]:
+    """A refusal as the errors of a row, each naming its column (``position``: the one
+    its geometry came from)."""
     if isinstance(exc, MissingAwareness):
         return [RowError("key", exc.detail)]
     if isinstance(exc, Forbidden):
@@ -151,16 +152,24 @@ def row_errors(exc: DeconflictError) -> list[RowError]:
             RowError("external_id", f"{exc.detail}: it changed while this import ran; import again")
         ]
     errors = exc.errors or [{"field": "row", "message": exc.detail}]
-    return [RowError(column_of(e["field"]), e["message"]) for e in errors]
+    named = [(column_of(e["field"]), e["message"]) for e in errors]
+    return [RowError(position if c == "geometry" else c, m) for c, m in named]
 
 
-def _refused(row: int, external_id: str | None, exc: DeconflictError) -> RowResult:
+def _refused(
+    row: int, external_id: str | None, exc: DeconflictError, position: str = "geometry"
+) -> RowResult:
     # An awareness refusal lists what POST's 409 lists: the missing versions and the
     # conflicts the party may see, in the problem's own rendering.
     missing = exc.extra.get("missing") if isinstance(exc, MissingAwareness) else None
     conflicts = exc.extra.get("conflicts") if isinstance(exc, Conflict) else None
     return RowResult(
-        row, "error", external_id, errors=row_errors(exc), conflicts=conflicts, missing=missing
+        row,
+        "error",
+        external_id,
+        errors=row_errors(exc, position),
+        conflicts=conflicts,
+        missing=missing,
     )
 
 
@@ -173,10 +182,11 @@ def _error(row: ImportRow, column: str, message: str) -> RowResult:
 
 @dataclass(frozen=True)
 class _Planned:
-    """A row that will create or update a declaration, read and authorised; ``position``:
-    its place among the rows given."""
+    """A row that will create or update a declaration, read and authorised; ``place``:
+    its place among the rows given; ``source``: the column its position came from."""
 
-    position: int
+    place: int
+    source: str
     row: int
     external_id: str | None
     digest: str
@@ -201,7 +211,7 @@ def _plan(
             try:
                 outcome = _plan_row(deployment, conn, policy, party, position, row, known, first_of)
             except DeconflictError as exc:
-                outcome = _refused(row.row, row.external_id, exc)
+                outcome = _refused(row.row, row.external_id, exc, row.position)
             if isinstance(outcome, RowResult):
                 answered[position] = outcome
             else:
@@ -243,7 +253,7 @@ def _plan_row(
     restricts = restricts_of(conn, body.kind, body.restricts, None)
     before = known.get(external_id) if external_id is not None else None
     if before is None:
-        return _Planned(position, row.row, external_id, digest, body, restricts)
+        return _Planned(position, row.position, row.row, external_id, digest, body, restricts)
     current = _current_of(conn, policy, party, before.declaration_id)
     if current.state != "active":
         return _error(
@@ -273,7 +283,15 @@ def _plan_row(
     )
     replaced = declarations.authorise_update(deployment, conn, policy, party, current.id, update)
     return _Planned(
-        position, row.row, external_id, digest, body, replaced.restricts, replaced, update
+        position,
+        row.position,
+        row.row,
+        external_id,
+        digest,
+        body,
+        replaced.restricts,
+        replaced,
+        update,
     )
 
 
@@ -343,11 +361,11 @@ def _run_chunk(
         try:
             drafted.append(_Drafted(planned, _draft(deployment, policy, party, planned)))
         except DeconflictError as exc:
-            results[planned.position] = _refused(planned.row, planned.external_id, exc)
+            results[planned.place] = _refused(planned.row, planned.external_id, exc, planned.source)
     if dry_run:
         now = deployment.now()
         for item in drafted:
-            results[item.planned.position] = _previewed(policy, now, item)
+            results[item.planned.place] = _previewed(policy, now, item)
         return results
     declarations.between()  # the race between the drafts and the lock, for tests
     try:
@@ -368,7 +386,7 @@ def _previewed(policy: Policy, now: Any, item: _Drafted) -> RowResult:
     try:
         shown = declarations.preview(item.draft, policy, now, current)
     except DeconflictError as exc:
-        return _refused(planned.row, planned.external_id, exc)
+        return _refused(planned.row, planned.external_id, exc, planned.source)
     return _answer(planned, shown)
 
 
@@ -388,7 +406,7 @@ def _commit_together(deployment: Deployment, drafted: list[_Drafted]) -> dict[in
     with deployment.writing() as write:
         policy = deployment.policy(write.conn)
         for item in drafted:
-            results[item.planned.position] = _commit_row(deployment, write, policy, item)
+            results[item.planned.place] = _commit_row(deployment, write, policy, item)
     return results
 
 
@@ -405,7 +423,7 @@ def _commit_alone(deployment: Deployment, item: _Drafted) -> dict[int, RowResult
             planned.external_id,
             errors=[RowError("row", "the service could not store this row (its log says why)")],
         )
-    return {planned.position: result}
+    return {planned.place: result}
 
 
 def _commit_row(deployment: Deployment, write: Write, policy: Policy, item: _Drafted) -> RowResult:
@@ -415,7 +433,7 @@ def _commit_row(deployment: Deployment, write: Write, policy: Policy, item: _Dra
     try:
         done = declarations.commit_in(deployment, write, policy, item.draft)
     except DeconflictError as exc:
-        return _refused(planned.row, planned.external_id, exc)
+        return _refused(planned.row, planned.external_id, exc, planned.source)
     if planned.external_id is not None:
         storage.note_imported(
             write.conn,
