@@ -59,6 +59,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("DELETE", "/v1/subscriptions/{subscription_id}"): (404,),  # 404: not the caller's
     ("GET", "/v1/policy"): (),
     ("PUT", "/v1/policy"): (400, 403, 413),  # 400: not TOML, or not a valid policy
+    ("GET", "/v1/export"): (400,),  # format, kind
     ("GET", "/v1/log/head"): (404,),  # the record is empty
     ("GET", "/v1/log/public-key"): (),
     ("GET", "/v1/log/entries"): (400,),
