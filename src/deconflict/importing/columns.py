@@ -194,7 +194,7 @@ def row_from_values(
     except InvalidRequest as exc:
         problems = [RowError(_column_of(e["field"], source), e["message"]) for e in exc.errors]
         return ImportRow(row, None, external_id, problems)
-    return ImportRow(row, document, external_id, [])
+    return ImportRow(row, document, external_id, [], position=source)
 
 
 def refuse_duplicate_ids(rows: list[ImportRow]) -> list[ImportRow]:

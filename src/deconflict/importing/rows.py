@@ -34,6 +34,9 @@ class ImportRow:
     document: dict[str, Any] | None
     external_id: str | None
     errors: list[RowError] = field(default_factory=list)
+    # The column the row's position came from (``lat``, ``mgrs`` or ``geometry``): what the
+    # service names when the policy refuses the position (outside the area of operations).
+    position: str = "geometry"
 
     @property
     def ok(self) -> bool:

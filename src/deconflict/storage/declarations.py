@@ -119,9 +119,11 @@ def current_row(conn: Connection, declaration_id: str) -> RowMapping | None:
     )
 
 
-def ids_changed_since(conn: Connection, seq: int) -> set[str]:
-    """The declarations changed after ``change_seq`` ``seq``."""
+def ids_changed_since(conn: Connection, seq: int, before: int | None = None) -> set[str]:
+    """The declarations changed after ``change_seq`` ``seq`` (and before ``before``)."""
     query = select(declarations.c.id).where(declarations.c.change_seq > seq)
+    if before is not None:
+        query = query.where(declarations.c.change_seq < before)
     return set(conn.execute(query).scalars())
 
 
@@ -143,7 +145,7 @@ def active_rows(conn: Connection, ids: Iterable[str]) -> list[RowMapping]:
 
 def insert_current(conn: Connection, values: Mapping[str, Any]) -> None:
     """Store a new declaration's current row."""
-    conn.execute(declarations.insert().values(**values))
+    conn.execute(declarations.insert(), dict(values))  # parameters of one cached statement
 
 
 def replace_current(conn: Connection, declaration_id: str, values: Mapping[str, Any]) -> None:
@@ -157,7 +159,7 @@ def replace_current(conn: Connection, declaration_id: str, values: Mapping[str, 
 def insert_version(conn: Connection, values: Mapping[str, Any]) -> RowMapping:
     """Store an immutable version row; returns it as the database gives it back, which is
     what its record entry commits to."""
-    conn.execute(declaration_versions.insert().values(**values))
+    conn.execute(declaration_versions.insert(), dict(values))
     stored = version_row(conn, values["declaration_id"], values["version"])
     assert stored is not None  # just inserted, in this transaction
     return stored
