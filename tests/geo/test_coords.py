@@ -16,6 +16,7 @@ from deconflict.geo.coords import (
     parse_mgrs,
     parse_position,
     readback,
+    representative_position,
 )
 from deconflict.geo.distance import min_distance_m
 from deconflict.geo.geojson import parse_geometry
@@ -223,3 +224,35 @@ def test_mgrs_round_trips_within_its_metre(lat: float, lon: float) -> None:
     # The reference names the 1 m square whose south-west corner it reads back to: the point
     # lies within that square, so within its diagonal (1.42 m) and a little rounding.
     assert _metres_between(back, (lat, lon)) < 1.5
+
+
+@pytest.mark.parametrize(
+    ("geometry", "expected"),
+    [
+        ({"type": "Point", "coordinates": [44.2, 15.35]}, (15.35, 44.2)),
+        ({"type": "Point", "coordinates": [44.2, 15.35, 100.0]}, (15.35, 44.2)),
+        ({"type": "LineString", "coordinates": [[44.0, 15.0], [44.0, 16.0]]}, (15.0, 44.0)),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]},
+            (1.0, 1.0),
+        ),
+        (  # across the antimeridian the lon/lat plane misreads it: its first vertex
+            {
+                "type": "Polygon",
+                "coordinates": [[[179, 1], [-179, 1], [-179, -1], [179, -1], [179, 1]]],
+            },
+            (1.0, 179.0),
+        ),
+        (
+            {
+                "type": "MultiPolygon",
+                "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]],
+            },
+            (0.5, 0.5),
+        ),
+    ],
+)
+def test_representative_position(
+    geometry: dict[str, object], expected: tuple[float, float]
+) -> None:
+    assert representative_position(geometry) == pytest.approx(expected)

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from deconflict import __version__
 from deconflict.api import (
+    coordinates,
     declarations,
     exports,
     imports,
@@ -92,6 +93,7 @@ def create_app(
     for module in (web, parties, declarations, inbox, subscriptions, policy, log, exports):
         app.include_router(module.router)
     app.include_router(imports.router)
+    app.include_router(coordinates.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
     app.add_middleware(BodyLimit, limit_of=lambda path: _body_limit(deployment, path))
     # Outermost, so that the body limit's own answers carry the headers too.

@@ -49,6 +49,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/declarations/{declaration_id}/conflicts"): (404,),
     ("GET", "/v1/declarations/{declaration_id}/deliveries"): (403, 404),
     ("POST", "/v1/conflicts/check"): (400, 413),
+    ("GET", "/v1/coordinates"): (400,),  # text that is no position
     ("GET", "/v1/inbox"): (400,),
     ("GET", "/v1/inbox/stream"): (400,),  # a Last-Event-ID that is no seq
     ("POST", "/v1/notifications/{notification_id}/ack"): (400, 404, 413),  # 404: not theirs

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 import mgrs
+import shapely.geometry
 
 Axis = Literal["lat", "lon"]
 
@@ -339,7 +341,7 @@ def format_mgrs(lat: float, lon: float) -> str | None:
     return reference
 
 
-def readback(lat: float, lon: float) -> dict[str, object]:
+def readback(lat: float, lon: float) -> dict[str, Any]:
     """A position as a person reads it back: ``lat``, ``lon`` (the numbers), ``decimal``,
     ``dms`` and ``mgrs`` (``None`` near the poles, beyond -80..84° of latitude)."""
     return {
@@ -349,3 +351,22 @@ def readback(lat: float, lon: float) -> dict[str, object]:
         "dms": f"{format_dms(lat, 'lat')} {format_dms(lon, 'lon')}",
         "mgrs": format_mgrs(lat, lon),
     }
+
+
+def representative_position(geometry: Mapping[str, Any]) -> tuple[float, float]:
+    """(lat, lon) of one position that stands for a valid GeoJSON geometry: a point's own, else
+    shapely's ``representative_point`` (a point on the line, inside the polygon) in the
+    lon/lat plane. Where that plane misreads the geometry (it spans more than 180 degrees of
+    longitude: across the antimeridian or around a pole) its first position stands instead."""
+    coordinates: Any = geometry["coordinates"]
+    if geometry["type"] == "Point":
+        return float(coordinates[1]), float(coordinates[0])
+    planar = shapely.geometry.shape(geometry)
+    west, _, east, _ = planar.bounds
+    if east - west <= 180.0:
+        point = planar.representative_point()
+        if not point.is_empty:
+            return float(point.y), float(point.x)
+    while isinstance(coordinates[0], list):  # down to the first position
+        coordinates = coordinates[0]
+    return float(coordinates[1]), float(coordinates[0])

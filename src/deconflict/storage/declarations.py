@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.geo.coords import readback, representative_position
 from deconflict.storage.schema import declaration_versions, declarations, parties
 
 # SQLite limits the number of bound parameters in one statement.
@@ -48,6 +49,14 @@ class StoredDeclaration:
     # An operation's justification (API.md v1.1); the service answers it only to the owner
     # and the coordinator (``declaration_reads.shown_to``), None for everyone else.
     justification: str | None = None
+    # The read-back of the first volume's position (``geo.coords.readback``: decimal, DMS,
+    # MGRS), so a swapped latitude and longitude is seen. Computed here from ``volumes``, for
+    # every way a declaration is built, so the answer still only shows fields of this object.
+    position: dict[str, Any] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: a derived field is set through object.__setattr__.
+        object.__setattr__(self, "position", position_of(self.volumes))
 
     @classmethod
     def of_row(
@@ -73,6 +82,13 @@ class StoredDeclaration:
             updated_at=row["updated_at"],
             justification=row.get("justification"),
         )
+
+
+def position_of(volumes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The read-back of the first volume's representative position; None without volumes."""
+    if not volumes:
+        return None
+    return readback(*representative_position(volumes[0]["geometry"]))
 
 
 # -- the current rows -------------------------------------------------------------------------
