@@ -26,7 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"geo"}),
     # The documents: a volume's geometry is checked by geo; requests holds the pydantic model
     # of every document (policy files included) and policy the plain object it becomes.
-    frozenset({"policy", "volumes", "requests"}),
+    frozenset({"policy", "volumes", "requests", "importing"}),
     frozenset({"engine"}),
     frozenset({"storage"}),
     frozenset({"record"}),

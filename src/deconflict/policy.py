@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from deconflict.errors import InvalidRequest
+from deconflict.geo.shape import Shape
 
 Kind = Literal["operation", "site", "movement", "restriction"]
 Role = Literal["operator", "humanitarian", "coordinator", "observer"]
@@ -91,6 +92,10 @@ class Limits:
     # The most work one conflict search may take, in vertex-pair comparisons (see
     # policy_default.toml); over it, 413.
     work_per_request: int = 400_000_000
+    # One import (POST /v1/declarations/import): its rows (or features) and its body, which
+    # replaces ``body_bytes`` for that route only.
+    import_rows: int = 10_000
+    import_bytes: int = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,20 @@ class RateLimits:
     failed_auth_lockout_s: float = 60
 
 
+@dataclass(frozen=True)
+class AreaOfOperations:
+    """Where the deployment's declarations lie (a Polygon or MultiPolygon, as written in the
+    policy): a declaration with a position outside it is refused, ``invalid_geometry``, which
+    catches most swapped or mistyped coordinates (``geo.area`` says what "outside" is)."""
+
+    name: str
+    geometry: dict[str, Any]
+    shape: Shape = field(compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "geometry": self.geometry}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """A parsed policy. ``separation`` is keyed by ``pair_key`` (``a-b``, sorted). The fields
@@ -119,6 +138,7 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     protection: Protection = field(default_factory=Protection)
+    area_of_operations: AreaOfOperations | None = None  # None: declarations may lie anywhere
 
     def separation_for(self, kind_a: str, kind_b: str) -> Separation | None:
         """The separation minima between two kinds, or None when they never conflict. Under
@@ -180,6 +200,9 @@ class Policy:
             "limits": _as_json(self.limits),
             "rate_limits": _as_json(self.rate_limits),
             "protection": self.protection.to_json(),
+            "area_of_operations": (
+                None if self.area_of_operations is None else self.area_of_operations.to_json()
+            ),
         }
 
 

@@ -30,6 +30,7 @@ from pydantic import (
 from deconflict import policy
 from deconflict.clock import RANGE_TEXT, RFC3339, in_range, repair_stored_time
 from deconflict.errors import InvalidRequest
+from deconflict.geo.geojson import parse_geometry
 from deconflict.policy import EVERY_ROLE, KINDS, ROLES, Kind, Role, pair_key
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -400,6 +401,8 @@ class Limits(BaseModel):
     # At least enough for a declaration at the vertex limit against one stored point, so no
     # legal request is refused with nothing near it.
     work_per_request: int = Field(default=_LIMITS.work_per_request, ge=100_000, le=10_000_000_000)
+    import_rows: int = Field(default=_LIMITS.import_rows, ge=1, le=1_000_000)
+    import_bytes: int = Field(default=_LIMITS.import_bytes, ge=1024, le=1024 * 1024 * 1024)
 
 
 class RateLimits(BaseModel):
@@ -430,6 +433,29 @@ class Protection(BaseModel):
     disclose_to_owner: policy.Disclosure = policy.Protection.disclose_to_owner
 
 
+class AreaOfOperationsIn(BaseModel):
+    """``[area_of_operations]``: a name people recognise and a GeoJSON Polygon or
+    MultiPolygon, validated as a declaration's geometry is (``to_policy``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    geometry: dict[str, Any]
+
+    @field_validator("geometry")
+    @classmethod
+    def _an_area(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") not in ("Polygon", "MultiPolygon"):
+            raise ValueError("the area of operations must be a GeoJSON Polygon or MultiPolygon")
+        return value
+
+    def to_area(self) -> policy.AreaOfOperations:
+        # Any size the geometry validation allows (parts within 60 degrees): the area is the
+        # coordinator's, not a party's, so the declaration limits do not apply to it.
+        shape = parse_geometry(self.geometry, "area_of_operations.geometry")
+        return policy.AreaOfOperations(name=self.name, geometry=self.geometry, shape=shape)
+
+
 class PolicyIn(BaseModel):
     """A policy document. Kind pairs are written ``a-b`` in either order."""
 
@@ -443,6 +469,7 @@ class PolicyIn(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     protection: Protection = Field(default_factory=Protection)
+    area_of_operations: AreaOfOperationsIn | None = None
 
     @field_validator("separation")
     @classmethod
@@ -480,6 +507,9 @@ class PolicyIn(BaseModel):
                 kinds=tuple(dict.fromkeys(self.protection.kinds)),
                 altitude=self.protection.altitude,
                 disclose_to_owner=self.protection.disclose_to_owner,
+            ),
+            area_of_operations=(
+                None if self.area_of_operations is None else self.area_of_operations.to_area()
             ),
         )
 

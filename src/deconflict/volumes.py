@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deconflict.clock import format_time
-from deconflict.errors import InvalidRequest, TooLarge
+from deconflict.errors import InvalidGeometry, InvalidRequest, TooLarge
+from deconflict.geo.area import first_outside
 from deconflict.geo.geojson import parse_geometry
 from deconflict.geo.shape import Shape
-from deconflict.policy import Limits
+from deconflict.policy import AreaOfOperations, Limits
 from deconflict.requests import STORED, VolumeIn
 
 OPEN_END_S = math.inf
@@ -54,8 +55,17 @@ class Volume:
         }
 
 
-def build_volumes(items: list[VolumeIn], limits: Limits, field: str = "volumes") -> list[Volume]:
-    """Validate geometries and the policy's limits; errors name the field of the volume."""
+def build_volumes(
+    items: list[VolumeIn],
+    limits: Limits,
+    field: str = "volumes",
+    *,
+    area: AreaOfOperations | None = None,
+) -> list[Volume]:
+    """Validate geometries and the policy's limits; errors name the field of the volume.
+
+    With an ``area`` (the policy's area of operations), a geometry with any position outside
+    it is ``InvalidGeometry`` on ``volumes[i].geometry``, saying where the position fell."""
     if not items:
         raise InvalidRequest("at least one volume is required", field=field)
     if len(items) > limits.volumes_per_declaration:
@@ -77,6 +87,8 @@ def build_volumes(items: list[VolumeIn], limits: Limits, field: str = "volumes")
             max_vertices=limits.vertices_per_declaration,
             max_radius_m=limits.geometry_radius_m,
         )
+        if area is not None:
+            check_in_area(shape, area, f"{path}.geometry")
         vertices += shape.vertex_count
         if vertices > limits.vertices_per_declaration:
             raise TooLarge(
@@ -95,6 +107,29 @@ def build_volumes(items: list[VolumeIn], limits: Limits, field: str = "volumes")
             )
         )
     return volumes
+
+
+def check_in_area(shape: Shape, area: AreaOfOperations, field: str) -> None:
+    """Refuse a geometry with a position outside the area of operations (``geo.area``)."""
+    outside = first_outside(shape, area.shape)
+    if outside is None:
+        return
+    what = "the point" if shape.kind == "Point" else "the position"
+    hint = "; latitude and longitude may be swapped" if outside.inside_if_swapped else ""
+    where = f"lat {round(outside.lat, 5)}, lon {round(outside.lon, 5)}"
+    raise InvalidGeometry(
+        f"{what} {where} is {_far(outside.distance_m)} outside the area of operations "
+        f"({area.name}){hint}",
+        field=field,
+    )
+
+
+def _far(distance_m: float) -> str:
+    if distance_m < 1000:
+        return f"{distance_m:.0f} m"
+    if distance_m < 10_000:
+        return f"{distance_m / 1000:.1f} km"
+    return f"{distance_m / 1000:,.0f} km"
 
 
 def volumes_from_json(documents: list[dict[str, Any]]) -> list[Volume]:

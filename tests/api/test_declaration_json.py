@@ -54,6 +54,7 @@ def test_api_md_order() -> None:
         "version",
         "state",
         "volumes",
+        "position",
         "category",
         "metadata",
         "late_notice",

@@ -68,6 +68,7 @@ def test_a_policy_shows_every_value_its_toml_leaves_out(cast: dict[str, Actor]) 
         "limits",
         "rate_limits",
         "protection",
+        "area_of_operations",
     ]
     assert shown["separation"] == {"operation-site": {"horizontal_m": 5.0, "vertical_m": 1.0}}
     # Left out, protection is on: altitude never hides an operation over a site or movement.

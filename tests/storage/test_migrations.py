@@ -55,7 +55,7 @@ NEW_COLUMNS = {
     "declarations": {"justification"},
     "declaration_versions": {"justification"},
 }
-NEW_TABLES = {"notification_responses"}
+NEW_TABLES = {"notification_responses", "imported_rows"}
 # What revisions 0002 and 0004 add, by table.
 NEW_INDEXES = {
     "notifications": {
@@ -318,7 +318,8 @@ def test_migrate_upgrades_the_previous_schema_keeping_every_row(
     rows_before["meta"] = [row for row in rows_before["meta"] if "'schema_version'" not in row]
     rows_after = every_row(db_url, NEW_COLUMNS)
     rows_after["meta"] = [row for row in rows_after["meta"] if "'sealed_from'" not in row]
-    # The tables 0004 creates start empty: nothing before it was answered but acknowledged.
+    # The tables 0004 and 0005 create start empty: nothing before them was answered but
+    # acknowledged, nor imported.
     assert all(rows_after.pop(name) == [] for name in NEW_TABLES)
     assert rows_after == rows_before
     # The old leaves verify in their old format before any new entry exists.

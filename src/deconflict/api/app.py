@@ -11,7 +11,10 @@ from starlette.staticfiles import StaticFiles
 
 from deconflict import __version__
 from deconflict.api import (
+    coordinates,
     declarations,
+    exports,
+    imports,
     inbox,
     log,
     openapi,
@@ -87,10 +90,12 @@ def create_app(
     app.state.rate_limiter = RateLimiter(lambda: _rate_limits(deployment))
     problems.install(app)
     openapi.install(app)
-    for module in (web, parties, declarations, inbox, subscriptions, policy, log):
+    for module in (web, parties, declarations, inbox, subscriptions, policy, log, exports):
         app.include_router(module.router)
+    app.include_router(imports.router)
+    app.include_router(coordinates.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
-    app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
+    app.add_middleware(BodyLimit, limit_of=lambda path: _body_limit(deployment, path))
     # Outermost, so that the body limit's own answers carry the headers too.
     app.add_middleware(web.SecurityHeaders, tile_url=deployment.tile_url)
     return app
@@ -103,7 +108,7 @@ def _rate_limits(deployment: Deployment) -> RateLimits:
     return policy.rate_limits if policy is not None else RateLimits()
 
 
-def _body_limit(deployment: Deployment) -> int:
+def _body_limit(deployment: Deployment, path: str) -> int:
     # The policy this process last saw: this runs on the event loop before the body is read,
     # and must not wait for the database. Every request brings the cache up to date, so a
     # change made by another process applies from the next request on.
@@ -115,4 +120,5 @@ def _body_limit(deployment: Deployment) -> int:
             # Before `init` there is no policy; the documented default still protects the
             # parser.
             return DEFAULT_BODY_LIMIT
-    return policy.limits.body_bytes
+    # An import's file is larger than any one declaration: its own limit.
+    return policy.limits.import_bytes if path == imports.PATH else policy.limits.body_bytes

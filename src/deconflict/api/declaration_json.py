@@ -25,6 +25,8 @@ def declaration_json(declaration: StoredDeclaration) -> dict[str, Any]:
         "version": declaration.version,
         "state": declaration.state,
         "volumes": declaration.volumes,
+        # Where the first volume is, read back as decimal, DMS and MGRS (API.md v1.1).
+        "position": declaration.position,
         "category": declaration.category,
         "metadata": declaration.metadata,
         "late_notice": declaration.late_notice,

@@ -13,11 +13,12 @@ from deconflict.errors import DeconflictError, InvalidRequest, TooLarge
 class BodyLimit:
     """Pure ASGI middleware: 413 ``too_large`` on a declared or streamed body over the limit.
 
-    The limit comes from the policy in force (``limits.body_bytes``), read through
-    ``limit_of`` so a policy change applies without a restart.
+    The limit comes from the policy in force (``limits.body_bytes``; ``limits.import_bytes``
+    for an import), read through ``limit_of`` with the request's path so a policy change
+    applies without a restart.
     """
 
-    def __init__(self, app: ASGIApp, limit_of: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_of: Callable[[str], int]) -> None:
         self.app = app
         self.limit_of = limit_of
 
@@ -25,7 +26,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_of()
+        limit = self.limit_of(str(scope.get("path", "")))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

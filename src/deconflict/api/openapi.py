@@ -39,6 +39,9 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("DELETE", "/v1/parties/{party_id}"): (403, 404),  # 403: coordinator, not itself
     ("GET", "/v1/declarations"): (400,),  # bbox, start, end, kind
     ("POST", "/v1/declarations"): (400, 403, 409, 413),  # 403: kind by role; 409: awareness
+    # 400: format, dry_run, a file that is not its format; 403: not an importing role;
+    # 413: over limits.import_bytes or limits.import_rows. A row's own errors are a 200.
+    ("POST", "/v1/declarations/import"): (400, 403, 413),
     ("GET", "/v1/declarations/{declaration_id}"): (404,),
     ("PUT", "/v1/declarations/{declaration_id}"): (400, 403, 404, 409, 413),
     ("DELETE", "/v1/declarations/{declaration_id}"): (400, 403, 404, 409),  # 400: no version
@@ -46,6 +49,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/declarations/{declaration_id}/conflicts"): (404,),
     ("GET", "/v1/declarations/{declaration_id}/deliveries"): (403, 404),
     ("POST", "/v1/conflicts/check"): (400, 413),
+    ("GET", "/v1/coordinates"): (400,),  # text that is no position
     ("GET", "/v1/inbox"): (400,),
     ("GET", "/v1/inbox/stream"): (400,),  # a Last-Event-ID that is no seq
     ("POST", "/v1/notifications/{notification_id}/ack"): (400, 404, 413),  # 404: not theirs
@@ -56,6 +60,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("DELETE", "/v1/subscriptions/{subscription_id}"): (404,),  # 404: not the caller's
     ("GET", "/v1/policy"): (),
     ("PUT", "/v1/policy"): (400, 403, 413),  # 400: not TOML, or not a valid policy
+    ("GET", "/v1/export"): (400,),  # format, kind
     ("GET", "/v1/log/head"): (404,),  # the record is empty
     ("GET", "/v1/log/public-key"): (),
     ("GET", "/v1/log/entries"): (400,),
@@ -315,6 +320,26 @@ def _policy_body(operation: dict[str, Any]) -> None:
     }
 
 
+def _import_body(operation: dict[str, Any]) -> None:
+    text = {"schema": {"type": "string", "description": "The file, as `format` says"}}
+    octets = {"schema": {"type": "string", "format": "binary"}}
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "text/csv": text,
+            "application/geo+json": text,
+            "application/vnd.google-earth.kml+xml": text,
+            "application/octet-stream": octets,
+        },
+    }
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "format":
+            parameter["required"] = True
+            parameter["schema"] = {"type": "string", "enum": ["csv", "xlsx", "geojson", "kml"]}
+        elif parameter["name"] == "dry_run":
+            parameter["schema"] = {"type": "string", "enum": ["true", "false"]}
+
+
 def _ack_body(operation: dict[str, Any]) -> None:
     operation["requestBody"] = {
         "required": False,
@@ -361,6 +386,7 @@ def _version_required(operation: dict[str, Any]) -> None:
 
 _FIXES: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
     ("PUT", "/v1/policy"): _policy_body,
+    ("POST", "/v1/declarations/import"): _import_body,
     ("POST", "/v1/notifications/{notification_id}/ack"): _ack_body,
     ("GET", "/v1/inbox/stream"): _stream,
     ("DELETE", "/v1/subscriptions/{subscription_id}"): _no_content,

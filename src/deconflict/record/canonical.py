@@ -90,7 +90,9 @@ def _string(text: str) -> str:
         raise ValueError("string contains a lone surrogate, which has no UTF-8 form")
     # With ensure_ascii=False the json module escapes exactly what RFC 8785 §3.2.2.2 requires:
     # `"`, `\`, \b \f \n \r \t and other controls as lowercase \u00xx; nothing else.
-    return json.dumps(text, ensure_ascii=False)
+    # ``encode_basestring`` is what ``json.dumps(text, ensure_ascii=False)`` calls for a
+    # string, without building an encoder per call (every string of every entry comes here).
+    return json.encoder.encode_basestring(text)
 
 
 def _integer(number: int) -> str:

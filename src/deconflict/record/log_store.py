@@ -53,7 +53,9 @@ class DatabaseNodeStore:
         return self._size
 
     def get_nodes(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
-        wanted = set(keys) - self._written.keys()
+        # Not ``set(keys) - self._written.keys()``, which copies every key written so far:
+        # quadratic in a transaction that appends thousands of entries (an import's chunk).
+        wanted = {key for key in keys if key not in self._written}
         if not wanted:
             return [self._written[key] for key in keys]
         found = log.node_hashes(self.conn, wanted)  # one query for a whole proof

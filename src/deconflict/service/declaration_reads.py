@@ -169,7 +169,7 @@ def authenticated_check(
     party = authenticate(deployment, token, counters)
     if admit is not None:
         admit(party)
-    volumes = build_volumes(body.volumes, policy.limits)
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     restricts = None
     if body.restricts:
         with deployment.reading() as conn:  # the parties it names must exist

@@ -11,7 +11,7 @@ the lock, once the index has caught up, only the declarations changed since then
 again and merged in (``_settle``), which gives exactly what a search inside the lock would.
 
 Create, update and withdraw are one skeleton (``_commit``): authorise and prepare outside the
-lock (a ``_Draft``); inside it, check the version again, settle the conflicts and the
+lock (a ``Draft``); inside it, check the version again, settle the conflicts and the
 awareness key, store the current row and the version with its record entry, notify, and
 answer; ``Deployment.writing`` reads the rows back before it commits. Each volume is parsed
 once: the answer and the index after commit take the documents the write stored, not the
@@ -30,7 +30,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from deconflict.engine.rule import Found, Subject
+from deconflict.clock import format_timestamp
+from deconflict.engine.rule import Found, Restricts, Subject
 from deconflict.errors import Forbidden, InvalidRequest, MissingAwareness, StaleVersion
 from deconflict.policy import DECLARED_BY, Policy
 from deconflict.record import entries
@@ -158,7 +159,10 @@ def _settle(
     budget = _budget(policy, stored)
     if policy != prepared.policy:  # the rule itself changed meanwhile: search it all again
         return deployment.index.conflicts_of(policy, subject, budget=budget)
-    changed = storage.ids_changed_since(write.conn, prepared.seq)
+    # Not the changes this write made before (an import's earlier rows): they are not in
+    # the index yet, and are the same party's, which never conflict with each other.
+    before = write.changes[0].seq if write.changes else None
+    changed = storage.ids_changed_since(write.conn, prepared.seq, before)
     if not changed:
         return prepared.found
     kept = [f for f in prepared.found if f.other.id not in changed]
@@ -171,7 +175,7 @@ def _settle(
 _between_hook: list[Callable[[], None]] = []
 
 
-def _between() -> None:
+def between() -> None:
     for hook in _between_hook:
         hook()
 
@@ -256,7 +260,7 @@ class _Content:
 
 
 @dataclass(frozen=True)
-class _Draft:
+class Draft:
     """A change authorised and searched outside the write lock.
 
     ``replaces``: the version it replaces (None when it creates); ``subject``: the
@@ -264,7 +268,8 @@ class _Draft:
     ``prepared_before`` their conflicts (``prepared`` None: the change has no conflicts of
     its own, a withdrawal); ``volumes_in``: the volumes to validate again should the
     policy's limits change meanwhile; ``content``: the row and the answer, made inside the
-    lock from the current row it replaces."""
+    lock (at the write's instant, under the policy then in force) from the current row it
+    replaces, or without a lock for a preview (``preview``)."""
 
     change: str
     party: Party
@@ -276,60 +281,105 @@ class _Draft:
     prepared: _Prepared | None
     prepared_before: _Prepared | None
     volumes_in: list[VolumeIn] | None
-    content: Callable[[Write, Policy, Any], _Content]
+    content: Callable[[datetime, Policy, Any], _Content]
 
 
-def _commit(deployment: Deployment, draft: _Draft) -> Written:
+def _checks_changed(policy: Policy, prepared: Policy) -> bool:
+    return (
+        policy.limits != prepared.limits or policy.area_of_operations != prepared.area_of_operations
+    )
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A drafted change stored inside a write: the declaration as stored, the conflicts its
+    author may see (None for a withdrawal) and the index of its record entry (the receipt
+    is the caller's to ask for: it signs a head)."""
+
+    declaration: StoredDeclaration
+    conflicts: list[Found] | None
+    index: int
+
+
+def _commit(deployment: Deployment, draft: Draft) -> Written:
     """Settle, store, log and notify a drafted change in one write transaction."""
+    with deployment.writing() as write:
+        done = commit_in(deployment, write, deployment.policy(write.conn), draft)
+        return Written(done.declaration, done.conflicts, write.journal.receipt(done.index))
+
+
+def commit_in(deployment: Deployment, write: Write, policy: Policy, draft: Draft) -> Committed:
+    """Settle, store, log and notify a drafted change inside ``write`` (``policy``: the one
+    in force in it), which may hold other changes of the same party too (an import commits
+    many drafts in one write; ``_settle`` leaves them out of the search, as they cannot
+    conflict with each other).
+
+    Every refusal a client can cause (a stale or withdrawn version, the limits, the work
+    budget, the awareness key, the justification) is raised before this writes anything
+    of the change, so a caller may catch it and go on with the same write: the changes
+    stored before it in that write stay as they are."""
     declaration_id = draft.subject.id
     assert declaration_id is not None
-    with deployment.writing() as write:
-        policy = deployment.policy(write.conn)
-        current = None
-        if draft.replaces is not None:
-            current = _owned_row(write.conn, policy, draft.party, declaration_id)
-            _check_version(current, draft.replaces)  # the version prepared from, still current
-        prepared = draft.prepared
-        if draft.volumes_in is not None and prepared and policy.limits != prepared.policy.limits:
-            build_volumes(draft.volumes_in, policy.limits)  # the same shapes, under new limits
-        before: list[Found] = []
-        if draft.before is not None and draft.prepared_before is not None:
-            before = _settle(
-                deployment, write, policy, draft.before, draft.prepared_before, stored=True
-            )
-        found: list[Found] = []
-        seen: list[Found] | None = None
-        if prepared is not None:
-            found = _settle(deployment, write, policy, draft.subject, prepared)
-            seen = _require_awareness(policy, draft.party, found, draft.key)
-            require_justification(policy, draft.subject, seen, draft.justification)
-        content = draft.content(write, policy, current)
-        row = {**content.row, "change_seq": next_change_seq(write.conn)}
-        if current is None:
-            storage.insert_current(write.conn, row)
-        else:
-            storage.replace_current(write.conn, declaration_id, row)
-        index = _store_version(
-            write,
-            declaration_id=declaration_id,
-            change=draft.change,
-            actor=draft.party,
-            row=row,
-            previous_version=draft.replaces,
+    current = None
+    if draft.replaces is not None:
+        current = _owned_row(write.conn, policy, draft.party, declaration_id)
+        _check_version(current, draft.replaces)  # the version prepared from, still current
+    prepared = draft.prepared
+    if draft.volumes_in is not None and prepared and _checks_changed(policy, prepared.policy):
+        # The same shapes, under the new limits and area of operations.
+        build_volumes(draft.volumes_in, policy.limits, area=policy.area_of_operations)
+    before: list[Found] = []
+    if draft.before is not None and draft.prepared_before is not None:
+        before = _settle(
+            deployment, write, policy, draft.before, draft.prepared_before, stored=True
         )
-        write.changes.append(Change(row["change_seq"], draft.subject, content.removed))
-        notify_change(
-            write,
-            policy,
-            draft.subject,
-            change=draft.change,
-            found=found,
-            before=before,
-            late_notice=bool(row["late_notice"]),
-            previous_volumes=() if draft.before is None else draft.before.volumes,
-            justification=row.get("justification"),
-        )
-        return Written(content.answer, seen, write.journal.receipt(index))
+    found: list[Found] = []
+    seen: list[Found] | None = None
+    if prepared is not None:
+        found = _settle(deployment, write, policy, draft.subject, prepared)
+        seen = _require_awareness(policy, draft.party, found, draft.key)
+        require_justification(policy, draft.subject, seen, draft.justification)
+    # Nothing of this change is written above this line (see the docstring).
+    content = draft.content(write.now, policy, current)
+    row = {**content.row, "change_seq": next_change_seq(write.conn)}
+    if current is None:
+        storage.insert_current(write.conn, row)
+    else:
+        storage.replace_current(write.conn, declaration_id, row)
+    index = _store_version(
+        write,
+        declaration_id=declaration_id,
+        change=draft.change,
+        actor=draft.party,
+        row=row,
+        previous_version=draft.replaces,
+    )
+    write.changes.append(Change(row["change_seq"], draft.subject, content.removed))
+    notify_change(
+        write,
+        policy,
+        draft.subject,
+        change=draft.change,
+        found=found,
+        before=before,
+        late_notice=bool(row["late_notice"]),
+        previous_volumes=() if draft.before is None else draft.before.volumes,
+        justification=row.get("justification"),
+    )
+    return Committed(content.answer, seen, index)
+
+
+def preview(draft: Draft, policy: Policy, now: datetime, current: Any) -> Committed:
+    """What committing ``draft`` would store and answer, with every check of ``commit_in``
+    against the conflicts it was prepared with, and nothing written (an import's dry run).
+    ``current``: the row an update replaces (None for a creation). The answer's id and
+    version are the draft's, which no declaration will ever have: the caller drops them."""
+    seen: list[Found] | None = None
+    if draft.prepared is not None:
+        seen = _require_awareness(policy, draft.party, draft.prepared.found, draft.key)
+        require_justification(policy, draft.subject, seen, draft.justification)
+    content = draft.content(now, policy, current)
+    return Committed(content.answer, seen, -1)
 
 
 def _active_content(
@@ -385,20 +435,41 @@ def _active_content(
 # -- create, update, withdraw -----------------------------------------------------------------
 
 
-def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn) -> Written:
+def authorise_create(party: Party, body: DeclarationIn) -> None:
+    """403 unless the party's role declares this kind; 400 for a justification on anything
+    but an operation."""
     if DECLARED_BY[body.kind] != party.role:
         raise Forbidden(
             f"a {party.role} may not declare a {body.kind}; "
-            f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}"
+            f"{body.kind}s are declared by the {DECLARED_BY[body.kind]}",
+            field="kind",
         )
     check_justification_kind(body.kind, body.justification)
+
+
+def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn) -> Written:
+    authorise_create(party, body)
     # Geometry is validated and the conflicts searched before taking the write lock, so the
     # lock is held only to catch up with what changed meanwhile and to write; should the
     # limits change meanwhile, the volumes are validated again.
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
         restricts = restricts_of(conn, body.kind, body.restricts, None)
-    volumes = build_volumes(body.volumes, policy.limits)
+    draft = draft_create(deployment, policy, party, body, restricts)
+    between()
+    return _commit(deployment, draft)
+
+
+def draft_create(
+    deployment: Deployment,
+    policy: Policy,
+    party: Party,
+    body: DeclarationIn,
+    restricts: Restricts | None,
+) -> Draft:
+    """A new declaration, authorised (``authorise_create``), validated and searched,
+    outside any lock; ``restricts`` as ``restricts_of`` gives it."""
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
         id=new_id("dcl"),
@@ -411,37 +482,60 @@ def create_declaration(deployment: Deployment, party: Party, body: DeclarationIn
         volumes=tuple(volumes),
     )
 
-    def content(write: Write, policy: Policy, current: Any) -> _Content:
+    def content(now: datetime, policy: Policy, current: Any) -> _Content:
         del current  # none: it is new
+        at = format_timestamp(now)
         return _active_content(
             subject=subject,
             documents=documents,
             metadata=body.metadata,
             metadata_json=json.dumps(body.metadata),
-            late_notice=is_late_notice(policy, body.kind, volumes, documents, write.now),
+            late_notice=is_late_notice(policy, body.kind, volumes, documents, now),
             justification=body.justification,
-            created_at=write.at,
-            updated_at=write.at,
+            created_at=at,
+            updated_at=at,
         )
 
-    prepared = _prepare(deployment, policy, subject)
-    _between()
-    return _commit(
-        deployment,
-        _Draft(
-            change="created",
-            party=party,
-            key=body.key,
-            justification=body.justification,
-            replaces=None,
-            subject=subject,
-            before=None,
-            prepared=prepared,
-            prepared_before=None,
-            volumes_in=body.volumes,
-            content=content,
-        ),
+    return Draft(
+        change="created",
+        party=party,
+        key=body.key,
+        justification=body.justification,
+        replaces=None,
+        subject=subject,
+        before=None,
+        prepared=_prepare(deployment, policy, subject),
+        prepared_before=None,
+        volumes_in=body.volumes,
+        content=content,
     )
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What an update starts from, read and authorised: the current row, the declaration
+    as it stands, and the restriction's terms as the update leaves them."""
+
+    row: Any
+    before: Subject
+    restricts: Restricts | None
+
+
+def authorise_update(
+    deployment: Deployment,
+    conn: Connection,
+    policy: Policy,
+    party: Party,
+    declaration_id: str,
+    body: DeclarationUpdate,
+) -> Replaced:
+    """404 unless visible, 403 unless owned, 409 unless ``body.version`` is current."""
+    current = _owned_row(conn, policy, party, declaration_id)
+    _check_version(current, body.version)
+    check_justification_kind(current["kind"], body.justification)
+    before = stored_subject(deployment, current)
+    restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
+    return Replaced(current, before, restricts)
 
 
 def update_declaration(
@@ -451,25 +545,36 @@ def update_declaration(
     # the lock the version check says whether that row is still the current one.
     with deployment.reading() as conn:
         policy = deployment.policy(conn)
-        current = _owned_row(conn, policy, party, declaration_id)
-        _check_version(current, body.version)
-        check_justification_kind(current["kind"], body.justification)
-        before = stored_subject(deployment, current)
-        restricts = restricts_of(conn, current["kind"], body.restricts, before.restricts)
-    volumes = build_volumes(body.volumes, policy.limits)
+        replaced = authorise_update(deployment, conn, policy, party, declaration_id, body)
+    draft = draft_update(deployment, policy, party, replaced, body)
+    between()
+    return _commit(deployment, draft)
+
+
+def draft_update(
+    deployment: Deployment,
+    policy: Policy,
+    party: Party,
+    replaced: Replaced,
+    body: DeclarationUpdate,
+) -> Draft:
+    """A change of ``replaced`` (``authorise_update``), validated and searched, outside any
+    lock."""
+    current = replaced.row
+    volumes = build_volumes(body.volumes, policy.limits, area=policy.area_of_operations)
     documents = [v.to_json() for v in volumes]
     subject = Subject(
-        id=declaration_id,
+        id=current["id"],
         kind=current["kind"],
         owner=party.id,
         owner_role=party.role,
         version=_new_version(),
         category=current["category"] if body.category is None else body.category,
-        restricts=restricts,
+        restricts=replaced.restricts,
         volumes=tuple(volumes),
     )
 
-    def content(write: Write, policy: Policy, current: Any) -> _Content:
+    def content(now: datetime, policy: Policy, current: Any) -> _Content:
         previous_volumes = json.loads(current["volumes"])
         if body.metadata is None:  # kept as stored
             metadata, metadata_json = json.loads(current["metadata"]), current["metadata"]
@@ -481,31 +586,25 @@ def update_declaration(
             metadata=metadata,
             metadata_json=metadata_json,
             late_notice=is_late_notice(
-                policy, current["kind"], volumes, documents, write.now, previous_volumes
+                policy, current["kind"], volumes, documents, now, previous_volumes
             ),
             justification=body.justification,
             created_at=current["created_at"],
-            updated_at=write.at,
+            updated_at=format_timestamp(now),
         )
 
-    prepared = _prepare(deployment, policy, subject)
-    prepared_before = _prepare(deployment, policy, before, stored=True)
-    _between()
-    return _commit(
-        deployment,
-        _Draft(
-            change="updated",
-            party=party,
-            key=body.key,
-            justification=body.justification,
-            replaces=body.version,
-            subject=subject,
-            before=before,
-            prepared=prepared,
-            prepared_before=prepared_before,
-            volumes_in=body.volumes,
-            content=content,
-        ),
+    return Draft(
+        change="updated",
+        party=party,
+        key=body.key,
+        justification=body.justification,
+        replaces=body.version,
+        subject=subject,
+        before=replaced.before,
+        prepared=_prepare(deployment, policy, subject),
+        prepared_before=_prepare(deployment, policy, replaced.before, stored=True),
+        volumes_in=body.volumes,
+        content=content,
     )
 
 
@@ -530,19 +629,19 @@ def withdraw_declaration(
         volumes=before.volumes,
     )
 
-    def content(write: Write, policy: Policy, current: Any) -> _Content:
+    def content(now: datetime, policy: Policy, current: Any) -> _Content:
         del policy  # a withdrawal keeps what the version it replaces said
         row = dict(current)
         row.pop("owner_role", None)
         row.pop("change_seq", None)
-        row.update(version=withdrawn.version, state="withdrawn", updated_at=write.at)
+        row.update(version=withdrawn.version, state="withdrawn", updated_at=format_timestamp(now))
         return _Content(row, StoredDeclaration.of_row(row), removed=True)
 
     prepared_before = _prepare(deployment, policy, before, stored=True)
-    _between()
+    between()
     return _commit(
         deployment,
-        _Draft(
+        Draft(
             change="withdrawn",
             party=party,
             key=[],

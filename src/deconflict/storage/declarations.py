@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from deconflict.geo.coords import readback, representative_position
 from deconflict.storage.schema import declaration_versions, declarations, parties
 
 # SQLite limits the number of bound parameters in one statement.
@@ -48,6 +49,14 @@ class StoredDeclaration:
     # An operation's justification (API.md v1.1); the service answers it only to the owner
     # and the coordinator (``declaration_reads.shown_to``), None for everyone else.
     justification: str | None = None
+    # The read-back of the first volume's position (``geo.coords.readback``: decimal, DMS,
+    # MGRS), so a swapped latitude and longitude is seen. Computed here from ``volumes``, for
+    # every way a declaration is built, so the answer still only shows fields of this object.
+    position: dict[str, Any] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: a derived field is set through object.__setattr__.
+        object.__setattr__(self, "position", position_of(self.volumes))
 
     @classmethod
     def of_row(
@@ -73,6 +82,13 @@ class StoredDeclaration:
             updated_at=row["updated_at"],
             justification=row.get("justification"),
         )
+
+
+def position_of(volumes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The read-back of the first volume's representative position; None without volumes."""
+    if not volumes:
+        return None
+    return readback(*representative_position(volumes[0]["geometry"]))
 
 
 # -- the current rows -------------------------------------------------------------------------
@@ -119,9 +135,11 @@ def current_row(conn: Connection, declaration_id: str) -> RowMapping | None:
     )
 
 
-def ids_changed_since(conn: Connection, seq: int) -> set[str]:
-    """The declarations changed after ``change_seq`` ``seq``."""
+def ids_changed_since(conn: Connection, seq: int, before: int | None = None) -> set[str]:
+    """The declarations changed after ``change_seq`` ``seq`` (and before ``before``)."""
     query = select(declarations.c.id).where(declarations.c.change_seq > seq)
+    if before is not None:
+        query = query.where(declarations.c.change_seq < before)
     return set(conn.execute(query).scalars())
 
 
@@ -143,7 +161,7 @@ def active_rows(conn: Connection, ids: Iterable[str]) -> list[RowMapping]:
 
 def insert_current(conn: Connection, values: Mapping[str, Any]) -> None:
     """Store a new declaration's current row."""
-    conn.execute(declarations.insert().values(**values))
+    conn.execute(declarations.insert(), dict(values))  # parameters of one cached statement
 
 
 def replace_current(conn: Connection, declaration_id: str, values: Mapping[str, Any]) -> None:
@@ -157,7 +175,7 @@ def replace_current(conn: Connection, declaration_id: str, values: Mapping[str, 
 def insert_version(conn: Connection, values: Mapping[str, Any]) -> RowMapping:
     """Store an immutable version row; returns it as the database gives it back, which is
     what its record entry commits to."""
-    conn.execute(declaration_versions.insert().values(**values))
+    conn.execute(declaration_versions.insert(), dict(values))
     stored = version_row(conn, values["declaration_id"], values["version"])
     assert stored is not None  # just inserted, in this transaction
     return stored

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from deconflict.storage.schema import meta
@@ -24,15 +24,21 @@ def has_meta(conn: Connection) -> bool:
     return inspect(conn).has_table("meta")
 
 
+# Built once: every declaration change reads and sets the change counter.
+_GET = select(meta.c.value).where(meta.c.key == bindparam("meta_key"))
+_SET = update(meta).where(meta.c.key == bindparam("meta_key")).values(value=bindparam("meta_value"))
+
+
 def get_meta(conn: Connection, key: str) -> str | None:
-    return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+    value: str | None = conn.execute(_GET, {"meta_key": key}).scalar_one_or_none()
+    return value
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
     if get_meta(conn, key) is None:
         conn.execute(meta.insert().values(key=key, value=value))
     else:
-        conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+        conn.execute(_SET, {"meta_key": key, "meta_value": value})
 
 
 def increment(conn: Connection, key: str) -> int:

@@ -10,21 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from deconflict.storage import keyed
 from deconflict.storage.schema import notification_responses, notifications
 
+# Built once: every notification asks it, and building a statement costs more than
+# SQLite takes to answer it.
+_LAST_SEQ = select(func.coalesce(func.max(notifications.c.seq), 0)).where(
+    notifications.c.recipient == bindparam("recipient")
+)
+
 
 def next_seq(conn: Connection, recipient: str) -> int:
     """The ``seq`` of the recipient's next notification: 1, 2, 3, ... without gaps (the
     caller holds the write lock)."""
-    last = conn.execute(
-        select(func.coalesce(func.max(notifications.c.seq), 0)).where(
-            notifications.c.recipient == recipient
-        )
-    ).scalar_one()
+    last = conn.execute(_LAST_SEQ, {"recipient": recipient}).scalar_one()
     return int(last) + 1
 
 

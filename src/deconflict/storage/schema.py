@@ -215,6 +215,19 @@ notification_responses = Table(
     Column("at", String(40), nullable=False),
 )
 
+# What each party imported under its own ``external_id``s (POST /v1/declarations/import):
+# the declaration a row became, and a digest of the row's content as last imported, so that
+# importing the same file again changes nothing and a changed row updates its declaration.
+imported_rows = Table(
+    "imported_rows",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("external_id", String(200), primary_key=True),
+    Column("declaration_id", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 hex (service/imports.py)
+    Column("imported_at", String(40), nullable=False),
+)
+
 # Every policy the deployment has had, as the TOML text that was applied.
 policy_versions = Table(
     "policy_versions",

@@ -345,6 +345,7 @@ export function mountDetail(panel, layers) {
           fact("Owner", partyName(decl.owner)),
           fact("Kind", KIND_LABEL[decl.kind] || decl.kind),
           fact("Category", decl.category || "—"),
+          fact("Position", readbackView(decl.position, "detail-position")),
           fact("Version", h("code", { class: "mono", id: "detail-version" }, decl.version)),
           fact("State", decl.state),
           fact("Declared", fmtTime(decl.created_at)),
@@ -500,6 +501,29 @@ function alertsSection(alerts) {
         ),
       ),
     ),
+  );
+}
+
+/**
+ * A position read back by the service (`position` of a declaration, or of
+ * /v1/coordinates): decimal, DMS and MGRS, one a line, so a swapped latitude and longitude
+ * shows as a place the reader did not mean.
+ */
+export function readbackView(position, id) {
+  if (!position) return "—";
+  const line = (label, notation, text) =>
+    h(
+      "div",
+      { class: "readback-line" },
+      h("span", { class: "muted" }, `${label} `),
+      h("code", { class: "mono", dataset: { notation } }, text),
+    );
+  return h(
+    "div",
+    { class: "readback", id },
+    line("Decimal", "decimal", position.decimal),
+    line("DMS", "dms", position.dms),
+    line("MGRS", "mgrs", position.mgrs || "none (beyond 80° S or 84° N)"),
   );
 }
 

@@ -1,11 +1,13 @@
-// The Declare tab: draw on the map or paste GeoJSON, fill in the volume, and declare.
+// The Declare tab: draw on the map, type a point's coordinates or paste GeoJSON, fill in
+// the volume, and declare. Typed coordinates (decimal, DMS, MGRS) are read by the service
+// (GET /v1/coordinates, the parser import uses) and read back before they are placed.
 // A 409 missing_awareness is explained in plain words; the missed declarations are called
 // out on the map, and one button resends with their versions added to the key.
 
 /* global L */
 
-import { ApiError, post } from "./api.js";
-import { conflictItem, kindChip } from "./declarations.js";
+import { ApiError, get, post } from "./api.js";
+import { conflictItem, kindChip, readbackView } from "./declarations.js";
 import { debounce, h, replace, toast } from "./dom.js";
 import { justificationProblem, protectedBox, protectedRefs } from "./justification.js";
 import {
@@ -204,6 +206,23 @@ export function mountDeclare(panel, map, layers) {
     ),
   );
   const geomError = h("div", { class: "field-error", id: "declare-geojson-parse", hidden: true });
+  // A point by its coordinates: read back as the person types, placed with "Add point".
+  const coords = h("input", {
+    id: "declare-coords",
+    class: "input mono",
+    type: "text",
+    maxlength: "200",
+    spellcheck: "false",
+    autocomplete: "off",
+    placeholder: "15°21'N 44°12'E, 15.35, 44.2 or 38PMB1413397196",
+  });
+  const coordsAdd = h(
+    "button",
+    { type: "button", class: "btn btn-small", id: "declare-coords-add", disabled: true },
+    "Add point",
+  );
+  const coordsReadback = h("div", { id: "declare-coords-readback", "aria-live": "polite" });
+  const coordsError = h("div", { class: "field-error", id: "declare-coords-message", hidden: true });
   const checkBtn = h(
     "button",
     { type: "button", class: "btn", id: "declare-check" },
@@ -227,6 +246,15 @@ export function mountDeclare(panel, map, layers) {
       { class: "field", dataset: { field: "geojson" } },
       h("label", { for: "declare-geojson" }, "Where"),
       drawButtons,
+      h("label", { for: "declare-coords" }, "Point by coordinates"),
+      h("div", { class: "btn-row" }, coords, coordsAdd),
+      h(
+        "div",
+        { class: "hint" },
+        "Latitude then longitude, in decimal degrees or degrees-minutes-seconds (N/S, E/W), or an MGRS reference. Check the read-back before adding.",
+      ),
+      coordsError,
+      coordsReadback,
       geojson,
       h(
         "div",
@@ -372,6 +400,7 @@ export function mountDeclare(panel, map, layers) {
   function clearGeometry() {
     geojson.value = "";
     renderDraft();
+    if (coordsReadback.querySelector("#declare-coords-added")) replace(coordsReadback);
   }
 
   function currentGeometries() {
@@ -418,6 +447,86 @@ export function mountDeclare(panel, map, layers) {
   }
 
   geojson.addEventListener("input", debounce(renderDraft, 250));
+
+  // ---- a point by its coordinates ----
+
+  const candidate = L.layerGroup().addTo(map);
+  let typed = null; // the position the service read from what is typed, while it stands
+
+  function showTyped(position, message) {
+    typed = position;
+    coordsAdd.disabled = !position;
+    coordsError.hidden = !message;
+    coordsError.textContent = message || "";
+    if (message) coords.setAttribute("aria-invalid", "true");
+    else coords.removeAttribute("aria-invalid");
+    candidate.clearLayers();
+    if (!position) {
+      replace(coordsReadback);
+      return;
+    }
+    replace(coordsReadback, readbackView(position, "declare-coords-position"));
+    const ll = L.latLng(position.lat, position.lon);
+    candidate.addLayer(
+      L.circleMarker(ll, {
+        pane: "draft",
+        radius: 7,
+        color: "#111827",
+        weight: 2,
+        dashArray: "3 3",
+        fillOpacity: 0,
+        interactive: false,
+      }),
+    );
+    map.setView(ll, Math.max(map.getZoom(), 9));
+  }
+
+  async function readCoords() {
+    const text = coords.value.trim();
+    if (!text) {
+      showTyped(null, null);
+      return;
+    }
+    try {
+      const data = await get(`/v1/coordinates?text=${encodeURIComponent(text)}`);
+      if (coords.value.trim() === text) showTyped(data.position, null);
+    } catch (err) {
+      if (coords.value.trim() !== text) return; // typed on meanwhile: that answer is stale
+      const problem = (err instanceof ApiError && err.problem) || {};
+      const named = (problem.errors || []).find((e) => e.field === "text");
+      showTyped(null, named ? named.message : err.message);
+    }
+  }
+
+  function addTyped() {
+    if (!typed) return;
+    let geoms;
+    try {
+      geoms = parseGeometries(geojson.value);
+    } catch {
+      geoms = []; // a broken text is replaced, as by drawing
+    }
+    geoms.push({ type: "Point", coordinates: round([typed.lon, typed.lat]) });
+    geojson.value = geometriesText(geoms);
+    renderDraft();
+    coords.value = "";
+    const placed = typed;
+    showTyped(null, null);
+    replace(
+      coordsReadback,
+      h("div", { class: "hint", id: "declare-coords-added" }, "Added:"),
+      readbackView(placed, "declare-coords-position"),
+    );
+  }
+
+  coords.addEventListener("input", debounce(readCoords, 300));
+  coords.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    e.preventDefault(); // Enter here places the point; it does not send the form
+    if (typed) addTyped();
+    else readCoords();
+  });
+  coordsAdd.addEventListener("click", addTyped);
   buffer.addEventListener("input", debounce(renderDraft, 250));
 
   // ---- the request ----
@@ -742,6 +851,14 @@ export function mountDeclare(panel, map, layers) {
           h("code", {}, decl.version),
           data.receipt ? ` · record entry #${data.receipt.index}` : "",
         ),
+        decl.position
+          ? h(
+              "div",
+              { class: "declared-position" },
+              h("div", { class: "muted" }, "Where (first volume), as the service read it:"),
+              readbackView(decl.position, "declare-success-position"),
+            )
+          : null,
         decl.late_notice
           ? h(
               "p",

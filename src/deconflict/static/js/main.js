@@ -8,6 +8,7 @@ import { addBasemap } from "./basemap.js";
 import { mountDeclarations, mountDetail } from "./declarations.js";
 import { mountDeclare } from "./declare.js";
 import { h, replace, toast } from "./dom.js";
+import { IMPORTERS, mountExport, mountImport } from "./import.js";
 import { mountInbox, pollInbox, startPolling, stopPolling, unacknowledgedCount } from "./inbox.js";
 import { DeclarationLayers } from "./layers.js";
 import { mountRecord } from "./record.js";
@@ -141,6 +142,11 @@ async function startApp(me) {
   mountRecord($("panel-record"));
   if ((DECLARABLE[me.role] || []).length) mountDeclare($("panel-declare"), map, layers);
   else $("tab-declare").hidden = true;
+  mountExport($("panel-declarations"));
+  if (IMPORTERS.includes(me.role)) {
+    mountImport($("panel-import"), map);
+    $("tab-import").hidden = false;
+  }
   setupTabs();
 
   on("focus", (ids) => layers.focus(ids));
