@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deconflict.importing import read_rows
 from deconflict.importing.export_files import export_file
@@ -60,3 +62,24 @@ def test_a_declaration_of_several_volumes_is_a_row_per_volume() -> None:
     rows = read_rows(export_file([two], "geojson"), "geojson", max_rows=9, max_bytes=1 << 20)
     assert [r.external_id for r in rows] == ["z", "z#2"]
     assert json.loads(export_file([two], "geojson"))["features"][0]["id"] == "dcl_1"
+
+
+# What a declaration can hold: no U+0000 and no lone surrogate (requests.check_json_value).
+STORABLE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=TEXT, category=STORABLE.map(str.strip), comment=STORABLE.map(str.strip))
+def test_any_text_round_trips_through_a_csv_export(name: str, category: str, comment: str) -> None:
+    # Leading and trailing spaces are not kept (cells are read stripped), hence the strips.
+    metadata: dict[str, Any] = {"name": name.strip() or "x"}
+    if comment:
+        metadata["comment"] = comment
+    original = declaration({"type": "Point", "coordinates": [36.5, 35.5]})
+    category = category[:200].strip()
+    original["metadata"], original["category"] = metadata, category
+    for fmt in ("csv", "geojson"):
+        (row,) = read_rows(export_file([original], fmt), fmt, max_rows=9, max_bytes=1 << 20)
+        assert row.document is not None, row.errors
+        assert (row.document["metadata"], row.document["category"]) == (metadata, category)

@@ -70,7 +70,24 @@ MAX_TEXT: Final = 200
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 """How a spreadsheet cell that runs as a formula starts (OWASP, "CSV injection")."""
 FORMULA_GUARD: Final = "'"
-"""What an export writes before such a text cell, and an import reads off again."""
+"""What a CSV export writes before such a text cell (and before a text that starts with the
+guard itself, so that every text reads back as it was), and a CSV import reads off again."""
+TEXT_COLUMNS: Final = ("name", "category", "external_id", "comment")
+"""The columns of free text, which a spreadsheet could take for a formula."""
+
+
+def guard_formula(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs as a formula."""
+    return FORMULA_GUARD + text if text.startswith((*FORMULA_STARTS, FORMULA_GUARD)) else text
+
+
+def unguard_formula(text: str) -> str:
+    """The text ``guard_formula`` guarded; any other text as it is."""
+    guarded = text.startswith(FORMULA_GUARD) and text[1:].startswith(
+        (*FORMULA_STARTS, FORMULA_GUARD)
+    )
+    return text[1:] if guarded else text
+
 
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
@@ -147,10 +164,10 @@ def row_from_values(
     placemark's own geometry (as a GeoJSON object); ``extra`` goes into ``metadata`` as it is
     (a feature's other properties); ``errors`` are those the reader already found."""
     found = list(errors or [])
-    external_id = _plain_text(values.get("external_id")) or None
+    external_id = _text(values.get("external_id")) or None
     if external_id is not None and len(external_id) > MAX_TEXT:
         found.append(RowError("external_id", f"must be at most {MAX_TEXT} characters"))
-    name = _plain_text(values.get("name"))
+    name = _text(values.get("name"))
     if not name:
         found.append(RowError("name", "a name is required"))
     elif len(name) > MAX_TEXT:
@@ -172,12 +189,12 @@ def row_from_values(
     metadata["name"] = name
     if external_id is not None:
         metadata["external_id"] = external_id
-    comment = _plain_text(values.get("comment"))
+    comment = _text(values.get("comment"))
     if comment:
         metadata["comment"] = comment
     document: dict[str, Any] = {
         "kind": kind,
-        "category": _plain_text(values.get("category")),
+        "category": _text(values.get("category")),
         "volumes": [
             {
                 "geometry": shape,
@@ -187,7 +204,7 @@ def row_from_values(
             }
         ],
         "metadata": metadata,
-        "key": [v for v in re.split(r"[\s,;]+", _text(values.get("key"))) if v],
+        "key": _versions(values.get("key")),
     }
     try:
         validate(document, DeclarationIn)
@@ -242,12 +259,11 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
-def _plain_text(value: object) -> str:
-    """A text cell, without the guard an export put before a formula-like text."""
-    text = _text(value)
-    if text.startswith(FORMULA_GUARD) and text[1:2] and text[1:].startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
+def _versions(value: object) -> list[str]:
+    """The ``key`` column: versions separated by spaces, commas or semicolons (or a list, as
+    a GeoJSON property may hold them)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for item in items for v in re.split(r"[\s,;]+", _text(item)) if v]
 
 
 def _number(value: object, column: str, errors: list[RowError]) -> float | None:

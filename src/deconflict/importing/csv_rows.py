@@ -10,11 +10,13 @@ import re
 
 from deconflict.errors import InvalidRequest
 from deconflict.importing.columns import (
+    TEXT_COLUMNS,
     cells_by_column,
     check_row_count,
     header_columns,
     is_blank,
     row_from_values,
+    unguard_formula,
 )
 from deconflict.importing.rows import ImportRow
 
@@ -41,15 +43,22 @@ def read_csv(data: bytes, *, max_rows: int) -> list[ImportRow]:
         if all(is_blank(cell) for cell in cells):
             continue  # a blank line keeps its number, so later rows match the sheet's lines
         values, errors = cells_by_column(number, columns, list(cells))
+        for column in TEXT_COLUMNS:  # the guard a CSV export put before formula-like text
+            cell = values.get(column)
+            if isinstance(cell, str):
+                values[column] = unguard_formula(cell)
         rows.append(row_from_values(number, values, errors=errors))
     return rows
 
 
 def _rows(text: str, separator: str, max_rows: int) -> list[list[str]]:
     lines = []
+    data_rows = 0
     for cells in csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True):
         lines.append(cells)
-        check_row_count(len(lines) - 1, max_rows)
+        if len(lines) > 1 and not all(is_blank(cell) for cell in cells):
+            data_rows += 1
+            check_row_count(data_rows, max_rows)
     return lines
 
 

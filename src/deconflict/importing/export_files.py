@@ -22,14 +22,13 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final
 
-from deconflict.importing.columns import COLUMNS, FORMULA_GUARD, FORMULA_STARTS
+from deconflict.importing.columns import COLUMNS, TEXT_COLUMNS, guard_formula
 
 EXPORT_FORMATS: Final = ("csv", "geojson")
 MEDIA_TYPES: Final = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
 CSV_COLUMNS: Final = tuple(c for c in COLUMNS if c not in {"mgrs", "key"})
 """The columns an export writes: positions as decimal lat/lon or a geometry, never MGRS (a
 reference names a square, not the point), and no key (a key belongs to one write)."""
-_TEXT_COLUMNS: Final = ("name", "category", "external_id", "comment")
 
 
 def export_csv(declarations: list[dict[str, Any]]) -> bytes:
@@ -43,10 +42,10 @@ def export_csv(declarations: list[dict[str, Any]]) -> bytes:
             cells["lon"], cells["lat"] = (repr(float(v)) for v in point["coordinates"][:2])
         else:
             cells["geometry"] = json.dumps(point, separators=(",", ":"))
-        for column in _TEXT_COLUMNS:
+        for column in TEXT_COLUMNS:
             text = cells.get(column)
-            if isinstance(text, str) and text.startswith(FORMULA_STARTS):
-                cells[column] = FORMULA_GUARD + text
+            if isinstance(text, str):
+                cells[column] = guard_formula(text)
         writer.writerow({k: "" if v is None else v for k, v in cells.items() if k in CSV_COLUMNS})
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
