@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from deconflict import __version__
 from deconflict.api import (
     declarations,
+    evidence,
     inbox,
     log,
     openapi,
@@ -89,6 +90,7 @@ def create_app(
     openapi.install(app)
     for module in (web, parties, declarations, inbox, subscriptions, policy, log):
         app.include_router(module.router)
+    app.include_router(evidence.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
     app.add_middleware(BodyLimit, limit_of=lambda: _body_limit(deployment))
     # Outermost, so that the body limit's own answers carry the headers too.
