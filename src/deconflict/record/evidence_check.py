@@ -130,6 +130,7 @@ class _Checker:
         self.result = EvidenceResult()
         self.root = b""
         self.size = 0
+        self._last: Mapping[str, Any] | None = None  # the latest version's declaration entry
 
     def fail(self, message: str) -> None:
         self.result.problems.append(message)
@@ -155,7 +156,7 @@ class _Checker:
         for number, version in enumerate(versions):
             latest = self._check_version(f"versions[{number}]", version, declaration, latest)
         if versions:
-            self._check_current(declaration, versions[-1])
+            self._check_current(declaration, versions[0], versions[-1], latest_entry=self._last)
         self.result.versions = len(versions)
         notes = _list(pack.get("notifications"))
         if notes is None:
@@ -173,7 +174,9 @@ class _Checker:
         except (binascii.Error, ValueError):
             self.fail("the public key given is not standard base64")
             return
-        if not isinstance(given, dict) or given.get("public_key") != self.key:
+        if not isinstance(given, dict) or given.get("algorithm") != "Ed25519":
+            self.fail("public_key.algorithm is not Ed25519")
+        elif given.get("public_key") != self.key:
             self.fail("public_key.public_key is not the public key given")
         elif given.get("fingerprint") != expected:
             self.fail("public_key.fingerprint is not the SHA-256 of the public key")
@@ -240,6 +243,7 @@ class _Checker:
         if not isinstance(about, dict):
             self.fail(f"{where}: its leaf is not a declaration entry")
             return version.get("version")
+        self._last = about
         said = {
             "change": entry.get("type") == f"declaration.{version.get('change')}",
             "at": entry.get("at") == version.get("at"),
@@ -263,9 +267,24 @@ class _Checker:
                 self.fail(f"{where}.opening.{name} does not match the commitment in its leaf")
         return version.get("version")
 
-    def _check_current(self, declaration: Mapping[str, Any], latest: Any) -> None:
+    def _check_current(
+        self,
+        declaration: Mapping[str, Any],
+        first: Any,
+        latest: Any,
+        *,
+        latest_entry: Mapping[str, Any] | None,
+    ) -> None:
         """The declaration as shown is its latest version, opened."""
         values = _get(_get(latest, "opening"), "values") or {}
+        if declaration.get("created_at") != _get(first, "at"):
+            self.fail("declaration.created_at is not the time of its first version")
+        if declaration.get("updated_at") != _get(latest, "at"):
+            self.fail("declaration.updated_at is not the time of its latest version")
+        if latest_entry is not None and declaration.get("late_notice") != latest_entry.get(
+            "late_notice"
+        ):
+            self.fail("declaration.late_notice is not the latest version's")
         if declaration.get("version") != _get(latest, "version"):
             self.fail("declaration.version is not the latest version's")
         if declaration.get("state") != _get(latest, "state"):
@@ -360,6 +379,8 @@ class _Checker:
         if not opens(about.get("conflicts"), _get(conflicts, "value"), _get(conflicts, "salt")):
             self.fail(f"{at}.openings.conflicts does not match the commitment in its leaf")
         alert = openings.get("protection")
+        if about.get("protection") is None and note.get("protection") is not None:
+            self.fail(f"{where}.protection is shown, but its creation entry holds no alert")
         if about.get("protection") is not None or alert is not None:
             if not opens(about.get("protection"), _get(alert, "value"), _get(alert, "salt")):
                 self.fail(f"{at}.openings.protection does not match the commitment in its leaf")
@@ -428,10 +449,11 @@ class _Checker:
             if seen.get(kind, 0) != (0 if shown is None else 1):
                 self.fail(f"{where}: its {kind.split('.')[1]} entry is missing or repeated")
         listed = _list(note.get("responses")) or []
-        if listed and len(listed) != len(answers):
+        numbers = sorted(_get(item, "number") for item in listed)
+        if listed and numbers != sorted(answer[0] for answer in answers):
             self.fail(f"{where}.responses: not every response has its entry")
         if not answers:
-            if note.get("response") is not None or note.get("comment") is not None:
+            if any(note.get(name) is not None for name in ("response", "comment", "responded_at")):
                 self.fail(f"{where}.response is shown, but no entry records one")
             return
         _, response, comment, at = max(answers, key=lambda answer: answer[0])
@@ -439,7 +461,7 @@ class _Checker:
             self.fail(f"{where}.response is not the latest response in its entries")
         if note.get("comment") != comment:
             self.fail(f"{where}.comment is not the latest comment in its entries")
-        if note.get("responded_at") not in (None, at):
+        if note.get("responded_at") != at:
             self.fail(f"{where}.responded_at is not the time of its latest response")
 
 

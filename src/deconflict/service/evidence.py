@@ -141,7 +141,8 @@ def _notification_part(
         "created_at": row["created_at"],
         # null in a redacted alert: its recipient may not know the operation.
         "declaration": declaration_shown(row),
-        "protection": alert_json(row),
+        # The alert as its recipient was shown it, where the creation entry proves it.
+        "protection": alert_json(row) if item.full else None,
         "overdue": evidence.parsed(row["overdue"]),
         "late_notice": bool(row["late_notice"]),
         "delivered_at": row["delivered_at"],
