@@ -45,6 +45,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/declarations/{declaration_id}/opening"): (400, 403, 404),
     ("GET", "/v1/declarations/{declaration_id}/conflicts"): (404,),
     ("GET", "/v1/declarations/{declaration_id}/deliveries"): (403, 404),
+    ("GET", "/v1/declarations/{declaration_id}/evidence"): (400, 403, 404),  # 400: format
     ("POST", "/v1/conflicts/check"): (400, 413),
     ("GET", "/v1/inbox"): (400,),
     ("GET", "/v1/inbox/stream"): (400,),  # a Last-Event-ID that is no seq
