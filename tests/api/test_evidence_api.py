@@ -149,3 +149,31 @@ def test_the_report_is_a_pdf_with_the_head_and_the_fingerprint(
         "deconflict verify --evidence pack.json --public-key KEY",
     ):
         assert shown.encode() in text, shown
+
+
+def test_packs_hold_after_a_withdrawal_and_escalations(
+    service: Service, cast: dict[str, Actor]
+) -> None:
+    from deconflict.service.escalation import escalate_overdue
+
+    world = build_world(service, cast)
+    gone = cast["north"].delete(
+        f"/v1/declarations/{world.strike}?version={world.strike_versions[-1]}"
+    )
+    assert gone.status_code == 200, gone.text
+    service.clock.advance(hours=30)
+    assert escalate_overdue(service.deployment) > 0
+    key = public_key(cast["coordinator"])
+    for who, declaration_id in (
+        ("coordinator", world.strike),
+        ("north", world.strike),
+        ("relief", world.hospital),
+    ):
+        pack = pack_of(cast[who], declaration_id)
+        result = check_evidence(pack, key)
+        assert result.ok, (who, str(result))
+        reasons = {n["reason"] for n in pack["notifications"]}
+        assert "overdue" in reasons, (who, reasons)
+    withdrawn = pack_of(cast["coordinator"], world.strike)
+    assert [v["change"] for v in withdrawn["versions"]] == ["created", "updated", "withdrawn"]
+    assert withdrawn["declaration"]["state"] == "withdrawn"

@@ -421,3 +421,29 @@ def test_the_hand_method_opens_a_version(packs: dict[str, Any], tmp_path: Path) 
     declared = seal["entry"]["declaration"]
     category = opening["values"]["category"]
     assert commitment(category, opening["salts"]["category"]) == declared["category"]
+
+
+def test_openssl_checks_the_head_and_a_leaf_hash(packs: dict[str, Any], tmp_path: Path) -> None:
+    """docs/record.md's commands: OpenSSL alone verifies the head's signature and a leaf hash."""
+    import subprocess
+
+    pack = packs["strike"]
+    head = pack["tree_head"]
+    der = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(packs["key"])
+    (tmp_path / "key.der").write_bytes(der)
+    message = f'{{"root":"{head["root"]}","size":{head["size"]},"timestamp":"{head["timestamp"]}"}}'
+    (tmp_path / "head.msg").write_text(message, "utf-8")
+    (tmp_path / "head.sig").write_bytes(base64.b64decode(head["signature"]))
+
+    def openssl(*args: str, given: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["openssl", *args], cwd=tmp_path, capture_output=True, input=given)
+
+    converted = openssl("pkey", "-pubin", "-inform", "DER", "-in", "key.der", "-out", "key.pem")
+    assert converted.returncode == 0, converted.stderr
+    verify = ("pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in", "head.msg")
+    assert openssl(*verify, "-sigfile", "head.sig").returncode == 0
+    (tmp_path / "head.sig").write_bytes(base64.b64decode(flip(head["signature"], 3)))
+    assert openssl(*verify, "-sigfile", "head.sig").returncode != 0
+    leaf = pack["versions"][0]["leaf"].encode("utf-8")
+    digest = openssl("dgst", "-sha256", "-r", given=b"\x00" + leaf).stdout.split()[0].decode()
+    assert digest == pack["versions"][0]["leaf_hash"]
