@@ -37,7 +37,19 @@ def _pdf(document: dict[str, Any]) -> bytes:
     return render_pdf(document)
 
 
-@router.get("/declarations/{declaration_id}/evidence", response_model=None)
+# The answer is JSON, or with ?format=pdf the report: both documented for clients and fuzzers.
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The evidence pack (JSON), or with `?format=pdf` the printable report",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.get("/declarations/{declaration_id}/evidence", response_model=None, responses=_ANSWERS)
 async def evidence_pack(
     declaration_id: str,
     request: Request,
