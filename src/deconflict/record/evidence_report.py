@@ -44,9 +44,10 @@ UNICODE_FONT = "DeconflictUnicode"
 MONO = "Courier"
 
 
-def render_pdf(pack: dict[str, Any]) -> bytes:
-    """The report of ``pack`` (the JSON of ``GET /v1/declarations/{id}/evidence``), as PDF."""
-    report = _Report(_font())
+def render_pdf(pack: dict[str, Any], *, font: str | None = None) -> bytes:
+    """The report of ``pack`` (the JSON of ``GET /v1/declarations/{id}/evidence``), as PDF;
+    ``font``: a registered font to use instead of the Unicode one (tests: the fallback)."""
+    report = _Report(font or _font())
     out = io.BytesIO()
     declaration = pack.get("declaration") or {}
     document = SimpleDocTemplate(
