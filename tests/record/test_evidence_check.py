@@ -447,3 +447,10 @@ def test_openssl_checks_the_head_and_a_leaf_hash(packs: dict[str, Any], tmp_path
     leaf = pack["versions"][0]["leaf"].encode("utf-8")
     digest = openssl("dgst", "-sha256", "-r", given=b"\x00" + leaf).stdout.split()[0].decode()
     assert digest == pack["versions"][0]["leaf_hash"]
+
+
+def test_a_repeated_notification_fails(packs: dict[str, Any]) -> None:
+    pack = copy.deepcopy(packs["strike"])
+    pack["notifications"].append(pack["notifications"][0])
+    last = len(pack["notifications"]) - 1
+    assert f"notifications[{last}] is listed twice" in check_evidence(pack, packs["key"]).problems

@@ -162,8 +162,13 @@ class _Checker:
         if notes is None:
             self.fail("notifications is not a list")
             notes = []
+        listed: set[Any] = set()
         for number, note in enumerate(notes):
             self._check_notification(f"notifications[{number}]", note, declaration)
+            note_id = _get(note, "id")
+            if note_id in listed:
+                self.fail(f"notifications[{number}] is listed twice")
+            listed.add(note_id)
         self.result.notifications = len(notes)
 
     # -- the key and the head ---------------------------------------------------------------
