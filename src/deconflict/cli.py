@@ -198,21 +198,35 @@ def serve(
     default=None,
     help="the log's public key (base64) to pin, instead of the one the database or service holds",
 )
+@click.option(
+    "--evidence",
+    "evidence_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="check an evidence pack (GET /v1/declarations/{id}/evidence) offline, with "
+    "--public-key: no service, no database",
+)
 def verify(
     db_url: str | None,
     url: str | None,
     heads: Path | None,
     receipts: Path | None,
     public_key: str | None,
+    evidence_file: Path | None,
 ) -> None:
     """Check the record: exit 0 when all is consistent, 1 naming the first bad entry.
 
     With --db it recomputes every leaf from the stored rows and checks the tree and every
     signed head; it needs only the public key, not the signing key. With --url it is a
-    party's own check of a running service against the heads it saved before.
+    party's own check of a running service against the heads it saved before. With
+    --evidence it checks an evidence pack alone against the key, and names every part of it
+    that does not hold.
     """
     from deconflict.record import client
 
+    if evidence_file is not None:
+        _verify_evidence(evidence_file, public_key)
+        return
     if url:
         if heads is None:
             _fail("--url needs --heads FILE to keep the heads it has seen")
@@ -342,6 +356,64 @@ def _import_file(
         f"of {len(rows)} rows" + (" (nothing was written)" if dry_run else "")
     )
     sys.exit(1 if failed else 0)
+
+
+def _verify_evidence(evidence_file: Path, public_key: str | None) -> None:
+    """``verify --evidence``: the checks are ``record.evidence_check``'s; this only prints."""
+    from deconflict.record.evidence_check import check_evidence
+
+    if public_key is None:
+        _fail(
+            "--evidence needs --public-key KEY: the log's key as you got it from init or "
+            "GET /v1/log/public-key, not the one inside the pack"
+        )
+        return
+    try:
+        pack = json.loads(evidence_file.read_text("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        _fail(f"{evidence_file} is not a JSON evidence pack: {exc}")
+        return
+    result = check_evidence(pack, public_key.strip())
+    click.echo(str(result))
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("declaration_id")
+@click.option("--url", required=True, help="the service, e.g. https://deconflict.example.org")
+@click.option("--token", required=True, help="your party's token (owner or coordinator)")
+@click.option("--pdf", is_flag=True, help="the printable report instead of the JSON pack")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="where to write it (default: evidence-<id>.json or .pdf here)",
+)
+def evidence(declaration_id: str, url: str, token: str, pdf: bool, output: Path | None) -> None:
+    """Download a declaration's evidence pack (GET /v1/declarations/{id}/evidence).
+
+    Check the JSON pack offline with `deconflict verify --evidence FILE --public-key KEY`.
+    """
+    import httpx
+
+    suffix = "pdf" if pdf else "json"
+    target = output or Path(f"evidence-{declaration_id}.{suffix}")
+    address = f"{url.rstrip('/')}/v1/declarations/{declaration_id}/evidence"
+    try:
+        answer = httpx.get(
+            address,
+            params={"format": suffix},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120.0,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"GET {address} failed: {exc}")
+        return
+    if answer.status_code != 200:
+        _fail(f"GET {address} answered {answer.status_code}: {answer.text[:300]}")
+    target.write_bytes(answer.content)
+    click.echo(f"wrote {target} ({len(answer.content)} bytes)", err=True)
 
 
 @main.command("check-opening")

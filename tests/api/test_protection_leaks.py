@@ -374,7 +374,7 @@ def leaks(world: World, seen: Seen, *, party_may_appear: bool) -> list[tuple[str
 def scrubbed(label: str, text: str, *, party_may_appear: bool) -> str:
     """An answer without the places that name every party by contract: the list of parties,
     their record entries, and (where the policy broadcasts sites to operators) the hospital's
-    deliveries to them, overdue or not."""
+    deliveries to them, overdue or not, also as its evidence pack lists them."""
     if label.endswith("/v1/parties"):
         return ""
     try:
@@ -391,6 +391,10 @@ def scrubbed(label: str, text: str, *, party_may_appear: bool) -> str:
     for listed in ("deliveries", "overdue"):
         if party_may_appear and isinstance(answer, dict) and listed in answer:
             return json.dumps([d for d in answer[listed] if d["reason"] != "broadcast"])
+    # An evidence pack lists the hospital's deliveries too, with their record entries.
+    if party_may_appear and label.endswith("/evidence") and isinstance(answer, dict):
+        notes = [n for n in answer.get("notifications") or [] if n["reason"] != "broadcast"]
+        return json.dumps({**answer, "notifications": notes})
     return text
 
 

@@ -13,6 +13,7 @@ from deconflict import __version__
 from deconflict.api import (
     coordinates,
     declarations,
+    evidence,
     exports,
     imports,
     inbox,
@@ -94,6 +95,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(imports.router)
     app.include_router(coordinates.router)
+    app.include_router(evidence.router)
     app.mount("/static", StaticFiles(packages=[("deconflict", "static")]), name="static")
     app.add_middleware(BodyLimit, limit_of=lambda path: _body_limit(deployment, path))
     # Outermost, so that the body limit's own answers carry the headers too.

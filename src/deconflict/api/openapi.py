@@ -48,6 +48,7 @@ ROUTE_PROBLEMS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/v1/declarations/{declaration_id}/opening"): (400, 403, 404),
     ("GET", "/v1/declarations/{declaration_id}/conflicts"): (404,),
     ("GET", "/v1/declarations/{declaration_id}/deliveries"): (403, 404),
+    ("GET", "/v1/declarations/{declaration_id}/evidence"): (400, 403, 404),  # 400: format
     ("POST", "/v1/conflicts/check"): (400, 413),
     ("GET", "/v1/coordinates"): (400,),  # text that is no position
     ("GET", "/v1/inbox"): (400,),
