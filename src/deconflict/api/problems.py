@@ -114,6 +114,12 @@ def allowed_methods(request: Request) -> list[str]:
         for method in METHODS - methods:
             if route.matches({**scope, "method": method})[0] is Match.FULL:
                 methods.add(method)
+    # A path that is some route's own literal path (``/v1/declarations/import``) is answered
+    # only by the routes written for it: a templated neighbour (``/v1/declarations/{id}``)
+    # would take it as an id and answer 404, so its methods are not the path's.
+    own = request.app.openapi().get("paths", {}).get(scope["path"])
+    if own:
+        methods &= {method.upper() for method in own}
     return sorted(methods)
 
 
