@@ -185,3 +185,41 @@ def test_geojson_features_import(service: Service, cast: dict[str, Actor]) -> No
     answer = send(cast["water"], json.dumps(collection).encode(), format="geojson")
     assert answer.status_code == 200, answer.text
     assert answer.json()["created"] == 1
+
+
+def test_versions_reviewed_on_the_page_are_a_key_for_every_row(
+    service: Service, cast: dict[str, Actor]
+) -> None:
+    # Humanitarians see operations here, so a site over one needs its version in a key.
+    seen_by = 'operation = ["operator", "coordinator"'
+    set_policy(service, {seen_by: seen_by + ', "humanitarian"'})
+    relief, north = cast["relief"], cast["north"]
+    window = {"start": START, "end": "2026-12-04T12:00:00Z"}
+    strike = north.declare_ok(
+        "operation",
+        [
+            {
+                "geometry": {"type": "Point", "coordinates": [36.01, 33.5]},
+                "buffer_m": 500,
+                "time": window,
+            }
+        ],
+        justification="Counter-battery fire; the coordinator is asked to confirm.",
+        key=[],
+    )
+    data = csv_of(site(1))
+    blind = send(relief, data, dry_run="true").json()["results"][0]
+    assert blind["status"] == "error"
+    assert [e["field"] for e in blind["errors"]] == ["key"]
+    version = strike["declaration"]["version"]
+    assert [m["version"] for m in blind["missing"]] == [version]
+
+    assert send(relief, data, key=["nonsense"]).json()["errors"] == 1
+    reviewed = send(relief, data, key=[version]).json()
+    assert (reviewed["created"], reviewed["errors"]) == (1, 0)
+    assert [c["declaration"]["id"] for c in reviewed["results"][0]["conflicts"]] == [
+        strike["declaration"]["id"]
+    ]
+    too_long = send(relief, data, key=["x" * 65])
+    assert too_long.status_code == 400
+    assert [e["field"] for e in problem_of(too_long)["errors"]] == ["key"]

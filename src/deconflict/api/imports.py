@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from deconflict.api.bodies import StrictRoute
 from deconflict.api.declaration_json import declaration_json
@@ -26,6 +26,7 @@ from deconflict.service.imports import IMPORTERS, ImportResult, RowResult, impor
 from deconflict.service.parties import Party
 
 PATH: Final = "/v1/declarations/import"
+MAX_KEY: Final = 100_000
 
 router = APIRouter(prefix="/v1", tags=["declarations"], route_class=StrictRoute)
 
@@ -36,13 +37,15 @@ async def import_(
     party: Party = Depends(caller),
     format: str | None = None,
     dry_run: str | None = None,
+    key: list[str] = Query(default_factory=list),
 ) -> dict[str, Any]:
     if party.role not in IMPORTERS:
         raise Forbidden(f"a {party.role} may not import declarations")
     fmt = _format(format)
     dry = _dry_run(dry_run)
+    versions = _key(key)
     data = await request.body()
-    result = await blocking(_import, deployment_of(request), party, data, fmt, dry)
+    result = await blocking(_import, deployment_of(request), party, data, fmt, dry, versions)
     return result_json(result)
 
 
@@ -63,11 +66,33 @@ def _dry_run(value: str | None) -> bool:
     raise InvalidRequest(f"`dry_run` must be true or false, not {value!r}", field="dry_run")
 
 
+def _key(versions: list[str]) -> list[str]:
+    """The versions a party reviewed on the page (``?key=`` once each), bounded as a
+    declaration's own ``key`` is."""
+    if len(versions) > MAX_KEY:
+        raise InvalidRequest(f"`key` holds at most {MAX_KEY} versions", field="key")
+    for version in versions:
+        if not 0 < len(version) <= 64:
+            raise InvalidRequest("each `key` version is 1 to 64 characters", field="key")
+    return versions
+
+
 def _import(
-    deployment: Deployment, party: Party, data: bytes, fmt: str, dry_run: bool
+    deployment: Deployment,
+    party: Party,
+    data: bytes,
+    fmt: str,
+    dry_run: bool,
+    key: list[str] | None = None,
 ) -> ImportResult:
     limits = deployment.current_policy().limits
     rows = read_rows(data, fmt, max_rows=limits.import_rows, max_bytes=limits.import_bytes)
+    if key:
+        # Versions the party reviewed apply to every row, beside the row's own `key` column:
+        # the awareness rule asks that each conflict's version be known, not by which row.
+        for row in rows:
+            if row.document is not None:
+                row.document["key"] = [*row.document.get("key", []), *key]
     return import_rows(deployment, party, rows, dry_run=dry_run)
 
 
