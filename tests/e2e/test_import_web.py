@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webpage_scenario import iso, this_hour
+from webpage_scenario import box, declaration, declare, iso, this_hour, volume
 from webpage_server import Server
 
 pytestmark = pytest.mark.slow
@@ -143,6 +143,72 @@ def test_a_humanitarian_previews_imports_and_exports_a_csv(
     collection = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     names = {f["properties"].get("name") for f in collection["features"]}
     assert names == {"Al-Amal General Hospital", "Martyrs' Square School"}
+
+
+def test_rows_that_conflict_with_unseen_declarations_wait_for_a_review(
+    server: Server, new_page: NewPage, log_in: LogIn, tmp_path: Path
+) -> None:
+    medical = server.create_party("Medical Relief International", "humanitarian")
+    # A policy under which a site inside a restricted area conflicts with it.
+    coordinator = server.client(server.coordinator_token)
+    before = coordinator.get("/v1/policy").json()["toml"]
+    text = before + "\n[separation.restriction-site]\nhorizontal_m = 0\nvertical_m = 0\n"
+    changed = coordinator.put("/v1/policy", content=text)
+    assert changed.status_code == 200, changed.text
+    try:
+        _review_then_import(server, new_page, log_in, tmp_path, medical)
+    finally:  # the server is shared: the other tests run under the policy they expect
+        assert coordinator.put("/v1/policy", content=before).status_code == 200
+
+
+def _review_then_import(
+    server: Server, new_page: NewPage, log_in: LogIn, tmp_path: Path, medical: dict[str, Any]
+) -> None:
+    start = this_hour() - timedelta(days=2)
+    zone = declare(
+        server.client(server.coordinator_token),
+        declaration(
+            "restriction",
+            "Closed military zone KILO",
+            "designated-area",
+            [volume(box(36.6, 34.6, 36.8, 34.8), start, None)],
+            restricts={"parties": [], "roles": ["humanitarian"], "allowed_categories": []},
+        ),
+    )["declaration"]
+    sites = _write_csv(
+        tmp_path / "sites.csv",
+        [
+            _row("Inside Clinic", "34.70", "36.70", "MRI-101"),
+            _row("Outside School", "35.20", "37.40", "MRI-102"),
+        ],
+    )
+
+    page = new_page()
+    log_in(page, medical["token"])
+    _open_import(page, sites)
+
+    # The row inside the zone is held back, and the zone is shown for review.
+    inside = page.locator("#import-preview tr[data-row='1']")
+    assert inside.get_attribute("data-status") == "error"
+    assert "key" in inside.locator(".import-column").all_text_contents()
+    review = page.text_content("#import-conflicts") or ""
+    assert "Closed military zone KILO" in review
+    assert "1 row (1) conflicts with 1 declaration" in review
+    assert page.text_content("#import-submit") == "Import 1 row"
+
+    # Reviewed: a new dry run with the zone's version in the key lets the row through.
+    page.check("#import-reviewed")
+    page.wait_for_selector("#import-preview tr[data-row='1'][data-status='created']")
+    assert page.text_content("#import-submit") == "Import 2 rows"
+    assert _sites(server, medical["token"]) == []
+    page.click("#import-submit")
+    page.wait_for_selector("#import-result")
+    assert _count(page, "#import-result-counts", "created") == "2"
+
+    imported = _sites(server, medical["token"])
+    (clinic,) = [d for d in imported if d["metadata"]["name"] == "Inside Clinic"]
+    conflicts = server.client(medical["token"]).get(f"/v1/declarations/{clinic['id']}/conflicts")
+    assert [c["declaration"]["id"] for c in conflicts.json()["conflicts"]] == [zone["id"]]
 
 
 def test_a_refused_file_is_explained_and_the_preview_fits_a_phone(
