@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deconflict.geo.coords import readback, representative_position
 from deconflict.record import merkle
 from deconflict.record.canonical import canonical_json
 from deconflict.record.commitments import check_opening
@@ -157,6 +158,7 @@ class _Checker:
             latest = self._check_version(f"versions[{number}]", version, declaration, latest)
         if versions:
             self._check_current(declaration, versions[0], versions[-1], latest_entry=self._last)
+        self._check_position(declaration)
         self.result.versions = len(versions)
         notes = _list(pack.get("notifications"))
         if notes is None:
@@ -170,6 +172,21 @@ class _Checker:
                 self.fail(f"notifications[{number}] is listed twice")
             listed.add(note_id)
         self.result.notifications = len(notes)
+
+    def _check_position(self, declaration: dict[str, Any]) -> None:
+        """The read-back shown beside a declaration is no entry's: it must be what its proven
+        volumes give, or a tampered pack could show a hospital somewhere else."""
+        if "position" not in declaration:
+            return
+        try:
+            volumes = declaration.get("volumes")
+            expected = (
+                readback(*representative_position(volumes[0]["geometry"])) if volumes else None
+            )
+        except Exception:  # a hostile pack's volumes: any failure is a finding, not a crash
+            expected = None
+        if declaration["position"] != expected:
+            self.fail("declaration.position is not the read-back of its volumes")
 
     # -- the key and the head ---------------------------------------------------------------
 
